@@ -1,0 +1,31 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: demo test data bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned: the CPU wheel on local disk (an unpinned torch pulls a multi-GB CUDA build)
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+data: $(STAMP)
+	@PY=$(PY) bash scripts/ensure-data.sh
+
+demo: data
+	$(PY) -m scalelab study run input-scaling --db scalelab.db
+
+test: $(STAMP)
+	@PY=$(PY) bash scripts/ensure-data.sh || echo "(tests that need real Fashion-MNIST will be skipped)"
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: data
+	$(PY) benchmarks/sweep_speed.py
+
+clean:
+	rm -rf $(VENV) scalelab.db reports

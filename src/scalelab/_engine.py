@@ -1,0 +1,350 @@
+"""The stacked engine: a group of same-shaped trials trains as one computation.
+
+Every tensor has a leading model axis M. Each model keeps its own seed (init stream
+and batch-order stream), input transform, initialisation and hyperparameters; one
+model alone is simply M = 1. The training data stay in their storage dtype (uint8
+images) on the device; each step gathers the rows of every model's batch with
+``index_select`` and applies that model's affine input transform.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import _losses, _models, _optim
+from ._data import Dataset, DataError, load_fashion_mnist, load_sklearn, load_user
+from ._spec import Trial
+from ._transforms import make_transform
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass
+class Split:
+    """A data set split into train / validation / test arrays (numpy, storage dtype)."""
+
+    name: str
+    task: str
+    n_classes: int
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+_DATA_CACHE: dict[str, Dataset] = {}
+
+
+def load_dataset(data: dict, data_dir: str | None = None) -> Dataset:
+    """The raw data set a resolved ``data`` section names (cached per process)."""
+    key = repr((data["dataset"], data.get("dir") or data_dir, data["verify"], data.get("path"), data.get("target"),
+                data.get("task"), data["test_fraction"], data["split_seed"]))
+    if key not in _DATA_CACHE:
+        name = data["dataset"]
+        if name == "fashion-mnist":
+            ds = load_fashion_mnist(data.get("dir") or data_dir, verify=data["verify"])
+        elif name == "file":
+            if not data.get("path"):
+                raise DataError("data.dataset = 'file' needs data.path (an .npz with X, y or a .csv)")
+            ds = load_user(data["path"], data.get("target"), data.get("task"), data["test_fraction"],
+                           data["split_seed"])
+        else:
+            ds = load_sklearn(name, data["test_fraction"], data["split_seed"])
+        _DATA_CACHE[key] = ds
+    return _DATA_CACHE[key]
+
+
+def split_dataset(ds: Dataset, data: dict) -> Split:
+    """Apply subsets and the validation split (taken from the end of training, as Keras does)."""
+    Xtr, ytr, Xte, yte = ds.X_train, ds.y_train, ds.X_test, ds.y_test
+    if data.get("train_subset"):
+        Xtr, ytr = Xtr[: data["train_subset"]], ytr[: data["train_subset"]]
+    if data.get("test_subset"):
+        Xte, yte = Xte[: data["test_subset"]], yte[: data["test_subset"]]
+    v = data["validation"]
+    n_val = int(round(v * len(Xtr))) if v < 1 else int(v)
+    if n_val >= len(Xtr):
+        raise DataError(f"data.validation = {v} leaves no training samples out of {len(Xtr)}")
+    cut = len(Xtr) - n_val
+    return Split(ds.name, ds.task, ds.n_classes, Xtr[:cut], ytr[:cut], Xtr[cut:], ytr[cut:], Xte, yte)
+
+
+# ----------------------------------------------------------------------------- devices and groups
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"train.device = {name!r} but no CUDA device is available; use 'cpu' or 'auto'")
+    return dev
+
+
+# Spec keys that change the *shape* or the code of the computation: trials agreeing on
+# all of them can share a stacked group. Everything else (seed, input transform, init,
+# lr, eps, betas, momentum, decay, clip, ...) varies per model inside a group.
+def group_key(trial: Trial) -> str:
+    s = trial.spec
+    o = s["optim"]
+    shape = dict(data=s["data"], hidden=s["model"]["hidden"], activation=s["model"]["activation"],
+                 loss=(s["loss"]["name"], s["loss"]["from_logits"]),
+                 optim=("adam" if o["name"] in ("adam", "adamw") else "sgd", o["nesterov"]),
+                 l2=any(x > 0 for x in [o["l2"]]), train=s["train"])
+    import json
+
+    return json.dumps(shape, sort_keys=True, default=str)
+
+
+def auto_group_size(n_params: int, n_features: int, batch: int, device: torch.device) -> int:
+    """Models per stacked group: on CPU past ~32 models per group the matmuls are already
+    large enough; on a GPU, as many as memory comfortably holds."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        per_model = 4 * (6 * n_params + 4 * batch * n_features)
+        return int(max(1, min(4096, 0.5 * free // per_model)))
+    return 32
+
+
+def plan_groups(trials: list[Trial], max_size: int | None = None) -> list[list[Trial]]:
+    """Partition trials into groups that share a group key, each at most ``max_size``
+    (balanced: 15 trials with size 8 become 8 + 7)."""
+    by_key: dict[str, list[Trial]] = {}
+    for t in trials:
+        by_key.setdefault(group_key(t), []).append(t)
+    groups = []
+    for members in by_key.values():
+        size = max_size or members[0].spec["train"].get("group_size") or 32
+        n = math.ceil(len(members) / size)
+        per = math.ceil(len(members) / n)
+        groups += [members[i: i + per] for i in range(0, len(members), per)]
+    return groups
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclass
+class TrialResult:
+    trial: Trial
+    status: str                           # "done" or "diverged"
+    diverged_step: int | None
+    epochs: list[dict]                    # per-epoch metrics
+    wall_s: float
+    probes: list[tuple] = field(default_factory=list)   # (step, probe, name, value)
+
+
+def _fit_input_transforms(trials: list[Trial], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each model's input transform fitted on the training inputs: scale_, offset_ of shape (M, D)."""
+    cache: dict[str, tuple] = {}
+    scales, offsets = [], []
+    for t in trials:
+        inp = t.spec["input"]
+        key = repr(sorted(inp.items()))
+        if key not in cache:
+            name = inp["transform"]
+            params = {"scale": {"factor": inp["scale"]},
+                      "standardize": {"per_feature": inp["per_feature"]},
+                      "minmax": {"feature_range": inp["feature_range"], "per_feature": inp["per_feature"]},
+                      "none": {}}[name]
+            tf = make_transform(name, **params)
+            if name in ("none", "scale"):
+                tf.fit(X[:1])  # learns nothing from the data
+            else:
+                tf.fit(X)
+            cache[key] = (tf.scale_, tf.offset_)
+        scales.append(cache[key][0])
+        offsets.append(cache[key][1])
+    return np.stack(scales), np.stack(offsets)
+
+
+class StackedGroup:
+    """The state of one stacked group: data on the device, parameters, optimizer."""
+
+    def __init__(self, trials: list[Trial], data_dir: str | None = None, device: str | None = None):
+        self.trials = trials
+        s = trials[0].spec
+        self.spec = s
+        self.device = resolve_device(device or s["train"]["device"])
+        self.dtype = torch.float64 if s["train"]["dtype"] == "float64" else torch.float32
+        self.split = split_dataset(load_dataset(s["data"], data_dir), s["data"])
+        sp = self.split
+        self.M = M = len(trials)
+        self.n_train, D = sp.X_train.shape
+        self.classification = sp.task == "classification"
+        n_out = sp.n_classes if self.classification else sp.y_train.shape[1]
+        self.layers = _models.mlp_layers(D, s["model"]["hidden"], n_out)
+        self.activation = s["model"]["activation"]
+        self.loss_name, self.from_logits = s["loss"]["name"], s["loss"]["from_logits"]
+        if self.classification != (self.loss_name == "crossentropy"):
+            raise ValueError(f"loss.name = {self.loss_name!r} does not fit a {sp.task} data set; use "
+                             f"{'crossentropy' if self.classification else 'mse or mae'}")
+        dev, dt = self.device, self.dtype
+
+        def to_dev(X, y):
+            Xt = torch.as_tensor(X if X.dtype == np.uint8 else X.astype(np.float64)).to(dev)
+            Xt = Xt if Xt.dtype == torch.uint8 else Xt.to(dt)
+            yt = torch.as_tensor(y).to(dev)
+            return Xt, (yt if self.classification else yt.to(dt))
+
+        self.X_train, self.y_train = to_dev(sp.X_train, sp.y_train)
+        self.X_val, self.y_val = to_dev(sp.X_val, sp.y_val)
+        self.X_test, self.y_test = to_dev(sp.X_test, sp.y_test)
+
+        scale, offset = _fit_input_transforms(trials, sp.X_train)
+        # A per-model scalar scale with no offset (the common "divide by 255") is one
+        # multiply by an (M, 1, 1) tensor; only a per-feature transform needs (M, 1, D).
+        if np.all(offset == 0) and np.all(scale == scale[:, :1]):
+            self.in_scale = torch.as_tensor(scale[:, :1, None], dtype=dt, device=dev)
+            self.in_offset = None
+        else:
+            self.in_scale = torch.as_tensor(scale[:, None, :], dtype=dt, device=dev)
+            self.in_offset = torch.as_tensor(offset[:, None, :], dtype=dt, device=dev)
+
+        per_model = [_models.init_mlp(self.layers, t.spec["model"]["init"], t.spec["model"]["init_scale"],
+                                      t.spec["model"]["bias_init"], t.seed) for t in trials]
+        self.params = {k: v.requires_grad_() for k, v in _models.stack_params(per_model, dt, dev).items()}
+        param_layers = {}
+        for layer in self.layers:
+            param_layers[layer.weight] = (layer.index, True)
+            param_layers[layer.bias] = (layer.index, False)
+        optims = [t.spec["optim"] for t in trials]
+        self.opt = _optim.build_optimizer(optims, param_layers, dt, dev)
+        self.opt_state = self.opt.init(self.params)
+        self.l2 = None
+        if any(o["l2"] > 0 for o in optims):
+            self.l2 = {layer.weight: torch.tensor([o["l2"] * o["l2_mult"][layer.index] for o in optims],
+                                                  dtype=dt, device=dev) for layer in self.layers}
+        self.clip = torch.tensor([t.spec["loss"]["clip"] for t in trials], dtype=dt, device=dev).view(M, 1)
+        self.shuffle_rngs = [np.random.default_rng([t.seed, 1]) for t in trials]
+        self.batch_size = s["train"]["batch_size"]
+        self.epochs = s["train"]["epochs"]
+        self.steps_per_epoch = math.ceil(self.n_train / self.batch_size)
+        self.step = 0
+
+    # -- pieces of a step
+
+    def inputs(self, X: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Rows ``idx`` of shape (M, b) gathered from X and transformed per model → (M, b, D)."""
+        M, b = idx.shape
+        x = X.index_select(0, idx.reshape(-1)).view(M, b, -1).to(self.dtype)
+        x = x * self.in_scale
+        if self.in_offset is not None:
+            x = x + self.in_offset
+        return x
+
+    def targets(self, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        M, b = idx.shape
+        t = y.index_select(0, idx.reshape(-1))
+        return t.view(M, b) if self.classification else t.view(M, b, -1)
+
+    def per_sample(self, params, x, y, taps=None):
+        out = _models.mlp_forward(params, self.layers, x, self.activation, taps)
+        return _losses.per_sample_loss(self.loss_name, self.from_logits, out, y, self.clip), out
+
+    def objective(self, params, x, y, taps=None):
+        """Per-model mean loss over the batch (+ the L2 penalty): shape (M,); and the outputs."""
+        per, out = self.per_sample(params, x, y, taps)
+        loss = per.mean(1)
+        if self.l2 is not None:
+            loss = loss + _optim.l2_penalty(params, self.l2)
+        return loss, out
+
+    def permutations(self) -> torch.Tensor:
+        """This epoch's batch order of every model, from its own shuffle stream: (M, n_train)."""
+        if self.spec["train"]["shuffle"]:
+            perms = np.stack([rng.permutation(self.n_train) for rng in self.shuffle_rngs])
+        else:
+            perms = np.broadcast_to(np.arange(self.n_train), (self.M, self.n_train))
+        return torch.as_tensor(perms, device=self.device)
+
+    def train_step(self, idx: torch.Tensor):
+        """One optimizer step on the batch rows ``idx`` (M, b); returns (loss (M,), outputs)."""
+        x = self.inputs(self.X_train, idx)
+        y = self.targets(self.y_train, idx)
+        loss, out = self.objective(self.params, x, y)
+        names = list(self.params)
+        grads = torch.autograd.grad(loss.sum(), [self.params[k] for k in names])
+        with torch.no_grad():
+            updates, self.opt_state = self.opt.update(dict(zip(names, grads)), self.opt_state, self.params)
+            self.params = {k: (p.detach() + updates[k]).requires_grad_() for k, p in self.params.items()}
+        self.step += 1
+        return loss.detach(), out.detach(), y
+
+    @torch.no_grad()
+    def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Mean loss and accuracy (classification) of every model on (X, y): two arrays of shape (M,)."""
+        n = len(X)
+        if n == 0:
+            nan = np.full(self.M, np.nan)
+            return nan, nan
+        chunk = max(1, min(n, (1 << 24) // max(1, self.M * X.shape[1])))
+        loss_sum = torch.zeros(self.M, dtype=torch.float64, device=self.device)
+        correct = torch.zeros(self.M, dtype=torch.float64, device=self.device)
+        for i in range(0, n, chunk):
+            idx = torch.arange(i, min(n, i + chunk), device=self.device).expand(self.M, -1)
+            xb, yb = self.inputs(X, idx), self.targets(y, idx)
+            per, out = self.per_sample(self.params, xb, yb)
+            loss_sum += per.sum(1).double()
+            if self.classification:
+                correct += (out.argmax(-1) == yb).sum(1).double()
+        loss = loss_sum / n
+        if self.l2 is not None:
+            loss = loss + _optim.l2_penalty(self.params, self.l2).double()
+        acc = correct / n if self.classification else torch.full_like(correct, float("nan"))
+        return loss.cpu().numpy(), acc.cpu().numpy()
+
+
+def train_group(trials: list[Trial], data_dir: str | None = None, device: str | None = None,
+                on_steps: Callable[[int], None] | None = None, probes=None) -> list[TrialResult]:
+    """Train a group of same-shaped trials together; one result per trial, in order."""
+    t0 = time.perf_counter()
+    g = StackedGroup(trials, data_dir, device)
+    M, dev = g.M, g.device
+    first_bad = torch.full((M,), -1, dtype=torch.int64, device=dev)
+    history: list[list[dict]] = [[] for _ in range(M)]
+    probe_rows: list[list[tuple]] = [[] for _ in range(M)]
+    if probes is not None:
+        probes.attach(g, probe_rows)
+    report_every = 25
+    for epoch in range(1, g.epochs + 1):
+        perm = g.permutations()
+        loss_sum = torch.zeros(M, dtype=torch.float64, device=dev)
+        correct = torch.zeros(M, dtype=torch.float64, device=dev)
+        for s in range(g.steps_per_epoch):
+            idx = perm[:, s * g.batch_size: (s + 1) * g.batch_size]
+            if probes is not None:
+                probes.before_step(g, idx)
+            loss, out, y = g.train_step(idx)
+            b = idx.shape[1]
+            # Keras's epoch loss: the running mean of batch losses weighted by batch size.
+            loss_sum += loss.double() * b
+            if g.classification:
+                correct += (out.argmax(-1) == y).sum(1).double()
+            bad = ~torch.isfinite(loss)
+            first_bad = torch.where(bad & (first_bad < 0), g.step, first_bad)
+            if on_steps is not None and (s + 1) % report_every == 0:
+                on_steps(report_every)
+        if on_steps is not None:
+            on_steps(g.steps_per_epoch % report_every)
+        train_loss = (loss_sum / g.n_train).cpu().numpy()
+        train_acc = (correct / g.n_train).cpu().numpy() if g.classification else np.full(M, np.nan)
+        val_loss, val_acc = g.evaluate(g.X_val, g.y_val)
+        test_loss, test_acc = g.evaluate(g.X_test, g.y_test)
+        for m in range(M):
+            history[m].append(dict(epoch=epoch, train_loss=float(train_loss[m]), train_acc=float(train_acc[m]),
+                                   val_loss=float(val_loss[m]), val_acc=float(val_acc[m]),
+                                   test_loss=float(test_loss[m]), test_acc=float(test_acc[m])))
+    wall = time.perf_counter() - t0
+    bad_steps = first_bad.cpu().tolist()
+    return [TrialResult(t, "diverged" if bad_steps[m] >= 0 else "done",
+                        bad_steps[m] if bad_steps[m] >= 0 else None, history[m], wall / M, probe_rows[m])
+            for m, t in enumerate(trials)]

@@ -1,0 +1,31 @@
+"""Executors run planned groups of trials and hand each finished result back.
+
+An executor only decides *where* groups run; the stacked engine decides *how*. The
+caller stores each result as soon as its group finishes, so a killed study keeps every
+finished group and a rerun trains only what is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from ._engine import TrialResult, train_group
+from ._spec import Trial
+
+
+class LocalExecutor:
+    """Runs groups one after another in this process (the device's threads do the parallel work)."""
+
+    def __init__(self, data_dir: str | None = None, device: str | None = None):
+        self.data_dir = data_dir
+        self.device = device
+
+    def run(self, groups: Iterable[list[Trial]], on_result: Callable[[TrialResult], None],
+            on_steps: Callable[[int], None] | None = None, make_probes: Callable | None = None) -> None:
+        for group in groups:
+            probes = make_probes(group) if make_probes else None
+            for result in train_group(group, self.data_dir, self.device, on_steps, probes):
+                on_result(result)
+
+
+EXECUTORS = {"local": LocalExecutor}

@@ -1,0 +1,112 @@
+"""Summaries of a stored study: per sweep level, mean ± std and a 95% CI across seeds."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+
+from ._spec import level_label
+from ._store import Store
+
+SUMMARY_METRICS = ("final_train_loss", "test_loss", "test_accuracy")
+
+
+def describe(values) -> dict:
+    """mean, sample std and the t-based 95% confidence interval of the mean over finite values."""
+    from scipy import stats
+
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
+    n = len(v)
+    if n == 0:
+        return dict(mean=None, std=None, ci95=[None, None], n=0)
+    mean = float(v.mean())
+    if n == 1:
+        return dict(mean=mean, std=0.0, ci95=[mean, mean], n=1)
+    std = float(v.std(ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n))
+    return dict(mean=mean, std=std, ci95=[mean - half, mean + half], n=n)
+
+
+def summarize(store: Store, study: str) -> list[dict]:
+    """One record per sweep level (see the CLI's ``show --format json``)."""
+    info = store.latest_study(study)
+    if info is None:
+        names = sorted({s["name"] for s in store.studies()})
+        raise KeyError(f"no study named {study!r} in {store.path}; stored: {', '.join(names) or 'none'} "
+                       f"(run it first: scalelab study run {study})")
+    levels: dict[str, dict] = {}
+    for t in store.trials(info["id"]):
+        key = json.dumps(t["level"], sort_keys=True)
+        rec = levels.setdefault(key, dict(level=t["level"], trials=[]))
+        rec["trials"].append((t, store.epochs(t["id"])))
+    out = []
+    for rec in levels.values():
+        finals = {m: [] for m in SUMMARY_METRICS}
+        by_epoch: dict[int, list] = {}
+        n_div = 0
+        for t, eps in rec["trials"]:
+            n_div += t["status"] == "diverged"
+            if t["status"] == "diverged" or not eps:
+                continue
+            finals["final_train_loss"].append(eps[-1]["train_loss"])
+            finals["test_loss"].append(eps[-1]["test_loss"])
+            finals["test_accuracy"].append(eps[-1]["test_acc"])
+            for e in eps:
+                by_epoch.setdefault(e["epoch"], []).append(e["train_loss"])
+        r = dict(level=rec["level"], n_seeds=len(rec["trials"]), n_diverged=n_div)
+        for m in SUMMARY_METRICS:
+            d = describe(finals[m])
+            r[m] = dict(mean=d["mean"], std=d["std"], ci95=d["ci95"])
+        r["train_loss_by_epoch"] = [float(np.mean(by_epoch[e])) for e in sorted(by_epoch)]
+        out.append(r)
+    return out
+
+
+def _fmt(x, digits=4):
+    return "—" if x is None else f"{x:.{digits}g}"
+
+
+def _level_text(level: dict) -> str:
+    return ", ".join(f"{k}={level_label(v)}" for k, v in level.items()) or "(base)"
+
+
+def to_csv(records: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    header = ["level", "n_seeds", "n_diverged"]
+    for m in SUMMARY_METRICS:
+        header += [f"{m}_mean", f"{m}_std", f"{m}_ci95_low", f"{m}_ci95_high"]
+    n_ep = max((len(r["train_loss_by_epoch"]) for r in records), default=0)
+    header += [f"train_loss_epoch{e + 1}" for e in range(n_ep)]
+    w.writerow(header)
+    for r in records:
+        row = [_level_text(r["level"]), r["n_seeds"], r["n_diverged"]]
+        for m in SUMMARY_METRICS:
+            row += [r[m]["mean"], r[m]["std"], *r[m]["ci95"]]
+        row += r["train_loss_by_epoch"] + [""] * (n_ep - len(r["train_loss_by_epoch"]))
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def render_table(records: list[dict], title: str = ""):
+    """A rich Table of the summary records."""
+    from rich.table import Table
+
+    table = Table(title=title or None, show_lines=False)
+    table.add_column("level")
+    table.add_column("seeds", justify="right")
+    for m in SUMMARY_METRICS:
+        table.add_column(f"{m} mean ± std [95% CI]", justify="right")
+    table.add_column("train loss by epoch (mean)")
+    for r in records:
+        cells = [_level_text(r["level"]), f"{r['n_seeds']}" + (f" ({r['n_diverged']} diverged)" if r["n_diverged"] else "")]
+        for m in SUMMARY_METRICS:
+            d = r[m]
+            cells.append(f"{_fmt(d['mean'])} ± {_fmt(d['std'], 2)} [{_fmt(d['ci95'][0])}, {_fmt(d['ci95'][1])}]")
+        cells.append(" ".join(f"{x:.4g}" for x in r["train_loss_by_epoch"]))
+        table.add_row(*cells)
+    return table

@@ -1,0 +1,317 @@
+"""Study specs: a TOML file or the same thing as a Python object.
+
+A spec fails loudly: an unknown key, a wrong type or an out-of-range value is a
+:class:`SpecError` with one line naming the key path and what is allowed.
+Fields left unset (``None``) are filled from the chosen profile by :func:`resolve`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import tomllib
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+
+class SpecError(ValueError):
+    """A spec that cannot be run; the message is one actionable line."""
+
+
+def _parse_number(v):
+    """Accept numbers and fraction strings such as "1/255" (TOML has no fractions)."""
+    if isinstance(v, str):
+        try:
+            return float(Fraction(v.replace(" ", "")))
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"expected a number or a fraction like '1/255', got {v!r}") from None
+    return v
+
+
+Num = Annotated[float, BeforeValidator(_parse_number)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file")
+INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
+         "normal_glorot", "torch_default")
+
+
+class DataSpec(_Section):
+    dataset: Literal[DATASETS] = "fashion-mnist"
+    dir: str | None = None                 # Fashion-MNIST folder (else --data-dir, SCALELAB_DATA, known places)
+    verify: bool = True                    # check the official sha256 of Fashion-MNIST files
+    path: str | None = None                # dataset = "file": an .npz (X, y) or .csv
+    target: str | None = None              # CSV target column
+    task: Literal["classification", "regression"] | None = None
+    validation: Num = Field(0.0, ge=0)     # fraction (< 1) or count (>= 1) taken from the end of the training set
+    train_subset: int | None = Field(None, ge=1)  # keep only the first N training samples
+    test_subset: int | None = Field(None, ge=1)
+    test_fraction: Num = Field(0.2, gt=0, lt=1)   # for sets that ship without a test split
+    split_seed: int = 0
+
+
+class InputSpec(_Section):
+    transform: Literal["none", "scale", "standardize", "minmax"] = "none"
+    scale: Num = 1.0                       # factor for transform = "scale"
+    per_feature: bool = True               # standardize / minmax per feature or over all values
+    feature_range: tuple[Num, Num] = (0.0, 1.0)
+
+
+class ModelSpec(_Section):
+    hidden: list[Annotated[int, Field(ge=1)]] = [128]
+    activation: Literal["relu", "tanh", "sigmoid", "linear"] = "relu"
+    init: Literal[INITS] | list[Literal[INITS]] | None = None      # one scheme or one per layer
+    init_scale: Num | list[Num] = 1.0      # multiplies each layer's initial weights
+    bias_init: Literal["zeros", "torch_default"] | None = None
+
+
+class LossSpec(_Section):
+    name: Literal["crossentropy", "mse", "mae"] = "crossentropy"
+    from_logits: bool | None = None        # False: softmax output, clipped probabilities (Keras)
+    clip: Num | None = Field(None, ge=0, lt=0.5)  # probability clip of the softmax output
+
+
+class OptimSpec(_Section):
+    name: Literal["sgd", "momentum", "adam", "adamw"] = "adam"
+    lr: Num = Field(1e-3, gt=0)
+    momentum: Num = Field(0.9, ge=0, lt=1)
+    nesterov: bool = False
+    beta1: Num = Field(0.9, ge=0, lt=1)
+    beta2: Num = Field(0.999, ge=0, lt=1)
+    eps: Num | None = Field(None, ge=0)
+    eps_mode: Literal["keras", "torch"] | None = None  # where eps enters Adam's denominator
+    l2: Num = Field(0.0, ge=0)             # penalty l2 * sum(W**2) on kernels, added to the loss
+    weight_decay: Num = Field(0.0, ge=0)   # decoupled: each step W -= lr * weight_decay * W
+    lr_mult: list[Num] | None = None       # per-layer multipliers, one per dense layer
+    eps_mult: list[Num] | None = None
+    l2_mult: list[Num] | None = None
+    wd_mult: list[Num] | None = None
+
+
+class TrainSpec(_Section):
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(5, ge=1)
+    shuffle: bool = True
+    device: str = "cpu"                    # cpu, cuda, cuda:N or auto
+    dtype: Literal["float32", "float64"] = "float32"
+    group_size: int | None = Field(None, ge=1)  # models per stacked group; None: chosen for the device
+    compile: bool | None = None            # torch.compile the step; None: where it helps
+
+
+class StudySpec(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    question: str = ""
+    profile: Literal["keras", "keras-logits", "torch"] = "keras"
+    seeds: list[int] | Annotated[int, Field(ge=1)] = 5
+    data: DataSpec = DataSpec()
+    input: InputSpec = InputSpec()
+    model: ModelSpec = ModelSpec()
+    loss: LossSpec = LossSpec()
+    optim: OptimSpec = OptimSpec()
+    train: TrainSpec = TrainSpec()
+    grid: dict[str, list[Any]] = {}
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "StudySpec":
+        path = Path(path)
+        if not path.exists():
+            raise SpecError(f"spec file {path} does not exist")
+        try:
+            raw = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise SpecError(f"{path}: not valid TOML ({e})") from None
+        return parse_spec(raw, source=str(path))
+
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+
+# ----------------------------------------------------------------------------- errors
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    cls: Any = StudySpec
+    for part in loc[:-1]:
+        f = getattr(cls, "model_fields", {}).get(part)
+        if f is None:
+            return []
+        cls = f.annotation
+    return list(getattr(cls, "model_fields", {}))
+
+
+def _one_line(e: ValidationError, source: str) -> str:
+    err = e.errors()[0]
+    loc = tuple(str(p) for p in err["loc"] if not str(p).startswith(("function-", "literal[", "list[", "int", "float",
+                                                                      "str", "bool", "tuple[", "constrained")))
+    path = ".".join(loc) or "(top level)"
+    where = f"{source}: " if source else ""
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(tuple(p for p in err["loc"]))
+        return f"{where}unknown key '{path}'; allowed here: {', '.join(allowed)}"
+    if err["type"] == "missing":
+        return f"{where}missing key '{path}'"
+    msg = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
+    got = err.get("input")
+    return f"{where}{path} = {got!r}: {msg}"
+
+
+def parse_spec(raw: dict, source: str = "") -> StudySpec:
+    """Validate a plain dict (e.g. parsed TOML) into a :class:`StudySpec`."""
+    try:
+        spec = StudySpec.model_validate(raw)
+    except ValidationError as e:
+        raise SpecError(_one_line(e, source)) from None
+    _check_grid(spec, source)
+    return spec
+
+
+# ----------------------------------------------------------------------------- profiles
+
+PROFILES = {
+    # Keras (torch/JAX backends, old tf.keras): softmax output, probabilities clipped to
+    # [1e-7, 1 - 1e-7] before the log, Glorot-uniform kernels, zero biases, Adam eps 1e-7
+    # added to sqrt of the uncorrected second moment.
+    "keras": dict(init="glorot_uniform", bias_init="zeros", from_logits=False, clip=1e-7,
+                  eps=1e-7, eps_mode="keras"),
+    # Keras on TensorFlow recovers the logits of a softmax output: cross-entropy on logits.
+    "keras-logits": dict(init="glorot_uniform", bias_init="zeros", from_logits=True, clip=1e-7,
+                         eps=1e-7, eps_mode="keras"),
+    # PyTorch defaults: nn.Linear init, F.cross_entropy on logits, torch.optim eps.
+    "torch": dict(init="torch_default", bias_init="torch_default", from_logits=True, clip=0.0,
+                  eps=1e-8, eps_mode="torch"),
+}
+
+
+def resolve(spec: StudySpec) -> StudySpec:
+    """Fill every profile-dependent field left unset; the result has no ``None`` defaults."""
+    p = PROFILES[spec.profile]
+    s = spec.model_copy(deep=True)
+    n_layers = len(s.model.hidden) + 1
+    if s.model.init is None:
+        s.model.init = p["init"]
+    if s.model.bias_init is None:
+        s.model.bias_init = p["bias_init"]
+    if s.loss.from_logits is None:
+        s.loss.from_logits = p["from_logits"]
+    if s.loss.clip is None:
+        s.loss.clip = p["clip"]
+    if s.optim.eps is None:
+        s.optim.eps = p["eps"]
+    if s.optim.eps_mode is None:
+        s.optim.eps_mode = p["eps_mode"]
+    for key in ("lr_mult", "eps_mult", "l2_mult", "wd_mult"):
+        v = getattr(s.optim, key)
+        if v is None:
+            setattr(s.optim, key, [1.0] * n_layers)
+        elif len(v) != n_layers:
+            raise SpecError(f"optim.{key} has {len(v)} values but the model has {n_layers} dense layers; "
+                            f"give one multiplier per layer")
+    for key in ("init", "init_scale"):
+        v = getattr(s.model, key)
+        if isinstance(v, list) and len(v) != n_layers:
+            raise SpecError(f"model.{key} has {len(v)} values but the model has {n_layers} dense layers; "
+                            f"give one value, or one per layer")
+    return s
+
+
+# ----------------------------------------------------------------------------- grid and trials
+
+def _set_path(d: dict, path: str, value) -> None:
+    parts = path.split(".")
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+    d[parts[-1]] = value
+
+
+def _get_path(d: dict, path: str):
+    for p in path.split("."):
+        d = d[p]
+    return d
+
+
+def _check_grid(spec: StudySpec, source: str) -> None:
+    where = f"{source}: " if source else ""
+    base = spec.model_dump(exclude={"grid"})
+    for key, values in spec.grid.items():
+        if key in ("name", "grid", "seeds", "profile"):
+            raise SpecError(f"{where}grid.{key}: '{key}' cannot be swept; sweep a key inside a section, e.g. 'input.scale'")
+        try:
+            _get_path(base, key)
+        except (KeyError, TypeError):
+            raise SpecError(f"{where}grid key '{key}' is not a spec key; use a dotted path such as "
+                            f"'input.scale' or 'optim.lr'") from None
+        if not values:
+            raise SpecError(f"{where}grid.{key} is empty; give at least one value")
+        for v in values:
+            trial = copy.deepcopy(base)
+            _set_path(trial, key, v)
+            try:
+                StudySpec.model_validate(trial)
+            except ValidationError as e:
+                raise SpecError(f"{where}grid.{key} value {v!r}: " + _one_line(e, "").split(": ", 1)[-1]) from None
+
+
+def level_label(value) -> str:
+    """How a grid value is shown: fractions stay as written ("1/255")."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+class Trial(BaseModel):
+    """One model to train: a point of the grid and a seed, with its fully resolved spec."""
+
+    model_config = ConfigDict(frozen=True)
+    study: str
+    level: dict[str, Any]      # grid key -> value as written in the spec
+    seed: int
+    spec: dict                 # resolved spec of this trial (grid applied, profile filled)
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps({"spec": self.spec, "seed": self.seed}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+    @property
+    def level_name(self) -> str:
+        return ", ".join(f"{k}={level_label(v)}" for k, v in self.level.items()) or "(base)"
+
+    def resolved(self) -> StudySpec:
+        return StudySpec.model_validate(self.spec)
+
+
+def expand(spec: StudySpec) -> list[Trial]:
+    """The trials of a study: the factor grid (all combinations) × seeds, in a stable order."""
+    base = spec.model_dump(exclude={"grid"})
+    keys = list(spec.grid)
+    trials = []
+    for combo in itertools.product(*(spec.grid[k] for k in keys)) if keys else [()]:
+        d = copy.deepcopy(base)
+        for k, v in zip(keys, combo):
+            _set_path(d, k, v)
+        try:
+            resolved = resolve(StudySpec.model_validate(d))
+        except ValidationError as e:
+            raise SpecError(_one_line(e, "")) from None
+        rdump = resolved.model_dump(exclude={"grid"})
+        for seed in spec.seed_list():
+            trials.append(Trial(study=spec.name, level=dict(zip(keys, combo)), seed=seed, spec=rdump))
+    return trials
+
+
+def load_spec(obj: "str | Path | dict | StudySpec") -> StudySpec:
+    """A spec from a TOML path, a dict or a StudySpec."""
+    if isinstance(obj, StudySpec):
+        _check_grid(obj, "")
+        return obj
+    if isinstance(obj, dict):
+        return parse_spec(obj)
+    return StudySpec.from_toml(obj)

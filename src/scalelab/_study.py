@@ -1,0 +1,121 @@
+"""A study end to end: spec → trials (grid × seeds) → groups → executor → store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import sys
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._engine import load_dataset, plan_groups, resolve_device, split_dataset
+from ._executors import LocalExecutor
+from ._spec import SpecError, StudySpec, expand, load_spec
+from ._store import Store
+
+
+def environment(device: str) -> dict:
+    """What a trial ran on: versions, device and threads, stored with every trial."""
+    from . import __version__
+
+    dev = resolve_device(device)
+    env = dict(scalelab=__version__, python=platform.python_version(), torch=torch.__version__,
+               numpy=np.__version__, platform=platform.platform(), device=str(dev),
+               threads=torch.get_num_threads(), omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"))
+    if dev.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(dev)
+    return env
+
+
+def spec_hash(spec: StudySpec) -> str:
+    return hashlib.sha256(json.dumps(spec.model_dump(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def builtin_studies() -> dict[str, Path]:
+    folder = resources.files("scalelab") / "studies"
+    return {p.name[:-5]: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def builtin_spec(name: str) -> StudySpec:
+    studies = builtin_studies()
+    if name not in studies:
+        raise SpecError(f"no built-in study named {name!r}; `scalelab study list` shows: {', '.join(sorted(studies))}")
+    return StudySpec.from_toml(studies[name])
+
+
+def with_overrides(spec: StudySpec, overrides: list[str]) -> StudySpec:
+    """Apply ``key=value`` overrides (value parsed as TOML, else taken as a string)."""
+    import tomllib
+
+    from ._spec import _set_path, parse_spec
+
+    d = spec.model_dump()
+    for item in overrides:
+        if "=" not in item:
+            raise SpecError(f"--set {item!r}: expected KEY=VALUE, e.g. --set optim.lr=0.01")
+        key, value = item.split("=", 1)
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value
+        _set_path(d, key.strip(), parsed)
+    return parse_spec(d, source="--set")
+
+
+def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | None = None,
+              device: str | None = None, progress: bool = False, executor=None, group_size: int | None = None,
+              probes: str | None = None) -> int:
+    """Run every trial of ``spec`` not yet in the store; returns the study's id."""
+    spec = load_spec(spec)
+    store = db if isinstance(db, Store) else Store(db)
+    trials = expand(spec)
+    sid = store.study_id(spec.name, spec_hash(spec), spec.model_dump())
+    done = store.finished_keys(sid)
+    todo = [t for t in trials if t.key not in done]
+    if not todo:
+        return sid
+    dev = device or trials[0].spec["train"]["device"]
+    env = environment(dev)
+    groups = plan_groups(todo, group_size)
+    executor = executor or LocalExecutor(data_dir, device)
+
+    total = 0
+    for g in groups:
+        s = g[0].spec
+        n = len(split_dataset(load_dataset(s["data"], data_dir), s["data"]).X_train)
+        total += math.ceil(n / s["train"]["batch_size"]) * s["train"]["epochs"]
+
+    def save(result):
+        store.save_trial(sid, result, env)
+
+    make_probes = None
+    if probes is not None or any(t.spec.get("probes") for t in todo):
+        from .probes import make_probe_set
+
+        make_probes = lambda group: make_probe_set(group, probes)  # noqa: E731
+
+    if progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+            TimeRemainingColumn
+
+        cols = [TextColumn(f"{spec.name}: {len(todo)} trials in {len(groups)} group(s)"), BarColumn(),
+                MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn(), TextColumn("ETA"),
+                TimeRemainingColumn()]
+        with Progress(*cols, console=_stderr_console(), transient=False) as bar:
+            task = bar.add_task("train", total=total)
+            executor.run(groups, save, lambda n: bar.advance(task, n), make_probes)
+    else:
+        executor.run(groups, save, None, make_probes)
+    return sid
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(file=sys.stderr)
