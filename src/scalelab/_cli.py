@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(spec, args) -> int:
-    from ._report import render_table, summarize
+    from ._report import print_table, summarize
     from ._store import Store
     from ._study import run_study, with_overrides
 
@@ -65,9 +65,7 @@ def _run(spec, args) -> int:
     run_study(spec, store, data_dir=args.data_dir, device=args.device, progress=not args.quiet,
               group_size=args.group_size)
     if not args.quiet:
-        from rich.console import Console
-
-        Console().print(render_table(summarize(store, spec.name), title=f"{spec.name} ({args.db})"))
+        print_table(summarize(store, spec.name), title=f"{spec.name} ({args.db})")
     return 0
 
 
@@ -91,7 +89,7 @@ def _main(argv) -> int:
             return 0
         return _run(builtin_spec(args.name), args)
     if args.cmd == "show":
-        from ._report import render_table, summarize, to_csv
+        from ._report import print_table, summarize, to_csv
         from ._store import Store
 
         records = summarize(Store(args.db), args.study)
@@ -100,9 +98,7 @@ def _main(argv) -> int:
         elif args.format == "csv":
             print(to_csv(records), end="")
         else:
-            from rich.console import Console
-
-            Console().print(render_table(records, title=args.study))
+            print_table(records, title=args.study)
         return 0
     if args.cmd == "data":
         from ._data import FASHION_URL, fetch_fashion_mnist, load_fashion_mnist

@@ -60,8 +60,9 @@ def scale_by_adam(b1: HP = 0.9, b2: HP = 0.999, eps: HP = 1e-8, keras_eps: HP = 
             b1k, b2k = _hp(b1, k), _hp(b2, k)
             mu[k] = state.mu[k] * b1k + g * (1 - b1k)
             nu[k] = state.nu[k] * b2k + g * g * (1 - b2k)
-            bc1 = 1 - b1k ** t
-            bc2_sqrt = (1 - b2k ** t) ** 0.5
+            tf = t.to(g.dtype)  # a float64 power: an int tensor exponent would give float32
+            bc1 = 1 - b1k ** tf
+            bc2_sqrt = (1 - b2k ** tf) ** 0.5
             kk = _hp(keras_eps, k)
             eps_eff = _hp(eps, k) * (kk / bc2_sqrt + (1 - kk))
             out[k] = (mu[k] / bc1) / (nu[k].sqrt() / bc2_sqrt + eps_eff)

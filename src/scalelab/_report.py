@@ -93,20 +93,37 @@ def to_csv(records: list[dict]) -> str:
 
 
 def render_table(records: list[dict], title: str = ""):
-    """A rich Table of the summary records."""
+    """A rich Table of the summary records: one column per swept factor, then mean ± std
+    per metric, the 95% CI of test accuracy, and the per-epoch mean train loss."""
     from rich.table import Table
 
-    table = Table(title=title or None, show_lines=False)
-    table.add_column("level")
+    table = Table(title=title or None)
+    factors = list(records[0]["level"]) if records else []
+    for f in factors or ["level"]:
+        table.add_column(f, no_wrap=True)
     table.add_column("seeds", justify="right")
+    names = {"final_train_loss": "train loss", "test_loss": "test loss", "test_accuracy": "test acc"}
     for m in SUMMARY_METRICS:
-        table.add_column(f"{m} mean ± std [95% CI]", justify="right")
-    table.add_column("train loss by epoch (mean)")
+        table.add_column(f"{names[m]} (mean ± std)", justify="right", no_wrap=True)
+    table.add_column("test acc 95% CI", justify="right", no_wrap=True)
+    table.add_column("train loss by epoch", no_wrap=True)
     for r in records:
-        cells = [_level_text(r["level"]), f"{r['n_seeds']}" + (f" ({r['n_diverged']} diverged)" if r["n_diverged"] else "")]
+        cells = [level_label(r["level"][f]) for f in factors] if factors else ["(base)"]
+        cells.append(f"{r['n_seeds']}" + (f" ({r['n_diverged']} diverged)" if r["n_diverged"] else ""))
         for m in SUMMARY_METRICS:
-            d = r[m]
-            cells.append(f"{_fmt(d['mean'])} ± {_fmt(d['std'], 2)} [{_fmt(d['ci95'][0])}, {_fmt(d['ci95'][1])}]")
+            cells.append(f"{_fmt(r[m]['mean'])} ± {_fmt(r[m]['std'], 2)}")
+        lo, hi = r["test_accuracy"]["ci95"]
+        cells.append(f"[{_fmt(lo)}, {_fmt(hi)}]")
         cells.append(" ".join(f"{x:.4g}" for x in r["train_loss_by_epoch"]))
         table.add_row(*cells)
     return table
+
+
+def print_table(records: list[dict], title: str = "") -> None:
+    """Print the table to stdout, wide enough not to wrap when stdout is a file or a pipe."""
+    import sys
+
+    from rich.console import Console
+
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console.print(render_table(records, title))
