@@ -80,6 +80,45 @@ def split_dataset(ds: Dataset, data: dict) -> Split:
 # ----------------------------------------------------------------------------- devices and groups
 
 
+_MALLOC_TUNED = False
+
+
+def tune_malloc() -> None:
+    """Keep freed large blocks in the process (glibc): a step's gradient buffers are
+    megabytes each and, returned to the kernel after every step, cost page faults on
+    the next (measured: 10.7 → 9.1 ms per step at 32 models). Set SCALELAB_MALLOC_TUNE=0
+    to leave malloc alone."""
+    global _MALLOC_TUNED
+    import ctypes
+    import os
+    import sys
+
+    if _MALLOC_TUNED or os.environ.get("SCALELAB_MALLOC_TUNE") == "0" or not sys.platform.startswith("linux"):
+        return
+    _MALLOC_TUNED = True
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+        libc.mallopt(M_MMAP_MAX, 0)                 # large blocks from the heap, not fresh mmaps
+        libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)   # and do not hand freed heap back after each step
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+        pass
+
+
+def _want_compile(setting: bool | None, n_values: int, device: torch.device) -> bool:
+    """torch.compile the optimizer step? ``train.compile`` decides when set; else the
+    SCALELAB_COMPILE variable (0/1); else only where the step is big enough for one fused
+    pass to beat the compile time (about a million values per group)."""
+    import os
+
+    if setting is not None:
+        return setting
+    env = os.environ.get("SCALELAB_COMPILE")
+    if env in ("0", "1"):
+        return env == "1"
+    return n_values >= 1_000_000
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -170,6 +209,7 @@ class StackedGroup:
     """The state of one stacked group: data on the device, parameters, optimizer."""
 
     def __init__(self, trials: list[Trial], data_dir: str | None = None, device: str | None = None):
+        tune_malloc()
         self.trials = trials
         s = trials[0].spec
         self.spec = s
@@ -217,8 +257,12 @@ class StackedGroup:
             param_layers[layer.weight] = (layer.index, True)
             param_layers[layer.bias] = (layer.index, False)
         optims = [t.spec["optim"] for t in trials]
-        self.opt = _optim.build_optimizer(optims, param_layers, dt, dev)
-        self.opt_state = self.opt.init(self.params)
+        family = "adam" if optims[0]["name"] in ("adam", "adamw") else "sgd"
+        hp = _optim.group_hyperparameters(optims, param_layers, dt, dev)
+        n_values = sum(p.numel() for p in self.params.values())
+        self.opt = _optim.FusedOptimizer(family, self.params, hp, nesterov=bool(optims[0]["nesterov"]),
+                                         momentum=any(o["name"] == "momentum" for o in optims),
+                                         compile=_want_compile(s["train"].get("compile"), n_values, dev))
         self.l2 = None
         if any(o["l2"] > 0 for o in optims):
             self.l2 = {layer.weight: torch.tensor([o["l2"] * o["l2_mult"][layer.index] for o in optims],
@@ -273,9 +317,8 @@ class StackedGroup:
         loss, out = self.objective(self.params, x, y)
         names = list(self.params)
         grads = torch.autograd.grad(loss.sum(), [self.params[k] for k in names])
-        with torch.no_grad():
-            updates, self.opt_state = self.opt.update(dict(zip(names, grads)), self.opt_state, self.params)
-            self.params = {k: (p.detach() + updates[k]).requires_grad_() for k, p in self.params.items()}
+        self.grads = dict(zip(names, grads))
+        self.opt.step(self.params, self.grads)  # in place: parameters keep their storage
         self.step += 1
         return loss.detach(), out.detach(), y
 

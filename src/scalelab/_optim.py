@@ -40,14 +40,24 @@ class TraceState(NamedTuple):
     trace: Params
 
 
-def scale_by_adam(b1: HP = 0.9, b2: HP = 0.999, eps: HP = 1e-8, keras_eps: HP = 0.0) -> Transform:
-    """Adam's direction m̂ / (sqrt(v̂) + eps').
+def adam_step_scalars(b1, b2, keras, t):
+    """Per-model factors of Adam's step t: (c, a) with direction = c·m / (a·sqrt(v) + eps).
 
-    torch semantics (``keras_eps`` = 0): eps' = eps, added to sqrt of the *corrected* v̂.
-    Keras semantics (``keras_eps`` = 1): Keras adds eps to sqrt of the *uncorrected* v and
-    bias-corrects the learning rate instead, lr·sqrt(1-b2^t)/(1-b1^t) · m/(sqrt(v)+eps),
-    which equals this direction with eps' = eps / sqrt(1 - b2^t).
+    torch semantics: m̂ / (sqrt(v̂) + eps) = (1/bc1)·m / (sqrt(v)/sqrt(bc2) + eps).
+    Keras semantics: Keras adds eps to sqrt of the *uncorrected* v and bias-corrects the
+    learning rate, lr·sqrt(bc2)/bc1 · m / (sqrt(v) + eps).
+    ``keras`` is 1.0 for Keras semantics and 0.0 for torch; bc_i = 1 - b_i^t.
     """
+    bc1 = 1 - b1 ** t
+    bc2_sqrt = (1 - b2 ** t) ** 0.5
+    c = (keras * bc2_sqrt + (1 - keras)) / bc1
+    a = keras + (1 - keras) / bc2_sqrt
+    return c, a
+
+
+def scale_by_adam(b1: HP = 0.9, b2: HP = 0.999, eps: HP = 1e-8, keras_eps: HP = 0.0) -> Transform:
+    """Adam's direction c·m / (a·sqrt(v) + eps), torch or Keras eps semantics
+    (see :func:`adam_step_scalars`); ``keras_eps`` = 1 selects Keras's."""
 
     def init(params):
         zeros = {k: torch.zeros_like(p) for k, p in params.items()}
@@ -60,12 +70,9 @@ def scale_by_adam(b1: HP = 0.9, b2: HP = 0.999, eps: HP = 1e-8, keras_eps: HP = 
             b1k, b2k = _hp(b1, k), _hp(b2, k)
             mu[k] = state.mu[k] * b1k + g * (1 - b1k)
             nu[k] = state.nu[k] * b2k + g * g * (1 - b2k)
-            tf = t.to(g.dtype)  # a float64 power: an int tensor exponent would give float32
-            bc1 = 1 - b1k ** tf
-            bc2_sqrt = (1 - b2k ** tf) ** 0.5
-            kk = _hp(keras_eps, k)
-            eps_eff = _hp(eps, k) * (kk / bc2_sqrt + (1 - kk))
-            out[k] = (mu[k] / bc1) / (nu[k].sqrt() / bc2_sqrt + eps_eff)
+            # a float power: an int tensor exponent would give float32
+            c, a = adam_step_scalars(b1k, b2k, _hp(keras_eps, k), t.to(g.dtype))
+            out[k] = c * mu[k] / (a * nu[k].sqrt() + _hp(eps, k))
         return out, AdamState(t, mu, nu)
 
     return Transform(init, update)
@@ -202,3 +209,131 @@ def l2_penalty(params: Params, l2: dict[str, torch.Tensor]) -> torch.Tensor:
         term = coef.view(-1) * params[name].pow(2).sum(dim=(1, 2))
         total = term if total is None else total + term
     return total
+
+
+# ----------------------------------------------------------------------------- fused in-place step
+#
+# The chains above are the reference: pure and easy to test. Training uses the same
+# arithmetic in one in-place pass per parameter tensor (read p, g and the moments once,
+# write them once), compiled by torch.compile into a single loop where that works. On a
+# CPU the optimizer is memory-bound: the chain's ~15 full-size temporaries per step
+# cost more than the matmuls. Tests check that this equals the chain.
+
+
+def adam_kernel(p, g, m, v, lr, b1, b2, eps, wd, c, a):
+    # c, a: this step's per-model factors (adam_step_scalars), computed once per step
+    # outside the kernel so that no power is evaluated per element.
+    m_new = m * b1 + g * (1 - b1)
+    v_new = v * b2 + g * g * (1 - b2)
+    u = c * m_new / (a * v_new.sqrt() + eps)
+    u = u + wd * p
+    p.copy_(p + u * (-lr))
+    m.copy_(m_new)
+    v.copy_(v_new)
+
+
+def adam_all(ps, gs, ms, vs, lrs, b1s, b2s, epss, wds, c, a):
+    """adam_kernel over every parameter of the group: one call (one compiled graph) per
+    step. c, a come in computed: inside the graph the compiler would inline the powers
+    into the per-element loop."""
+    for i in range(len(ps)):
+        adam_kernel(ps[i], gs[i], ms[i], vs[i], lrs[i], b1s[i], b2s[i], epss[i], wds[i], c, a)
+
+
+def momentum_all(ps, gs, bufs, lrs, moms, wds, nesterov: bool):
+    for i in range(len(ps)):
+        momentum_kernel(ps[i], gs[i], bufs[i], lrs[i], moms[i], wds[i], nesterov)
+
+
+def sgd_all(ps, gs, lrs, wds):
+    for i in range(len(ps)):
+        sgd_kernel(ps[i], gs[i], lrs[i], wds[i])
+
+
+def momentum_kernel(p, g, buf, lr, mom, wd, nesterov: bool):
+    buf_new = buf * mom + g
+    u = g + mom * buf_new if nesterov else buf_new
+    u = u + wd * p
+    p.copy_(p + u * (-lr))
+    buf.copy_(buf_new)
+
+
+def sgd_kernel(p, g, lr, wd):
+    p.copy_(p + (g + wd * p) * (-lr))
+
+
+def _compile(fn):
+    try:
+        return torch.compile(fn, dynamic=False, fullgraph=True)
+    except Exception:  # torch.compile unavailable on this platform/version
+        return None
+
+
+class FusedOptimizer:
+    """The in-place training step of a stacked group's optimizer.
+
+    ``hp`` maps a hyperparameter name to per-parameter tensors (M, 1, 1) as built by
+    :func:`group_hyperparameters`. With ``compile`` the whole step goes through
+    torch.compile as one graph; if compiling fails (no C++ compiler, an unsupported
+    platform) the same kernels run eagerly, with the same results.
+    """
+
+    def __init__(self, family: str, params: Params, hp: dict, nesterov: bool = False, momentum: bool = True,
+                 compile: bool = False):
+        self.family, self.nesterov = family, nesterov
+        self.names = list(params)
+        self.t = 0
+        lists = {k: [hp[k][n] for n in self.names] for k in hp}
+        zeros = lambda: [torch.zeros_like(params[n]) for n in self.names]  # noqa: E731
+        if family == "adam":
+            self.m, self.v = zeros(), zeros()
+            n0 = self.names[0]
+            self._scalars = lambda: adam_step_scalars(hp["b1"][n0], hp["b2"][n0], hp["keras"][n0],  # noqa: E731
+                                                      float(self.t))
+            self._args = lambda ps, gs: (ps, gs, self.m, self.v, lists["lr"], lists["b1"], lists["b2"],  # noqa: E731
+                                         lists["eps"], lists["wd"], *self._scalars())
+            kernel = adam_all
+        elif momentum:
+            self.buf = zeros()
+            self._args = lambda ps, gs: (ps, gs, self.buf, lists["lr"], lists["mom"], lists["wd"],  # noqa: E731
+                                         nesterov)
+            kernel = momentum_all
+        else:
+            self._args = lambda ps, gs: (ps, gs, lists["lr"], lists["wd"])  # noqa: E731
+            kernel = sgd_all
+        self._eager = kernel
+        self._kernel = (_compile(kernel) if compile else None) or kernel
+        self.compiled = self._kernel is not kernel
+
+    @torch.no_grad()
+    def step(self, params: Params, grads: Params) -> None:
+        self.t += 1
+        args = self._args([params[n] for n in self.names], [grads[n] for n in self.names])
+        try:
+            self._kernel(*args)
+        except Exception as e:  # a compiler failure surfaces on the first call
+            if not self.compiled:
+                raise
+            import warnings
+
+            warnings.warn(f"torch.compile of the optimizer step failed ({type(e).__name__}: {e}); running eagerly")
+            self._kernel, self.compiled = self._eager, False
+            self._kernel(*args)
+
+
+def group_hyperparameters(optims: list[dict], param_layers: dict[str, tuple[int, bool]], dtype, device) -> dict:
+    """Per-parameter hyperparameter tensors of shape (M, 1, 1) from each model's ``optim`` section."""
+
+    def per_param(fn) -> dict[str, torch.Tensor]:
+        return {name: torch.tensor([fn(o, layer) for o in optims], dtype=dtype, device=device).view(-1, 1, 1)
+                for name, (layer, _) in param_layers.items()}
+
+    return dict(
+        lr=per_param(lambda o, l: o["lr"] * o["lr_mult"][l]),
+        wd=per_param(lambda o, l: o["weight_decay"] * o["wd_mult"][l]),
+        b1=per_param(lambda o, l: o["beta1"]),
+        b2=per_param(lambda o, l: o["beta2"]),
+        eps=per_param(lambda o, l: o["eps"] * o["eps_mult"][l]),
+        keras=per_param(lambda o, l: 1.0 if o["eps_mode"] == "keras" else 0.0),
+        mom=per_param(lambda o, l: o["momentum"] if o["name"] == "momentum" else 0.0),
+    )
