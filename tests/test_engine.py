@@ -119,3 +119,16 @@ def test_diverging_trial_is_recorded_not_raised(fake_fmnist):
     res = train_group(expand(spec), str(fake_fmnist))
     assert res[0].status == "done" and np.isfinite(res[0].epochs[-1]["train_loss"])
     assert res[1].status == "diverged" and res[1].diverged_step >= 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_equals_cpu_float64(fake_fmnist):
+    trials = four_trials(fake_fmnist)
+    cpu, _ = per_step_losses(trials, 12, fake_fmnist)
+    spec = dict(trials[0].spec)
+    moved = [t.model_copy(update={"spec": {**t.spec, "train": {**t.spec["train"], "device": "cuda"}}}) for t in trials]
+    g = StackedGroup(moved, str(fake_fmnist))
+    perm = g.permutations()
+    out = [g.train_step(perm[:, s * 32:(s + 1) * 32])[0].cpu().numpy() for s in range(12)]
+    np.testing.assert_allclose(np.array(out), cpu, rtol=0, atol=1e-10)
+    assert spec["train"]["device"] == "cpu"

@@ -153,7 +153,20 @@ def auto_group_size(n_params: int, n_features: int, batch: int, device: torch.de
     return 32
 
 
-def plan_groups(trials: list[Trial], max_size: int | None = None) -> list[list[Trial]]:
+def default_group_size(trial: Trial, data_dir: str | None = None, device: str | None = None) -> int:
+    """The spec's ``train.group_size``, else :func:`auto_group_size` for its device and shapes."""
+    s = trial.spec
+    if s["train"].get("group_size"):
+        return s["train"]["group_size"]
+    dev = resolve_device(device or s["train"]["device"])
+    n_features = load_dataset(s["data"], data_dir).n_features
+    sizes = [n_features, *s["model"]["hidden"], 10]
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    return auto_group_size(n_params, n_features, s["train"]["batch_size"], dev)
+
+
+def plan_groups(trials: list[Trial], max_size: int | None = None, data_dir: str | None = None,
+                device: str | None = None) -> list[list[Trial]]:
     """Partition trials into groups that share a group key, each at most ``max_size``
     (balanced: 15 trials with size 8 become 8 + 7)."""
     by_key: dict[str, list[Trial]] = {}
@@ -161,7 +174,7 @@ def plan_groups(trials: list[Trial], max_size: int | None = None) -> list[list[T
         by_key.setdefault(group_key(t), []).append(t)
     groups = []
     for members in by_key.values():
-        size = max_size or members[0].spec["train"].get("group_size") or 32
+        size = max_size or default_group_size(members[0], data_dir, device)
         n = math.ceil(len(members) / size)
         per = math.ceil(len(members) / n)
         groups += [members[i: i + per] for i in range(0, len(members), per)]
@@ -279,8 +292,8 @@ class StackedGroup:
     def inputs(self, X: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Rows ``idx`` of shape (M, b) gathered from X and transformed per model → (M, b, D)."""
         M, b = idx.shape
-        x = X.index_select(0, idx.reshape(-1)).view(M, b, -1).to(self.dtype)
-        x = x * self.in_scale
+        x = X.index_select(0, idx.reshape(-1)).view(M, b, -1)
+        x = x * self.in_scale  # uint8 * float: converted and scaled in one pass
         if self.in_offset is not None:
             x = x + self.in_offset
         return x

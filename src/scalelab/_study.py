@@ -82,7 +82,7 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
         return sid
     dev = device or trials[0].spec["train"]["device"]
     env = environment(dev)
-    groups = plan_groups(todo, group_size)
+    groups = plan_groups(todo, group_size, data_dir, device)
     executor = executor or LocalExecutor(data_dir, device)
 
     total = 0
