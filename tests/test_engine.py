@@ -91,7 +91,12 @@ def test_same_seed_same_numbers_regardless_of_group(fake_fmnist):
     trials = four_trials(fake_fmnist)
     a = train_group(trials[:2], str(fake_fmnist))
     b = train_group([trials[1]], str(fake_fmnist))
-    assert a[1].epochs == b[0].epochs
+    c = train_group([trials[1]], str(fake_fmnist))
+    assert b[0].epochs == c[0].epochs  # same group: bit-identical
+    # another group size may change BLAS blocking, hence the last bits only (float64)
+    for ea, eb in zip(a[1].epochs, b[0].epochs):
+        for k in ea:
+            assert ea[k] == pytest.approx(eb[k], rel=1e-10, abs=1e-12)
 
 
 def test_float32_training_learns_the_synthetic_task(fake_fmnist):
