@@ -107,8 +107,8 @@ def tune_malloc() -> None:
 
 def _want_compile(setting: bool | None, n_values: int, device: torch.device) -> bool:
     """torch.compile the optimizer step? ``train.compile`` decides when set; else the
-    SCALELAB_COMPILE variable (0/1); else only where the step is big enough for one fused
-    pass to beat the compile time (about a million values per group)."""
+    SCALELAB_COMPILE variable (0/1); else only where the run's optimizer work (values ×
+    steps) is large enough to repay a compile of a few seconds."""
     import os
 
     if setting is not None:
@@ -116,7 +116,7 @@ def _want_compile(setting: bool | None, n_values: int, device: torch.device) -> 
     env = os.environ.get("SCALELAB_COMPILE")
     if env in ("0", "1"):
         return env == "1"
-    return n_values >= 1_000_000
+    return n_values >= 5e8
 
 
 def resolve_device(name: str) -> torch.device:
@@ -272,7 +272,8 @@ class StackedGroup:
         optims = [t.spec["optim"] for t in trials]
         family = "adam" if optims[0]["name"] in ("adam", "adamw") else "sgd"
         hp = _optim.group_hyperparameters(optims, param_layers, dt, dev)
-        n_values = sum(p.numel() for p in self.params.values())
+        steps = math.ceil(self.n_train / s["train"]["batch_size"]) * s["train"]["epochs"]
+        n_values = sum(p.numel() for p in self.params.values()) * steps
         self.opt = _optim.FusedOptimizer(family, self.params, hp, nesterov=bool(optims[0]["nesterov"]),
                                          momentum=any(o["name"] == "momentum" for o in optims),
                                          compile=_want_compile(s["train"].get("compile"), n_values, dev))
