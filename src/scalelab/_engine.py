@@ -9,6 +9,7 @@ images) on the device; each step gathers the rows of every model's batch with
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -137,9 +138,7 @@ def group_key(trial: Trial) -> str:
     shape = dict(data=s["data"], hidden=s["model"]["hidden"], activation=s["model"]["activation"],
                  loss=(s["loss"]["name"], s["loss"]["from_logits"]),
                  optim=("adam" if o["name"] in ("adam", "adamw") else "sgd", o["nesterov"]),
-                 l2=any(x > 0 for x in [o["l2"]]), train=s["train"])
-    import json
-
+                 l2=o["l2"] > 0, train=s["train"])  # a penalty term changes the computed graph
     return json.dumps(shape, sort_keys=True, default=str)
 
 

@@ -158,50 +158,6 @@ def adamw(lr: HP, b1: HP = 0.9, b2: HP = 0.999, eps: HP = 1e-8, keras_eps: HP = 
     return chain(scale_by_adam(b1, b2, eps, keras_eps), add_decayed_weights(weight_decay), scale_by_lr(lr))
 
 
-def _family(name: str) -> str:
-    return "adam" if name in ("adam", "adamw") else "sgd"
-
-
-def build_optimizer(optims: list[dict], param_layers: dict[str, tuple[int, bool]], dtype, device) -> Transform:
-    """The optimizer of a stacked group from each model's resolved ``optim`` section.
-
-    ``param_layers`` maps a parameter name to (layer index, is_kernel). Per-layer
-    multipliers become per-parameter tensors of shape (M, 1, 1), so one update serves
-    every model with its own hyperparameters.
-    """
-    family = {_family(o["name"]) for o in optims}
-    if len(family) != 1:
-        raise ValueError("a stacked group needs one optimizer family (sgd/momentum or adam/adamw)")
-    nesterov = {bool(o["nesterov"]) for o in optims}
-    if len(nesterov) != 1:
-        raise ValueError("a stacked group needs one nesterov setting")
-
-    def per_param(fn) -> dict[str, torch.Tensor]:
-        out = {}
-        for name, (layer, is_kernel) in param_layers.items():
-            vals = [fn(o, layer, is_kernel) for o in optims]
-            out[name] = torch.tensor(vals, dtype=dtype, device=device).view(-1, 1, 1)
-        return out
-
-    lr = per_param(lambda o, l, k: o["lr"] * o["lr_mult"][l])
-    wd = per_param(lambda o, l, k: o["weight_decay"] * o["wd_mult"][l])
-    has_wd = any(o["weight_decay"] > 0 for o in optims)
-    if family == {"adam"}:
-        b1 = per_param(lambda o, l, k: o["beta1"])
-        b2 = per_param(lambda o, l, k: o["beta2"])
-        eps = per_param(lambda o, l, k: o["eps"] * o["eps_mult"][l])
-        keras = per_param(lambda o, l, k: 1.0 if o["eps_mode"] == "keras" else 0.0)
-        parts = [scale_by_adam(b1, b2, eps, keras)]
-    else:
-        mom = per_param(lambda o, l, k: o["momentum"] if o["name"] == "momentum" else 0.0)
-        has_mom = any(o["name"] == "momentum" for o in optims)
-        parts = [trace(mom, nesterov.pop())] if has_mom else []
-    if has_wd:
-        parts.append(add_decayed_weights(wd))
-    parts.append(scale_by_lr(lr))
-    return chain(*parts)
-
-
 def l2_penalty(params: Params, l2: dict[str, torch.Tensor]) -> torch.Tensor:
     """Per-model penalty sum_layers l2_layer · ||W_layer||² over kernels: shape (M,)."""
     total = None
