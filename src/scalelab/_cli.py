@@ -8,8 +8,16 @@ import sqlite3
 import sys
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is the same one line as every other error."""
+
+    def error(self, message):
+        print(f"scalelab: error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="scalelab", description="Controlled, multi-seed experiments on how scale "
+    p = _Parser(prog="scalelab", description="Controlled, multi-seed experiments on how scale "
                                 "changes neural-network training.")
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -40,6 +48,23 @@ def _parser() -> argparse.ArgumentParser:
     sh.add_argument("--db", default="scalelab.db")
     sh.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
+    eq = sub.add_parser("equivalence", help="prove the exact reparametrization that makes an input scale a no-op")
+    eq.add_argument("--input-scale", required=True, type=_number, metavar="C",
+                    help="multiply the inputs by C (e.g. 255, 256 or 1/255)")
+    eq.add_argument("--optimizer", required=True, choices=("sgd", "momentum", "adam", "adamw"))
+    eq.add_argument("--lr", type=_number, help="learning rate (default: sgd 0.1, momentum 0.01, adam 1e-3)")
+    eq.add_argument("--l2", type=_number, default=0.0, help="L2 penalty on kernels, in the loss")
+    eq.add_argument("--weight-decay", type=_number, default=0.0, help="decoupled weight decay")
+    eq.add_argument("--eps-mode", choices=("keras", "torch"), default="keras", help="where Adam's eps enters")
+    eq.add_argument("--steps", type=int, default=300)
+    eq.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    eq.add_argument("--dataset", default="fashion-mnist", help="fashion-mnist or a scikit-learn set (digits, ...)")
+    eq.add_argument("--base-scale", type=_number, default=1 / 255, help="model A's input factor (default 1/255)")
+    eq.add_argument("--hidden", default="128", help="hidden widths, comma-separated (default 128)")
+    eq.add_argument("--seed", type=int, default=0)
+    eq.add_argument("--data-dir")
+    eq.add_argument("--format", choices=("text", "json"), default="text")
+
     d = sub.add_parser("data", help="data sets")
     dsub = d.add_subparsers(dest="data_cmd", required=True)
     f = dsub.add_parser("fetch", help="download a data set from its official location")
@@ -50,6 +75,50 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("dataset", choices=("fashion-mnist",))
     c.add_argument("--data-dir")
     return p
+
+
+def _number(text: str) -> float:
+    """A CLI number: 255, 1e-3 or a fraction such as 1/255."""
+    from fractions import Fraction
+
+    try:
+        return float(Fraction(text.replace(" ", "")))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (write e.g. 255, 1e-3 or 1/255)") from None
+
+
+def _equivalence(args) -> int:
+    from ._equivalence import check_equivalence
+
+    if args.steps < 1:
+        raise ValueError(f"--steps {args.steps}: must be at least 1")
+    try:
+        hidden = tuple(int(h) for h in args.hidden.split(","))
+    except ValueError:
+        raise ValueError(f"--hidden {args.hidden!r}: give widths such as 128 or 300,100") from None
+    dataset = args.dataset.replace("-", "_") if args.dataset != "fashion-mnist" else args.dataset
+    r = check_equivalence(args.input_scale, args.optimizer, args.steps, data_dir=args.data_dir,
+                          base_scale=args.base_scale, lr=args.lr, l2=args.l2, weight_decay=args.weight_decay,
+                          eps_mode=args.eps_mode, dtype=args.dtype, hidden=hidden, dataset=dataset, seed=args.seed)
+    if args.format == "json":
+        print(json.dumps(r, indent=2))
+        return 0
+    p = r["parametrization"]
+    c = r["c"]
+    print(f"Inputs × {c:g} under {r['optimizer']} ({r['eps_mode']} eps) train exactly like the original inputs when "
+          f"the first layer changes as follows (biases and other layers unchanged):")
+    print(f"  init of W1 × {p['init_scale']:.6g}   lr × {p['lr_mult']:.6g}   eps × {p['eps_mult']:.6g}   "
+          f"L2 × {p['l2_mult']:.6g}   weight decay × {p['wd_mult']:.6g}")
+    print(f"Checked over {r['steps']} steps in {r['dtype']} on the same batches "
+          f"(lr {r['lr']:g}, L2 {r['l2']:g}, weight decay {r['weight_decay']:g}):")
+    rows = [("exact (the rules above)", r["exact"]), ("naive (inputs × c only)", r["naive"]),
+            ("lr × 1/c only" + ("" if r["optimizer"] in ("adam", "adamw") else " (not 1/c²)"), r["lr_only"])]
+    if r["float32_rounding"]:
+        rows.append(("yardstick: A float32 vs float64", r["float32_rounding"]))
+    print(f"  {'version':34s} {'max |loss_A - loss_B|':>22s} {'max |c·W1_B - W1_A|':>22s}")
+    for name, v in rows:
+        print(f"  {name:34s} {v['max_loss_diff']:22.3g} {v['max_w1_diff']:22.3g}")
+    return 0
 
 
 def _run(spec, args) -> int:
@@ -100,6 +169,8 @@ def _main(argv) -> int:
         else:
             print_table(records, title=args.study)
         return 0
+    if args.cmd == "equivalence":
+        return _equivalence(args)
     if args.cmd == "data":
         from ._data import FASHION_URL, fetch_fashion_mnist, load_fashion_mnist
 

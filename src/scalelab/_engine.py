@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import _losses, _models, _optim
+from . import _equivalence, _losses, _models, _optim
 from ._data import Dataset, DataError, load_fashion_mnist, load_sklearn, load_user
 from ._spec import Trial
 from ._transforms import make_transform
@@ -263,6 +263,13 @@ class StackedGroup:
 
         per_model = [_models.init_mlp(self.layers, t.spec["model"]["init"], t.spec["model"]["init_scale"],
                                       t.spec["model"]["bias_init"], t.seed) for t in trials]
+        # input.equivalent_to: the first kernel's init and hyperparameters rescaled so the
+        # model trains exactly as it would on the inputs it is declared equivalent to.
+        eq = [_equivalence.trial_parametrization(t.spec) for t in trials]
+        W1 = self.layers[0].weight
+        for p, e in zip(per_model, eq):
+            if e is not None:
+                p[W1] = p[W1] * e.init_scale
         self.params = {k: v.requires_grad_() for k, v in _models.stack_params(per_model, dt, dev).items()}
         param_layers = {}
         for layer in self.layers:
@@ -271,6 +278,11 @@ class StackedGroup:
         optims = [t.spec["optim"] for t in trials]
         family = "adam" if optims[0]["name"] in ("adam", "adamw") else "sgd"
         hp = _optim.group_hyperparameters(optims, param_layers, dt, dev)
+        if any(e is not None for e in eq):
+            for name, field in (("lr", "lr_mult"), ("eps", "eps_mult"), ("wd", "wd_mult")):
+                f = torch.tensor([getattr(e, field) if e else 1.0 for e in eq], dtype=dt, device=dev).view(M, 1, 1)
+                hp[name][W1] = hp[name][W1] * f
+        self.hp = hp   # per-parameter hyperparameter tensors (M, 1, 1), read by the optimizer each step
         steps = math.ceil(self.n_train / s["train"]["batch_size"]) * s["train"]["epochs"]
         n_values = sum(p.numel() for p in self.params.values()) * steps
         self.opt = _optim.FusedOptimizer(family, self.params, hp, nesterov=bool(optims[0]["nesterov"]),
@@ -280,6 +292,7 @@ class StackedGroup:
         if any(o["l2"] > 0 for o in optims):
             self.l2 = {layer.weight: torch.tensor([o["l2"] * o["l2_mult"][layer.index] for o in optims],
                                                   dtype=dt, device=dev) for layer in self.layers}
+            self.l2[W1] = self.l2[W1] * torch.tensor([e.l2_mult if e else 1.0 for e in eq], dtype=dt, device=dev)
         self.clip = torch.tensor([t.spec["loss"]["clip"] for t in trials], dtype=dt, device=dev).view(M, 1)
         self.shuffle_rngs = [np.random.default_rng([t.seed, 1]) for t in trials]
         self.batch_size = s["train"]["batch_size"]

@@ -47,6 +47,7 @@ def summarize(store: Store, study: str) -> list[dict]:
     for rec in levels.values():
         finals = {m: [] for m in SUMMARY_METRICS}
         by_epoch: dict[int, list] = {}
+        val_by_epoch: dict[int, list] = {}
         n_div = 0
         for t, eps in rec["trials"]:
             n_div += t["status"] == "diverged"
@@ -57,11 +58,18 @@ def summarize(store: Store, study: str) -> list[dict]:
             finals["test_accuracy"].append(eps[-1]["test_acc"])
             for e in eps:
                 by_epoch.setdefault(e["epoch"], []).append(e["train_loss"])
+                val_by_epoch.setdefault(e["epoch"], []).append((e["val_loss"], e["val_acc"]))
         r = dict(level=rec["level"], n_seeds=len(rec["trials"]), n_diverged=n_div)
         for m in SUMMARY_METRICS:
             d = describe(finals[m])
             r[m] = dict(mean=d["mean"], std=d["std"], ci95=d["ci95"])
         r["train_loss_by_epoch"] = [float(np.mean(by_epoch[e])) for e in sorted(by_epoch)]
+        # validation curves only where the study held out a validation set
+        has_val = any(math.isfinite(v[0]) for vs in val_by_epoch.values() for v in vs)
+        r["val_loss_by_epoch"] = [float(np.mean([v[0] for v in val_by_epoch[e]])) for e in sorted(val_by_epoch)] \
+            if has_val else []
+        r["val_acc_by_epoch"] = [float(np.mean([v[1] for v in val_by_epoch[e]])) for e in sorted(val_by_epoch)] \
+            if has_val else []
         out.append(r)
     return out
 
@@ -82,12 +90,16 @@ def to_csv(records: list[dict]) -> str:
         header += [f"{m}_mean", f"{m}_std", f"{m}_ci95_low", f"{m}_ci95_high"]
     n_ep = max((len(r["train_loss_by_epoch"]) for r in records), default=0)
     header += [f"train_loss_epoch{e + 1}" for e in range(n_ep)]
+    n_val = max((len(r["val_loss_by_epoch"]) for r in records), default=0)
+    header += [f"val_{m}_epoch{e + 1}" for m in ("loss", "acc") for e in range(n_val)]
     w.writerow(header)
     for r in records:
         row = [_level_text(r["level"]), r["n_seeds"], r["n_diverged"]]
         for m in SUMMARY_METRICS:
             row += [r[m]["mean"], r[m]["std"], *r[m]["ci95"]]
         row += r["train_loss_by_epoch"] + [""] * (n_ep - len(r["train_loss_by_epoch"]))
+        for m in ("val_loss_by_epoch", "val_acc_by_epoch"):
+            row += r[m] + [""] * (n_val - len(r[m]))
         w.writerow(row)
     return buf.getvalue()
 
@@ -107,6 +119,10 @@ def render_table(records: list[dict], title: str = ""):
         table.add_column(f"{names[m]} (mean ± std)", justify="right", no_wrap=True)
     table.add_column("test acc 95% CI", justify="right", no_wrap=True)
     table.add_column("train loss by epoch", no_wrap=True)
+    with_val = any(r["val_loss_by_epoch"] for r in records)
+    if with_val:
+        table.add_column("val loss by epoch", no_wrap=True)
+        table.add_column("val acc by epoch", no_wrap=True)
     for r in records:
         cells = [level_label(r["level"][f]) for f in factors] if factors else ["(base)"]
         cells.append(f"{r['n_seeds']}" + (f" ({r['n_diverged']} diverged)" if r["n_diverged"] else ""))
@@ -115,6 +131,9 @@ def render_table(records: list[dict], title: str = ""):
         lo, hi = r["test_accuracy"]["ci95"]
         cells.append(f"[{_fmt(lo)}, {_fmt(hi)}]")
         cells.append(" ".join(f"{x:.4g}" for x in r["train_loss_by_epoch"]))
+        if with_val:
+            cells.append(" ".join(f"{x:.4g}" for x in r["val_loss_by_epoch"]))
+            cells.append(" ".join(f"{x:.4g}" for x in r["val_acc_by_epoch"]))
         table.add_row(*cells)
     return table
 

@@ -11,6 +11,7 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 import tomllib
 from fractions import Fraction
 from pathlib import Path
@@ -64,6 +65,9 @@ class InputSpec(_Section):
     scale: Num = 1.0                       # factor for transform = "scale"
     per_feature: bool = True               # standardize / minmax per feature or over all values
     feature_range: tuple[Num, Num] = (0.0, 1.0)
+    # Train as the model whose inputs are multiplied by this factor would: the first
+    # layer's init, lr, eps, L2 and weight decay are rescaled exactly (see _equivalence).
+    equivalent_to: Num | None = Field(None, gt=0)
 
 
 class ModelSpec(_Section):
@@ -119,6 +123,9 @@ class StudySpec(_Section):
     optim: OptimSpec = OptimSpec()
     train: TrainSpec = TrainSpec()
     grid: dict[str, list[Any]] = {}
+    # Named arms: each a set of dotted-key overrides (a level that is not a grid product);
+    # crossed with the grid when both are given.
+    arms: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "StudySpec":
@@ -214,6 +221,9 @@ def resolve(spec: StudySpec) -> StudySpec:
         elif len(v) != n_layers:
             raise SpecError(f"optim.{key} has {len(v)} values but the model has {n_layers} dense layers; "
                             f"give one multiplier per layer")
+    if s.input.equivalent_to is not None and s.input.transform not in ("none", "scale"):
+        raise SpecError(f"input.equivalent_to needs input.transform = 'scale' or 'none' (got "
+                        f"{s.input.transform!r}); a per-feature transform has no per-layer equivalent")
     for key in ("init", "init_scale"):
         v = getattr(s.model, key)
         if isinstance(v, list) and len(v) != n_layers:
@@ -237,17 +247,21 @@ def _get_path(d: dict, path: str):
     return d
 
 
+def _check_key(base: dict, key: str, where: str, what: str) -> None:
+    if key in ("name", "grid", "arms", "seeds", "profile", "question"):
+        raise SpecError(f"{where}{what} '{key}' cannot vary; vary a key inside a section, e.g. 'input.scale'")
+    try:
+        _get_path(base, key)
+    except (KeyError, TypeError):
+        raise SpecError(f"{where}{what} '{key}' is not a spec key; use a dotted path such as "
+                        f"'input.scale' or 'optim.lr'") from None
+
+
 def _check_grid(spec: StudySpec, source: str) -> None:
     where = f"{source}: " if source else ""
-    base = spec.model_dump(exclude={"grid"})
+    base = spec.model_dump(exclude={"grid", "arms"})
     for key, values in spec.grid.items():
-        if key in ("name", "grid", "seeds", "profile"):
-            raise SpecError(f"{where}grid.{key}: '{key}' cannot be swept; sweep a key inside a section, e.g. 'input.scale'")
-        try:
-            _get_path(base, key)
-        except (KeyError, TypeError):
-            raise SpecError(f"{where}grid key '{key}' is not a spec key; use a dotted path such as "
-                            f"'input.scale' or 'optim.lr'") from None
+        _check_key(base, key, where, "grid key")
         if not values:
             raise SpecError(f"{where}grid.{key} is empty; give at least one value")
         for v in values:
@@ -257,6 +271,19 @@ def _check_grid(spec: StudySpec, source: str) -> None:
                 StudySpec.model_validate(trial)
             except ValidationError as e:
                 raise SpecError(f"{where}grid.{key} value {v!r}: " + _one_line(e, "").split(": ", 1)[-1]) from None
+    for arm, overrides in spec.arms.items():
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.*+-]*", arm):
+            raise SpecError(f"{where}arms.{arm}: an arm name is letters, digits and _.*+-")
+        trial = copy.deepcopy(base)
+        for key, v in overrides.items():
+            _check_key(base, key, where, f"arms.{arm}: key")
+            if key in spec.grid:
+                raise SpecError(f"{where}arms.{arm}: '{key}' is also swept in grid; set it in one place")
+            _set_path(trial, key, v)
+        try:
+            StudySpec.model_validate(trial)
+        except ValidationError as e:
+            raise SpecError(f"{where}arms.{arm}: " + _one_line(e, "")) from None
 
 
 def level_label(value) -> str:
@@ -289,21 +316,24 @@ class Trial(BaseModel):
 
 
 def expand(spec: StudySpec) -> list[Trial]:
-    """The trials of a study: the factor grid (all combinations) × seeds, in a stable order."""
-    base = spec.model_dump(exclude={"grid"})
+    """The trials of a study: arms × the factor grid (all combinations) × seeds, in a stable order."""
+    base = spec.model_dump(exclude={"grid", "arms"})
     keys = list(spec.grid)
+    arms = list(spec.arms.items()) or [(None, {})]
     trials = []
-    for combo in itertools.product(*(spec.grid[k] for k in keys)) if keys else [()]:
-        d = copy.deepcopy(base)
-        for k, v in zip(keys, combo):
-            _set_path(d, k, v)
-        try:
-            resolved = resolve(StudySpec.model_validate(d))
-        except ValidationError as e:
-            raise SpecError(_one_line(e, "")) from None
-        rdump = resolved.model_dump(exclude={"grid"})
-        for seed in spec.seed_list():
-            trials.append(Trial(study=spec.name, level=dict(zip(keys, combo)), seed=seed, spec=rdump))
+    for arm, overrides in arms:
+        for combo in itertools.product(*(spec.grid[k] for k in keys)) if keys else [()]:
+            d = copy.deepcopy(base)
+            for k, v in [*overrides.items(), *zip(keys, combo)]:
+                _set_path(d, k, v)
+            try:
+                resolved = resolve(StudySpec.model_validate(d))
+            except ValidationError as e:
+                raise SpecError(_one_line(e, "")) from None
+            rdump = resolved.model_dump(exclude={"grid", "arms"})
+            level = ({"arm": arm} if arm is not None else {}) | dict(zip(keys, combo))
+            for seed in spec.seed_list():
+                trials.append(Trial(study=spec.name, level=level, seed=seed, spec=rdump))
     return trials
 
 

@@ -1,0 +1,201 @@
+"""When is scaling the inputs a no-op? The exact reparametrization, and a numerical proof.
+
+Model A sees inputs x. Model B sees x' = c·x (c per feature, or one number) and starts
+from first-layer kernel W1' = W1 / c, everything else equal. Then x'·W1' = x·W1: both
+compute the same function at step 0. Training keeps them identical iff every step keeps
+W1' = W1 / c. The first layer's gradient in B is
+
+    ∂L/∂W1' = x'ᵀ δ = c · ∂L/∂W1            (δ: the gradient at the layer's output, equal in A and B)
+
+while every other gradient (biases, later layers) is unchanged. So B's first-kernel
+step must be A's step divided by c although its gradient is c times larger:
+
+* SGD and momentum (the buffer is a sum of gradients, c times larger):
+  ΔW1' = −lr'·c·g  must equal  −lr·g / c   ⇒  lr' = lr / c².   (lr / c leaves the step c times too big.)
+* Adam: m' = c·m, v' = c²·v, so m'/(√v' + eps') = c·m / (c·√v + eps'), equal to m/(√v + eps)
+  iff eps' = c·eps (both the torch and the Keras placement of eps, since sqrt of the
+  bias-corrected v scales the same way). The direction is then the same as A's, so
+  lr' = lr / c. With lr / c alone, eps weighs c times less against √v' and the step of
+  rarely-lit pixels (tiny v) differs.
+* L2 penalty λ‖W1‖² in the loss: λ'‖W1/c‖² = λ‖W1‖² ⇒ λ' = λ·c² (the loss is unchanged,
+  so this holds for any optimizer).
+* Decoupled weight decay, the step −lr·wd·W: SGD/momentum lr'·wd'·W1/c = lr·wd·W1/c with
+  lr' = lr/c² ⇒ wd' = wd·c²; Adam/AdamW lr' = lr/c ⇒ wd' = wd·c.
+* Biases and later layers: gradients unchanged, hyperparameters unchanged.
+
+An input *shift* (x' = x·s + o) folds into the first layer at step 0 (W1' = W1/s, b1' =
+b1 − (o/s)·W1), so outputs are identical there. It is not preserved by training: in B
+the kernel's gradient picks up oᵀ·∂L/∂b1, which no per-parameter hyperparameter can undo.
+:func:`fold_affine` does the step-0 fold; :func:`parametrization` gives the training rules
+for the scale part.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+ADAM_FAMILY = ("adam", "adamw")
+
+
+@dataclass(frozen=True)
+class Parametrization:
+    """First-layer changes that make inputs ×c train exactly like the original inputs.
+
+    Every field multiplies the original first-layer *kernel* hyperparameter; biases and
+    other layers keep theirs.
+    """
+
+    c: float
+    optimizer: str
+    init_scale: float     # multiplies the first kernel's initial values: 1/c
+    lr_mult: float
+    eps_mult: float       # Adam only (1 for SGD / momentum, which have no eps)
+    l2_mult: float
+    wd_mult: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def parametrization(c: float, optimizer: str) -> Parametrization:
+    """The rules above for inputs multiplied by ``c`` (> 0) under ``optimizer``
+    (sgd, momentum, adam or adamw)."""
+    if not (isinstance(c, (int, float)) and math.isfinite(c) and c > 0):
+        raise ValueError(f"input scale c = {c!r}: must be a finite number > 0")
+    if optimizer in ADAM_FAMILY:
+        return Parametrization(c, optimizer, 1 / c, 1 / c, c, c * c, c)
+    if optimizer in ("sgd", "momentum"):
+        return Parametrization(c, optimizer, 1 / c, 1 / (c * c), 1.0, c * c, c * c)
+    raise ValueError(f"optimizer {optimizer!r}: expected sgd, momentum, adam or adamw")
+
+
+def input_multiplier(spec: dict) -> float | None:
+    """c of a resolved trial spec with ``input.equivalent_to`` set: its input factor over the
+    factor it should train like; None when the spec asks for no equivalence."""
+    inp = spec["input"]
+    if inp.get("equivalent_to") is None:
+        return None
+    own = inp["scale"] if inp["transform"] == "scale" else 1.0
+    return own / inp["equivalent_to"]
+
+
+def trial_parametrization(spec: dict) -> Parametrization | None:
+    c = input_multiplier(spec)
+    return None if c is None else parametrization(c, spec["optim"]["name"])
+
+
+def fold_affine(W: np.ndarray, b: np.ndarray, scale_from, offset_from, scale_to, offset_to):
+    """First-layer (W, b) for inputs transformed by ``to`` that compute what (W, b) computes
+    on inputs transformed by ``from``, where a transform maps raw x to x·scale + offset.
+
+    W of shape (n_features, n_units); b of shape (n_units,) or (1, n_units); scales and
+    offsets of shape (n_features,) or scalars. Returns (W', b') of the same shapes.
+    Exact at step 0 for any affine change; see the module docstring for training.
+    """
+    D = W.shape[0]
+    s_f, o_f, s_t, o_t = (np.broadcast_to(np.asarray(a, dtype=np.float64), (D,)) for a in
+                          (scale_from, offset_from, scale_to, offset_to))
+    if np.any(s_t == 0):
+        raise ValueError("the target transform has a zero scale for some feature: its inputs cannot be mapped back")
+    # x_from = x·s_f + o_f = (x_to − o_t)·(s_f/s_t) + o_f = x_to·r + q
+    r = s_f / s_t
+    q = o_f - o_t * r
+    return r[:, None] * W, b + q @ W
+
+
+# ----------------------------------------------------------------------------- numerical proof
+
+
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "adam": 1e-3, "adamw": 1e-3}
+
+
+def equivalence_spec(c: float, optimizer: str, *, base_scale: float = 1 / 255, lr: float | None = None,
+                     l2: float = 0.0, weight_decay: float = 0.0, eps_mode: str = "keras", dtype: str = "float64",
+                     hidden: tuple[int, ...] = (128,), dataset: str = "fashion-mnist", train_subset: int = 6000,
+                     seed: int = 0, data_dir: str | None = None, batch_size: int = 32):
+    """A three-arm study: A (inputs × base_scale), B (inputs × base_scale·c trained with
+    :func:`parametrization`) and naive (inputs × base_scale·c, nothing else changed)."""
+    from ._spec import parse_spec
+
+    profile = "keras" if eps_mode == "keras" else "torch"
+    d = dict(name="equivalence", profile=profile, seeds=[seed],
+             data=dict(dataset=dataset, validation=0, train_subset=train_subset, test_subset=1000,
+                       **({"dir": data_dir} if data_dir else {})),
+             input=dict(transform="scale", scale=base_scale),
+             model=dict(hidden=list(hidden)),
+             optim=dict(name=optimizer, lr=lr or DEFAULT_LR[optimizer], l2=l2, weight_decay=weight_decay,
+                        eps_mode=eps_mode),
+             train=dict(batch_size=batch_size, epochs=1, dtype=dtype, device="cpu", compile=False),
+             arms={"A": {}, "B": {"input.scale": base_scale * c, "input.equivalent_to": base_scale},
+                   "naive": {"input.scale": base_scale * c},
+                   # made "lr only" below: B with only the learning-rate half of the rules
+                   "lr_only": {"input.scale": base_scale * c, "input.equivalent_to": base_scale}})
+    return parse_spec(d)
+
+
+def check_equivalence(c: float, optimizer: str, steps: int = 300, data_dir: str | None = None, **kw) -> dict:
+    """Train A, B and naive B on the same batches for ``steps`` steps in one stacked group
+    and compare them step by step: the largest |loss_A − loss_B| over steps and the largest
+    |c·W1_B − W1_A| over steps and entries, for the exact and the naive B. Diverged or
+    non-finite differences are reported as inf."""
+    import torch
+
+    from ._engine import StackedGroup
+    from ._spec import expand
+
+    p = parametrization(c, optimizer)  # validates c and the optimizer before any data is loaded
+    spec = equivalence_spec(c, optimizer, data_dir=data_dir, **kw)
+    trials = expand(spec)
+    g = StackedGroup(trials, data_dir)
+    W1 = g.layers[0].weight
+    # The commenter's fix in seed 001, "scale the learning rate like the input": first-layer
+    # lr × 1/c and nothing else (SGD: lr/c instead of lr/c²; Adam: eps left as it was).
+    with torch.no_grad():
+        if optimizer in ADAM_FAMILY:
+            g.hp["eps"][W1][3] /= c
+            g.hp["wd"][W1][3] /= c
+        else:
+            g.hp["lr"][W1][3] *= c
+            g.hp["wd"][W1][3] /= c
+    worst = {"exact": [0.0, 0.0], "naive": [0.0, 0.0], "lr_only": [0.0, 0.0], "rounding": [0.0, 0.0]}
+    # In float32 rounding alone makes two runs drift apart (SGD near its stability edge
+    # amplifies it quickly). The yardstick: A itself in float32 against A in float64.
+    ref = None
+    if spec.train.dtype == "float32":
+        ref = StackedGroup(expand(spec.model_copy(update={"train": spec.train.model_copy(
+            update={"dtype": "float64"})}))[:1], data_dir)
+
+    def record(name, d_loss, d_w):
+        for i, d in enumerate((d_loss, d_w)):
+            worst[name][i] = math.inf if not math.isfinite(d) else max(worst[name][i], d)
+
+    def update(name, m, loss):
+        record(name, abs(float(loss[m]) - float(loss[0])), float((g.params[W1][m] * c - g.params[W1][0]).abs().max()))
+
+    step = 0
+    while step < steps:
+        perm = g.permutations()
+        for s in range(g.steps_per_epoch):
+            if step >= steps:
+                break
+            loss, _, _ = g.train_step(perm[:, s * g.batch_size: (s + 1) * g.batch_size])
+            if ref is not None:
+                loss64, _, _ = ref.train_step(perm[:1, s * g.batch_size: (s + 1) * g.batch_size])
+                record("rounding", abs(float(loss[0]) - float(loss64[0])),
+                       float((g.params[W1][0].detach().double() - ref.params[W1][0].detach()).abs().max()))
+            with torch.no_grad():
+                update("exact", 1, loss)
+                update("naive", 2, loss)
+                update("lr_only", 3, loss)
+            step += 1
+    return dict(c=c, optimizer=optimizer, steps=steps, dtype=spec.train.dtype, eps_mode=spec.optim.eps_mode,
+                lr=spec.optim.lr, l2=spec.optim.l2, weight_decay=spec.optim.weight_decay,
+                parametrization=p.as_dict(),
+                exact=dict(max_loss_diff=worst["exact"][0], max_w1_diff=worst["exact"][1]),
+                naive=dict(max_loss_diff=worst["naive"][0], max_w1_diff=worst["naive"][1]),
+                lr_only=dict(max_loss_diff=worst["lr_only"][0], max_w1_diff=worst["lr_only"][1]),
+                float32_rounding=None if ref is None else
+                dict(max_loss_diff=worst["rounding"][0], max_w1_diff=worst["rounding"][1]))
