@@ -132,7 +132,10 @@ def test_diverged_trial_is_stored_and_the_study_goes_on(tmp_path, fake_fmnist, c
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["show", "nope"], "no study named 'nope'"),
+    (["show", "nope"], "no store at"),
+    (["explain", "nope"], "no store at"),
+    (["equivalence", "--input-scale", "x", "--optimizer", "adam"], "'x' is not a number"),
+    (["equivalence", "--input-scale", "2", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
     (["study", "run", "nope"], "no built-in study named 'nope'"),
     (["run", "missing.toml"], "spec file missing.toml does not exist"),
     (["study", "run", "input-scaling", "--set", "optim.lr=-1"], "--set: optim.lr = -1"),
@@ -140,10 +143,16 @@ def test_diverged_trial_is_stored_and_the_study_goes_on(tmp_path, fake_fmnist, c
     (["study", "run", "input-scaling", "--data-dir", "/nonexistent"], "Fashion-MNIST not found in /nonexistent"),
 ])
 def test_cli_errors_are_one_line(tmp_path, args, needle):
-    r = cli(*args, "--db", tmp_path / "x.db") if args[0] in ("show",) or args[:2] == ["study", "run"] else cli(*args)
+    r = cli(*args, "--db", tmp_path / "x.db") if args[0] in ("show", "explain") or args[:2] == ["study", "run"] else cli(*args)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("scalelab: error:") and needle in lines[0], r.stderr
+
+
+def test_show_unknown_study_in_existing_store(tmp_path):
+    Store(tmp_path / "x.db").close()
+    r = cli("show", "nope", "--db", tmp_path / "x.db")
+    assert r.returncode == 2 and "no study named 'nope'" in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_study_list_and_spec():

@@ -10,7 +10,9 @@ __version__ = "0.1.0"
 
 from ._data import DataError, Dataset, fetch_fashion_mnist, load_fashion_mnist, load_sklearn, load_user  # noqa: E402
 from ._engine import StackedGroup, TrialResult, train_group  # noqa: E402
+from ._equivalence import Parametrization, check_equivalence, fold_affine, parametrization  # noqa: E402
 from ._executors import LocalExecutor  # noqa: E402
+from ._explain import Finding, explain  # noqa: E402
 from ._report import summarize  # noqa: E402
 from ._spec import SpecError, StudySpec, Trial, expand, resolve  # noqa: E402
 from ._store import Store  # noqa: E402
@@ -18,8 +20,8 @@ from ._study import builtin_spec, builtin_studies, run_study  # noqa: E402
 from ._transforms import TRANSFORMS, make_transform  # noqa: E402
 
 __all__ = [
-    "DataError", "Dataset", "LocalExecutor", "SpecError", "StackedGroup", "Store", "StudySpec", "TRANSFORMS",
-    "Trial", "TrialResult", "builtin_spec", "builtin_studies", "expand", "fetch_fashion_mnist",
-    "load_fashion_mnist", "load_sklearn", "load_user", "make_transform", "resolve", "run_study", "summarize",
+    "DataError", "Dataset", "Finding", "LocalExecutor", "Parametrization", "SpecError", "StackedGroup", "Store", "StudySpec", "TRANSFORMS",
+    "Trial", "TrialResult", "builtin_spec", "builtin_studies", "check_equivalence", "expand", "explain", "fold_affine", "fetch_fashion_mnist",
+    "load_fashion_mnist", "load_sklearn", "load_user", "make_transform", "parametrization", "resolve", "run_study", "summarize",
     "train_group", "__version__",
 ]

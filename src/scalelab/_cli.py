@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--group-size", type=int, help="models per stacked group (default: chosen for the device)")
         sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a spec key, e.g. --set train.epochs=1 (repeatable)")
+        sp.add_argument("--probes", choices=("none", "cheap", "standard", "full"),
+                        help="probe preset to record (default: the spec's probes.preset)")
         sp.add_argument("--quiet", action="store_true", help="no progress bar, no table")
 
     r = sub.add_parser("run", help="run a study from a TOML spec file")
@@ -47,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     sh.add_argument("study")
     sh.add_argument("--db", default="scalelab.db")
     sh.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    ex = sub.add_parser("explain", help="findings (mechanisms, with numbers) from a stored study's probes")
+    ex.add_argument("study")
+    ex.add_argument("--db", default="scalelab.db")
+    ex.add_argument("--trial", type=int, help="one trial's id instead of every sweep level")
+    ex.add_argument("--format", choices=("text", "json"), default="text")
 
     eq = sub.add_parser("equivalence", help="prove the exact reparametrization that makes an input scale a no-op")
     eq.add_argument("--input-scale", required=True, type=_number, metavar="C",
@@ -121,8 +129,19 @@ def _equivalence(args) -> int:
     return 0
 
 
+def _open_store(path):
+    """An existing store (reading commands never create an empty one by accident)."""
+    from pathlib import Path
+
+    from ._store import Store
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no store at {path}; run a study first (scalelab study run NAME --db {path}) "
+                                f"or pass --db")
+    return Store(path)
+
+
 def _run(spec, args) -> int:
-    from ._report import print_table, summarize
     from ._store import Store
     from ._study import run_study, with_overrides
 
@@ -132,10 +151,22 @@ def _run(spec, args) -> int:
         raise ValueError(f"--group-size {args.group_size}: must be at least 1")
     store = Store(args.db)
     run_study(spec, store, data_dir=args.data_dir, device=args.device, progress=not args.quiet,
-              group_size=args.group_size)
+              group_size=args.group_size, probes=args.probes)
     if not args.quiet:
-        print_table(summarize(store, spec.name), title=f"{spec.name} ({args.db})")
+        _print_results(store, spec.name, f"{spec.name} ({args.db})")
     return 0
+
+
+def _print_results(store, study: str, title: str) -> None:
+    """The summary table, then the findings when probes were recorded."""
+    from ._explain import explain, render_text
+    from ._report import print_table, summarize
+
+    print_table(summarize(store, study), title=title)
+    findings = explain(store, study)
+    if findings:
+        print(f"\nFindings (scalelab explain {study}):")
+        print(render_text(findings), end="")
 
 
 def _main(argv) -> int:
@@ -158,19 +189,28 @@ def _main(argv) -> int:
             return 0
         return _run(builtin_spec(args.name), args)
     if args.cmd == "show":
-        from ._report import print_table, summarize, to_csv
-        from ._store import Store
+        from ._report import summarize, to_csv
 
-        records = summarize(Store(args.db), args.study)
+        store = _open_store(args.db)
+        records = summarize(store, args.study)
         if args.format == "json":
             print(json.dumps(records, indent=2))
         elif args.format == "csv":
             print(to_csv(records), end="")
         else:
-            print_table(records, title=args.study)
+            _print_results(store, args.study, args.study)
         return 0
     if args.cmd == "equivalence":
         return _equivalence(args)
+    if args.cmd == "explain":
+        from ._explain import explain, render_text
+
+        findings = explain(_open_store(args.db), args.study, args.trial)
+        if args.format == "json":
+            print(json.dumps([f.as_dict() for f in findings], indent=2, default=str))
+        else:
+            print(render_text(findings), end="")
+        return 0
     if args.cmd == "data":
         from ._data import FASHION_URL, fetch_fashion_mnist, load_fashion_mnist
 

@@ -138,7 +138,8 @@ def group_key(trial: Trial) -> str:
     shape = dict(data=s["data"], hidden=s["model"]["hidden"], activation=s["model"]["activation"],
                  loss=(s["loss"]["name"], s["loss"]["from_logits"]),
                  optim=("adam" if o["name"] in ("adam", "adamw") else "sgd", o["nesterov"]),
-                 l2=o["l2"] > 0, train=s["train"])  # a penalty term changes the computed graph
+                 l2=o["l2"] > 0, train=s["train"],  # a penalty term changes the computed graph
+                 probes=s.get("probes"))
     return json.dumps(shape, sort_keys=True, default=str)
 
 
@@ -318,7 +319,11 @@ class StackedGroup:
 
     def per_sample(self, params, x, y, taps=None):
         out = _models.mlp_forward(params, self.layers, x, self.activation, taps)
-        return _losses.per_sample_loss(self.loss_name, self.from_logits, out, y, self.clip), out
+        return self.loss_per_sample(out, y), out
+
+    def loss_per_sample(self, out, y):
+        """Per-sample losses (M, b) of outputs (M, b, n_out)."""
+        return _losses.per_sample_loss(self.loss_name, self.from_logits, out, y, self.clip)
 
     def objective(self, params, x, y, taps=None):
         """Per-model mean loss over the batch (+ the L2 penalty): shape (M,); and the outputs."""
@@ -393,6 +398,8 @@ def train_group(trials: list[Trial], data_dir: str | None = None, device: str | 
             if probes is not None:
                 probes.before_step(g, idx)
             loss, out, y = g.train_step(idx)
+            if probes is not None:
+                probes.after_step(g, idx, loss)
             b = idx.shape[1]
             # Keras's epoch loss: the running mean of batch losses weighted by batch size.
             loss_sum += loss.double() * b
@@ -412,6 +419,8 @@ def train_group(trials: list[Trial], data_dir: str | None = None, device: str | 
             history[m].append(dict(epoch=epoch, train_loss=float(train_loss[m]), train_acc=float(train_acc[m]),
                                    val_loss=float(val_loss[m]), val_acc=float(val_acc[m]),
                                    test_loss=float(test_loss[m]), test_acc=float(test_acc[m])))
+    if probes is not None:
+        probes.finish(g)
     wall = time.perf_counter() - t0
     bad_steps = first_bad.cpu().tolist()
     return [TrialResult(t, "diverged" if bad_steps[m] >= 0 else "done",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 
 import numpy as np
@@ -33,18 +32,10 @@ def describe(values) -> dict:
 
 def summarize(store: Store, study: str) -> list[dict]:
     """One record per sweep level (see the CLI's ``show --format json``)."""
-    info = store.latest_study(study)
-    if info is None:
-        names = sorted({s["name"] for s in store.studies()})
-        raise KeyError(f"no study named {study!r} in {store.path}; stored: {', '.join(names) or 'none'} "
-                       f"(run it first: scalelab study run {study})")
-    levels: dict[str, dict] = {}
-    for t in store.trials(info["id"]):
-        key = json.dumps(t["level"], sort_keys=True)
-        rec = levels.setdefault(key, dict(level=t["level"], trials=[]))
-        rec["trials"].append((t, store.epochs(t["id"])))
+    info = store.require_study(study)
     out = []
-    for rec in levels.values():
+    for trials in store.trials_by_level(info["id"]).values():
+        rec = dict(level=trials[0]["level"], trials=[(t, store.epochs(t["id"])) for t in trials])
         finals = {m: [] for m in SUMMARY_METRICS}
         by_epoch: dict[int, list] = {}
         val_by_epoch: dict[int, list] = {}

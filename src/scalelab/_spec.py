@@ -111,6 +111,17 @@ class TrainSpec(_Section):
     compile: bool | None = None            # torch.compile the step; None: where it helps
 
 
+class ProbesSpec(_Section):
+    preset: Literal["none", "cheap", "standard", "full"] = "none"
+    only: list[str] | None = None          # explicit probe names instead of the preset's
+    schedule: Literal["log", "linear"] = "log"
+    points_per_decade: int = Field(8, ge=1)   # log schedule
+    every: int = Field(100, ge=1)          # linear schedule
+    batch: int = Field(512, ge=1)          # fixed training rows the forward probes look at
+    hessian_batch: int = Field(256, ge=1)
+    hessian_iters: int = Field(20, ge=1)
+
+
 class StudySpec(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     question: str = ""
@@ -122,6 +133,7 @@ class StudySpec(_Section):
     loss: LossSpec = LossSpec()
     optim: OptimSpec = OptimSpec()
     train: TrainSpec = TrainSpec()
+    probes: ProbesSpec = ProbesSpec()
     grid: dict[str, list[Any]] = {}
     # Named arms: each a set of dotted-key overrides (a level that is not a grid product);
     # crossed with the grid when both are given.

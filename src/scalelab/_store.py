@@ -117,6 +117,22 @@ class Store:
                               (name,)).fetchone()
         return None if r is None else dict(id=r[0], name=r[1], spec=json.loads(r[2]))
 
+    def require_study(self, name: str) -> dict:
+        """:meth:`latest_study`, or a KeyError that says what is stored and how to run it."""
+        info = self.latest_study(name)
+        if info is None:
+            names = sorted({s["name"] for s in self.studies()})
+            raise KeyError(f"no study named {name!r} in {self.path}; stored: {', '.join(names) or 'none'} "
+                           f"(run it first: scalelab study run {name})")
+        return info
+
+    def trials_by_level(self, study_id: int) -> dict[str, list[dict]]:
+        """The study's trials grouped by sweep level (key: the level as sorted JSON), in stored order."""
+        out: dict[str, list[dict]] = {}
+        for t in self.trials(study_id):
+            out.setdefault(json.dumps(t["level"], sort_keys=True), []).append(t)
+        return out
+
     def trials(self, study_id: int) -> list[dict]:
         rows = self.conn.execute("SELECT id, key, level, seed, status, diverged_step, wall_s, spec, env FROM trials "
                                  "WHERE study_id=? ORDER BY id", (study_id,)).fetchall()

@@ -73,6 +73,9 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
               probes: str | None = None) -> int:
     """Run every trial of ``spec`` not yet in the store; returns the study's id."""
     spec = load_spec(spec)
+    if probes is not None:  # a preset chosen at run time (CLI --probes) is part of the spec
+        spec = spec.model_copy(update={"probes": spec.probes.model_copy(update={"preset": probes})})
+        spec = load_spec(spec.model_dump())
     store = db if isinstance(db, Store) else Store(db)
     trials = expand(spec)
     sid = store.study_id(spec.name, spec_hash(spec), spec.model_dump())
@@ -95,10 +98,10 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
         store.save_trial(sid, result, env)
 
     make_probes = None
-    if probes is not None or any(t.spec.get("probes") for t in todo):
+    if any(t.spec["probes"]["preset"] != "none" or t.spec["probes"]["only"] for t in todo):
         from .probes import make_probe_set
 
-        make_probes = lambda group: make_probe_set(group, probes)  # noqa: E731
+        make_probes = make_probe_set
 
     if progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \

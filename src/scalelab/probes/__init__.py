@@ -1,0 +1,136 @@
+"""Probes: diagnostics recorded inside training, one small class per file.
+
+Each probe returns one value per model of a stacked group for each quantity it
+measures; :class:`ProbeSet` runs the due probes of a step and hands the rows
+``(step, probe, quantity, value)`` to each trial's result, which the store keeps.
+
+Presets, by cost: ``cheap`` (losses, gradient norms, logits and the zero-gradient
+share: one forward pass on the probe batch), ``standard`` (adds activation statistics
+and dead units, update sizes, the per-step change of pre-activations and Adam's eps
+share), ``full`` (adds the top Hessian eigenvalue by power iteration, ~40 backward passes).
+
+Step s means: the model before update s + 1 (forward probes) and that update (after-
+step probes). Steps are log-spaced by default (dense early, where scale problems show),
+always including step 0 and the last step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ._activations import Activations
+from ._adam_eps import AdamEps
+from ._base import Probe, ProbeContext
+from ._gradients import Gradients
+from ._hessian import Hessian
+from ._logits import Logits
+from ._loss import Loss
+from ._preact_step import PreactivationStep
+from ._update_ratio import UpdateRatio
+from ._zero_grad import ZeroGradient
+
+PROBES: dict[str, type[Probe]] = {p.name: p for p in (Loss, Gradients, Logits, ZeroGradient, Activations,
+                                                        UpdateRatio, PreactivationStep, AdamEps, Hessian)}
+
+PRESETS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "cheap": ("loss", "gradients", "logits", "zero_grad"),
+    "standard": ("loss", "gradients", "logits", "zero_grad", "activations", "update", "preact_step", "adam_eps"),
+    "full": ("loss", "gradients", "logits", "zero_grad", "activations", "update", "preact_step", "adam_eps",
+             "hessian"),
+}
+
+
+def schedule_steps(total: int, kind: str = "log", points_per_decade: int = 8, every: int = 100) -> list[int]:
+    """The steps (0 .. total) at which probes run: ``log`` spaces them evenly in log10(step + 1)
+    with ``points_per_decade``; ``linear`` every ``every`` steps. Step 0 and the last step
+    (``total``, the trained model) are always included."""
+    if kind == "linear":
+        steps = set(range(0, total + 1, max(1, every)))
+    elif kind == "log":
+        n = int(math.ceil(math.log10(total + 1) * points_per_decade))
+        steps = {int(round(10 ** (i / points_per_decade))) - 1 for i in range(n + 1)}
+    else:
+        raise ValueError(f"probes.schedule = {kind!r}: expected 'log' or 'linear'")
+    return sorted(s for s in steps | {0, total} if 0 <= s <= total)
+
+
+class ProbeSet:
+    """The probes of one stacked group, run at the scheduled steps."""
+
+    def __init__(self, probes: list[Probe], schedule: str = "log", points_per_decade: int = 8, every: int = 100,
+                 batch: int = 512, seed: int = 0):
+        self.probes = probes
+        self.schedule, self.ppd, self.every, self.batch, self.seed = schedule, points_per_decade, every, batch, seed
+        self.ctx: ProbeContext | None = None
+
+    def attach(self, g, probe_rows: list[list[tuple]]) -> None:
+        self.rows = probe_rows
+        self.active = [p for p in self.probes if p.applies(g)]
+        total = g.steps_per_epoch * g.epochs
+        self.due = set(schedule_steps(total, self.schedule, self.ppd, self.every))
+        self.total = total
+        # fixed probe rows, drawn from their own generator: training streams are untouched
+        n = min(self.batch, g.n_train)
+        rows = np.sort(np.random.default_rng([self.seed, 7]).choice(g.n_train, size=n, replace=False))
+        self.probe_rows = torch.as_tensor(rows, device=g.device)
+
+    def before_step(self, g, idx) -> None:
+        step = g.step
+        if step not in self.due or not self.active:
+            return
+        self.ctx = ctx = ProbeContext(g, step, idx, self.probe_rows)
+        if any(p.needs_params_before for p in self.active):
+            ctx.params_before = {k: p.detach().clone() for k, p in g.params.items()}
+        if any(p.needs_forward for p in self.active):
+            ctx.forward()  # now, before the update changes the parameters
+        self._record(ctx, [p for p in self.active if p.phase == "before"])
+
+    def after_step(self, g, idx, loss) -> None:
+        ctx, self.ctx = self.ctx, None
+        if ctx is None:
+            return
+        ctx.loss = loss
+        self._record(ctx, [p for p in self.active if p.phase == "after"])
+
+    def finish(self, g) -> None:
+        """The trained model (step = total): forward probes only, there is no further update."""
+        if self.total in self.due and self.active:
+            ctx = ProbeContext(g, self.total, None, self.probe_rows)
+            self._record(ctx, [p for p in self.active if p.phase == "before"])
+
+    def _record(self, ctx: ProbeContext, probes: list[Probe]) -> None:
+        for p in probes:
+            values = p.compute(ctx)
+            if not values:
+                continue
+            names = list(values)
+            table = torch.stack([values[n].detach().double().reshape(-1) for n in names], 1).cpu().numpy()
+            for m, row in enumerate(table):
+                self.rows[m].extend((ctx.step, p.name, n, float(v)) for n, v in zip(names, row))
+
+
+def make_probe_set(trials, preset: str | None = None) -> ProbeSet | None:
+    """The probe set a group's spec asks for (``probes`` section), or ``preset`` instead."""
+    cfg = trials[0].spec.get("probes") or {}
+    preset = preset or cfg.get("preset", "none")
+    if preset not in PRESETS:
+        raise ValueError(f"probes preset {preset!r}: expected one of {', '.join(PRESETS)}")
+    names = list(cfg.get("only") or PRESETS[preset])
+    if not names:
+        return None
+    unknown = [n for n in names if n not in PROBES]
+    if unknown:
+        raise ValueError(f"unknown probe {unknown[0]!r}; probes are: {', '.join(PROBES)}")
+    probes = [Hessian(cfg.get("hessian_batch", 256), cfg.get("hessian_iters", 20)) if n == "hessian" else PROBES[n]()
+              for n in names]
+    return ProbeSet(probes, cfg.get("schedule", "log"), cfg.get("points_per_decade", 8), cfg.get("every", 100),
+                    cfg.get("batch", 512))
+
+
+__all__ = ["PRESETS", "PROBES", "Probe", "ProbeContext", "ProbeSet", "make_probe_set", "schedule_steps",
+           "Activations", "AdamEps", "Gradients", "Hessian", "Logits", "Loss", "PreactivationStep", "UpdateRatio",
+           "ZeroGradient"]

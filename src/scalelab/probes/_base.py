@@ -1,0 +1,83 @@
+"""The probe base class and the per-step context probes share.
+
+A probe looks at a stacked group at chosen steps and returns, per quantity, one value
+per model: a dict ``name -> tensor of shape (M,)``. It runs in one of two phases:
+
+* ``before``: on the model as it is before step s's update (forward quantities on a
+  fixed probe batch: activations, logits, zero-gradient share, curvature);
+* ``after``: right after that update (the step's gradient, the update, Adam's state).
+
+Probes only read: they run under ``no_grad`` or on detached copies, draw no random
+numbers from the training streams and never touch the optimizer, so training with
+probes equals training without them (tested).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+
+class ProbeContext:
+    """What the due probes of one step share: the probe batch's forward pass (computed
+    once, lazily) and the parameters before the update."""
+
+    def __init__(self, group, step: int, idx: torch.Tensor, probe_rows: torch.Tensor):
+        self.g = group
+        self.step = step
+        self.idx = idx                     # the training batch of this step, (M, b)
+        self.probe_rows = probe_rows       # fixed training rows for forward probes, (n,)
+        self.params_before: dict[str, torch.Tensor] | None = None
+        self.loss: torch.Tensor | None = None   # this step's batch loss (M,), set after the step
+        self._forward = None
+
+    def probe_batch(self, n: int | None = None):
+        """(x, y) of the probe batch, the same rows for every model: x (M, n, D), y (M, n)."""
+        rows = self.probe_rows if n is None else self.probe_rows[:n]
+        idx = rows.expand(self.g.M, -1)
+        return self.g.inputs(self.g.X_train, idx), self.g.targets(self.g.y_train, idx)
+
+    def forward(self):
+        """The probe batch through the current model: (x, y, taps, out, per-sample loss)."""
+        if self._forward is None:
+            with torch.no_grad():
+                x, y = self.probe_batch()
+                taps: dict = {}
+                per, out = self.g.per_sample(self.g.params, x, y, taps)
+            self._forward = (x, y, taps, out, per)
+        return self._forward
+
+
+class Probe:
+    """One diagnostic. Subclasses set ``name``, ``phase`` and ``cost`` and implement
+    ``_compute(ctx) -> {quantity: tensor (M,)}``; ``applies(group)`` says whether the probe
+    makes sense for a group (e.g. Adam's eps share only under Adam)."""
+
+    name: ClassVar[str]
+    phase: ClassVar[str] = "before"        # "before" or "after" the step's update
+    cost: ClassVar[int] = 1                # relative cost, for ranking presets
+    needs_params_before: ClassVar[bool] = False
+    needs_forward: ClassVar[bool] = False  # reads the probe batch's forward pass of the model *before* the update
+
+    def applies(self, group) -> bool:
+        return True
+
+    def compute(self, ctx: ProbeContext) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            return self._compute(ctx)
+
+    def _compute(self, ctx: ProbeContext) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+def rms(t: torch.Tensor, dims) -> torch.Tensor:
+    return t.pow(2).mean(dim=dims).sqrt()
+
+
+def median(t: torch.Tensor) -> torch.Tensor:
+    """Median over dim 1 of (M, n), the mean of the two middle values when n is even (as
+    numpy's; torch.median takes the lower one)."""
+    s = t.sort(dim=1).values
+    n = s.shape[1]
+    return s[:, n // 2] if n % 2 else 0.5 * (s[:, n // 2 - 1] + s[:, n // 2])

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import torch
+
+from ._base import Probe
+
+
+class Gradients(Probe):
+    """Per parameter tensor, the norm of this step's batch gradient (what the optimizer
+    got), and the total norm over the model."""
+
+    name = "gradients"
+    phase = "after"
+    cost = 0
+
+    def _compute(self, ctx):
+        out, total = {}, None
+        for k, gr in ctx.g.grads.items():
+            sq = gr.pow(2).sum(dim=(1, 2))
+            out[f"{k}.norm"] = sq.sqrt()
+            total = sq if total is None else total + sq
+        out["total.norm"] = total.sqrt()
+        return out

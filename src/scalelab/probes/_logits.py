@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import torch
+
+from ._base import Probe, median
+
+
+class Logits(Probe):
+    """Classification outputs on the probe batch: max |logit|, median logit range (max −
+    min per sample), the share of samples whose true-class probability is below the clip
+    (the zero-gradient region of a clipped cross-entropy) or above 1 − clip, and the
+    predicted-class histogram: each class's share, the top class's share and how many
+    classes cover 95% of the predictions (collapse to few classes)."""
+
+    name = "logits"
+    cost = 1
+    needs_forward = True
+
+    def applies(self, group):
+        return group.classification
+
+    def _compute(self, ctx):
+        g = ctx.g
+        _, y, _, out, _ = ctx.forward()
+        p = torch.softmax(out, dim=-1)
+        p_true = p.gather(-1, y.unsqueeze(-1)).squeeze(-1) / p.sum(-1)
+        clip = g.clip                                            # (M, 1)
+        res = {
+            "max_abs": out.abs().amax(dim=(1, 2)),
+            "median_range": median(out.amax(-1) - out.amin(-1)),
+            "p_true_below_clip": (p_true < clip).to(out.dtype).mean(1),
+            "p_true_above_1-clip": (p_true > 1 - clip).to(out.dtype).mean(1),
+        }
+        k = out.shape[-1]
+        pred = out.argmax(-1)                                    # (M, n)
+        counts = torch.zeros(g.M, k, dtype=out.dtype, device=out.device)
+        counts.scatter_add_(1, pred, torch.ones_like(pred, dtype=out.dtype))
+        share = counts / pred.shape[1]
+        for c in range(k):
+            res[f"pred_share.{c}"] = share[:, c]
+        top = share.sort(dim=1, descending=True).values
+        res["top_class_share"] = top[:, 0]
+        res["classes_for_95pct"] = ((top.cumsum(1) < 0.95 - 1e-9).sum(1) + 1).to(out.dtype)
+        return res

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import torch
+
+from ._base import Probe, rms
+
+
+class PreactivationStep(Probe):
+    """The step as each layer's output sees it: on the probe batch, the change of layer l's
+    pre-activations caused by its own update, ΔZ_l = h_{l-1}·ΔW_l + Δb_l (h_{l-1}: the
+    layer's input before the step), as RMS and relative to the RMS of Z_l."""
+
+    name = "preact_step"
+    phase = "after"
+    cost = 2
+    needs_forward = True
+    needs_params_before = True
+
+    def _compute(self, ctx):
+        g = ctx.g
+        x, _, taps, _, _ = ctx.forward()
+        out = {}
+        for layer in g.layers:
+            h = x if layer.index == 0 else taps[f"act{layer.index - 1}"]
+            dW = g.params[layer.weight] - ctx.params_before[layer.weight]
+            db = g.params[layer.bias] - ctx.params_before[layer.bias]
+            dz = torch.baddbmm(db, h, dW)
+            step = rms(dz, (1, 2))
+            out[f"pre{layer.index}.rms_change"] = step
+            out[f"pre{layer.index}.rel_change"] = step / rms(taps[f"pre{layer.index}"], (1, 2)).clamp_min(1e-30)
+        return out

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from ._base import Probe
+
+
+class UpdateRatio(Probe):
+    """Per parameter tensor, the size of this step's update: ‖ΔW‖ / ‖W‖ and the RMS of ΔW."""
+
+    name = "update"
+    phase = "after"
+    cost = 1
+    needs_params_before = True
+
+    def _compute(self, ctx):
+        out = {}
+        for k, before in ctx.params_before.items():
+            delta = ctx.g.params[k] - before
+            norm_w = before.pow(2).sum(dim=(1, 2)).sqrt()
+            norm_d = delta.pow(2).sum(dim=(1, 2)).sqrt()
+            out[f"{k}.ratio"] = norm_d / norm_w.clamp_min(1e-30)
+            out[f"{k}.rms"] = delta.pow(2).mean(dim=(1, 2)).sqrt()
+        return out

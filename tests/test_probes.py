@@ -1,0 +1,314 @@
+"""Each probe against a slow, independent computation (numpy, per-sample plain autograd,
+the exact Hessian of a tiny model); probes never change training; the explain rules."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import small_spec
+from scalelab import StackedGroup, expand
+from scalelab._explain import LevelView, explain_views, rule_class_collapse, rule_dead_relu, rule_zero_gradient
+from scalelab._spec import parse_spec
+from scalelab.probes import PRESETS, PROBES, ProbeSet, make_probe_set, schedule_steps
+
+
+def group_spec(data_dir, profile="keras", **over):
+    return parse_spec(small_spec(data_dir, profile=profile, seeds=[0, 1], train__dtype="float64",
+                                 grid={"input.scale": ["1/255", 1]}, **over))
+
+
+def run_probed(g, names, steps, batch=64):
+    """Train ``steps`` steps with the named probes due at every step; keep an independent
+    record of each step's batch, parameters before/after and gradients."""
+    ps = ProbeSet([PROBES[n]() for n in names], schedule="linear", every=1, batch=batch)
+    rows = [[] for _ in range(g.M)]
+    ps.attach(g, rows)
+    perm = g.permutations()
+    snaps = []
+    for s in range(steps):
+        idx = perm[:, s * g.batch_size:(s + 1) * g.batch_size]
+        before = {k: p.detach().clone() for k, p in g.params.items()}
+        ps.before_step(g, idx)
+        loss, _, _ = g.train_step(idx)
+        ps.after_step(g, idx, loss)
+        snaps.append(dict(idx=idx.clone(), before=before, after={k: p.detach().clone() for k, p in g.params.items()},
+                          grads={k: v.clone() for k, v in g.grads.items()}, loss=loss.clone()))
+    return ps, rows, snaps
+
+
+def values(rows, m, step, probe):
+    return {n: v for s, p, n, v in rows[m] if s == step and p == probe}
+
+
+def np_forward(g, m, params, rows):
+    """Model m in numpy float64 on training rows: inputs, pre-activations, activations, logits."""
+    x = g.split.X_train[rows].astype(np.float64) * g.in_scale[m].item()
+    W0, b0 = params["dense0.W"][m].numpy(), params["dense0.b"][m, 0].numpy()
+    W1, b1 = params["dense1.W"][m].numpy(), params["dense1.b"][m, 0].numpy()
+    z0 = x @ W0 + b0
+    a0 = np.maximum(z0, 0)
+    return x, z0, a0, a0 @ W1 + b1
+
+
+def test_forward_probes_match_numpy(fake_fmnist):
+    g = StackedGroup(expand(group_spec(fake_fmnist)), str(fake_fmnist))
+    ps, rows, snaps = run_probed(g, ["activations", "logits", "loss"], 5)
+    r = ps.probe_rows.numpy()
+    y = g.split.y_train[r]
+    for step in (0, 4):
+        for m in range(g.M):
+            x, z0, a0, out = np_forward(g, m, snaps[step]["before"], r)
+            v = values(rows, m, step, "activations")
+            assert v["pre0.mean"] == pytest.approx(z0.mean(), rel=1e-12)
+            assert v["pre0.std"] == pytest.approx(z0.std(ddof=1), rel=1e-12)
+            assert v["act0.max_abs"] == pytest.approx(np.abs(a0).max(), rel=1e-12)
+            assert v["act0.dead_frac"] == pytest.approx(np.mean((a0 == 0).all(axis=0)))
+            lv = values(rows, m, step, "logits")
+            e = np.exp(out - out.max(1, keepdims=True))
+            p = e / e.sum(1, keepdims=True)
+            pt = p[np.arange(len(y)), y]
+            assert lv["max_abs"] == pytest.approx(np.abs(out).max(), rel=1e-12)
+            assert lv["median_range"] == pytest.approx(np.median(out.max(1) - out.min(1)), rel=1e-9)
+            assert lv["p_true_below_clip"] == pytest.approx(np.mean(pt < 1e-7))
+            pred = out.argmax(1)
+            shares = np.bincount(pred, minlength=10) / len(pred)
+            assert [lv[f"pred_share.{c}"] for c in range(10)] == pytest.approx(list(shares))
+            top = np.sort(shares)[::-1]
+            assert lv["classes_for_95pct"] == np.searchsorted(np.cumsum(top), 0.95 - 1e-9) + 1
+            loss = -np.log(np.clip(pt, 1e-7, 1 - 1e-7)).mean()
+            assert values(rows, m, step, "loss")["probe_batch"] == pytest.approx(loss, rel=1e-12)
+            assert values(rows, m, step, "loss")["batch"] == float(snaps[step]["loss"][m])
+
+
+def test_zero_gradient_share_matches_per_sample_autograd(fake_fmnist):
+    # the raw-pixel model (m = 2, 3) has many clipped samples at step 0; /255 (m = 0, 1) none
+    g = StackedGroup(expand(group_spec(fake_fmnist)), str(fake_fmnist))
+    ps, rows, snaps = run_probed(g, ["zero_grad"], 2, batch=48)
+    r = ps.probe_rows.numpy()
+    shares = []
+    for m in range(g.M):
+        params = {k: v[m].clone().requires_grad_() for k, v in snaps[0]["before"].items()}
+        x = torch.as_tensor(g.split.X_train[r].astype(np.float64)) * g.in_scale[m].item()
+        y = torch.as_tensor(g.split.y_train[r].astype(np.int64))
+        zero = 0
+        for i in range(len(r)):  # one sample at a time, the plain way
+            h = torch.relu(x[i:i + 1] @ params["dense0.W"] + params["dense0.b"])
+            p = torch.softmax(h @ params["dense1.W"] + params["dense1.b"], -1)[0]
+            loss = -torch.log(torch.clamp(p[y[i]] / p.sum(), 1e-7, 1 - 1e-7))
+            grads = torch.autograd.grad(loss, list(params.values()))
+            zero += all(bool((gr == 0).all()) for gr in grads)
+        shares.append(zero / len(r))
+        assert values(rows, m, 0, "zero_grad")["share"] == pytest.approx(shares[-1])
+    assert shares[2] > 0.3 and shares[0] < 0.05  # the case is not trivial
+
+
+def test_gradient_update_and_preactivation_probes(fake_fmnist):
+    g = StackedGroup(expand(group_spec(fake_fmnist, profile="torch")), str(fake_fmnist))
+    ps, rows, snaps = run_probed(g, ["gradients", "update", "preact_step"], 3)
+    r = ps.probe_rows.numpy()
+    for step in (0, 2):
+        sn = snaps[step]
+        for m in range(g.M):
+            # gradient of model m's own batch loss, plain autograd on a fresh copy
+            params = {k: v[m].clone().requires_grad_() for k, v in sn["before"].items()}
+            rows_m = sn["idx"][m].numpy()
+            x = torch.as_tensor(g.split.X_train[rows_m].astype(np.float64)) * g.in_scale[m].item()
+            h = torch.relu(x @ params["dense0.W"] + params["dense0.b"])
+            loss = torch.nn.functional.cross_entropy(h @ params["dense1.W"] + params["dense1.b"],
+                                                     torch.as_tensor(g.split.y_train[rows_m].astype(np.int64)))
+            grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
+            gv = values(rows, m, step, "gradients")
+            for k in params:
+                assert gv[f"{k}.norm"] == pytest.approx(float(grads[k].norm()), rel=1e-10)
+            assert gv["total.norm"] == pytest.approx(math.sqrt(sum(float(v.norm()) ** 2 for v in grads.values())),
+                                                     rel=1e-10)
+            uv = values(rows, m, step, "update")
+            for k in params:
+                d = (sn["after"][k][m] - sn["before"][k][m]).numpy()
+                assert uv[f"{k}.ratio"] == pytest.approx(np.linalg.norm(d) / np.linalg.norm(sn["before"][k][m]),
+                                                         rel=1e-10)
+            x, z0, a0, out = np_forward(g, m, sn["before"], r)
+            dz0 = x @ (sn["after"]["dense0.W"][m] - sn["before"]["dense0.W"][m]).numpy() + \
+                (sn["after"]["dense0.b"][m, 0] - sn["before"]["dense0.b"][m, 0]).numpy()
+            dz1 = a0 @ (sn["after"]["dense1.W"][m] - sn["before"]["dense1.W"][m]).numpy() + \
+                (sn["after"]["dense1.b"][m, 0] - sn["before"]["dense1.b"][m, 0]).numpy()
+            pv = values(rows, m, step, "preact_step")
+            assert pv["pre0.rms_change"] == pytest.approx(np.sqrt(np.mean(dz0 ** 2)), rel=1e-10)
+            assert pv["pre0.rel_change"] == pytest.approx(np.sqrt(np.mean(dz0 ** 2) / np.mean(z0 ** 2)), rel=1e-10)
+            assert pv["pre1.rms_change"] == pytest.approx(np.sqrt(np.mean(dz1 ** 2)), rel=1e-10)
+
+
+@pytest.mark.parametrize("profile", ["torch", "keras"])
+def test_adam_eps_share_from_a_hand_recurrence(fake_fmnist, profile):
+    g = StackedGroup(expand(group_spec(fake_fmnist, profile=profile)), str(fake_fmnist))
+    ps, rows, snaps = run_probed(g, ["adam_eps"], 6)
+    eps = 1e-8 if profile == "torch" else 1e-7
+    for m in range(g.M):
+        v = {k: np.zeros_like(g.grads[k][m].numpy()) for k in g.grads}
+        for t, sn in enumerate(snaps, start=1):
+            for k in v:
+                v[k] = 0.999 * v[k] + 0.001 * sn["grads"][k][m].numpy() ** 2
+            if t in (1, 6):
+                for k in v:
+                    # torch: sqrt(v / (1 - b2^t)) + eps; Keras: sqrt(v) + eps
+                    root = np.sqrt(v[k] / (1 - 0.999 ** t)) if profile == "torch" else np.sqrt(v[k])
+                    got = values(rows, m, t - 1, "adam_eps")
+                    assert got[f"{k}.eps_share_median"] == pytest.approx(np.median(eps / (root + eps)), rel=1e-9)
+                    assert got[f"{k}.eps_dominated_frac"] == pytest.approx(np.mean(eps > root))
+
+
+def test_hessian_top_eigenvalue_equals_exact_hessian(tmp_path):
+    spec = parse_spec({"name": "h", "profile": "torch", "seeds": [0, 3], "data": {"dataset": "iris"},
+                       "input": {"transform": "standardize"}, "model": {"hidden": [5], "activation": "tanh"},
+                       "train": {"dtype": "float64", "batch_size": 16, "epochs": 1}})
+    g = StackedGroup(expand(spec), None)
+    probe = PROBES["hessian"](batch=40, iters=300)
+    ps = ProbeSet([probe], schedule="linear", every=1, batch=40)
+    rows = [[] for _ in range(g.M)]
+    ps.attach(g, rows)
+    ps.before_step(g, g.permutations()[:, :16])
+    r = ps.probe_rows
+    for m in range(g.M):
+        names = list(g.params)
+        shapes = [g.params[k][m].shape for k in names]
+        sizes = [math.prod(s) for s in shapes]
+        x = g.inputs(g.X_train, r.expand(1, -1))[0]
+        y = g.y_train[r]
+
+        def loss_of(flat):
+            ps_ = dict(zip(names, (t.view(s) for t, s in zip(flat.split(sizes), shapes))))
+            h = torch.tanh(x @ ps_["dense0.W"] + ps_["dense0.b"])
+            return torch.nn.functional.cross_entropy(h @ ps_["dense1.W"] + ps_["dense1.b"], y)
+
+        flat = torch.cat([g.params[k][m].detach().reshape(-1) for k in names])
+        H = torch.autograd.functional.hessian(loss_of, flat)
+        eig = torch.linalg.eigvalsh(H)
+        top = float(eig[eig.abs().argmax()])
+        got = values(rows, m, 0, "hessian")["top_eigenvalue"]
+        assert got == pytest.approx(top, rel=1e-6)
+
+
+def test_probes_never_change_training(fake_fmnist):
+    trials = expand(group_spec(fake_fmnist))
+    plain = StackedGroup(trials, str(fake_fmnist))
+    probed = StackedGroup(trials, str(fake_fmnist))
+    ps = ProbeSet([PROBES[n]() for n in PRESETS["full"]], schedule="linear", every=1, batch=64)
+    rows = [[] for _ in range(probed.M)]
+    ps.attach(probed, rows)
+    for epoch in range(2):
+        p1, p2 = plain.permutations(), probed.permutations()
+        assert torch.equal(p1, p2)
+        for s in range(6):
+            idx = p1[:, s * 32:(s + 1) * 32]
+            a, _, _ = plain.train_step(idx)
+            ps.before_step(probed, idx)
+            b, _, _ = probed.train_step(idx)
+            ps.after_step(probed, idx, b)
+            assert torch.equal(a, b)
+    for k in plain.params:
+        assert torch.equal(plain.params[k], probed.params[k])
+    assert {p for row in rows for _, p, _, _ in row} == set(PRESETS["full"])
+
+
+def test_schedule_steps():
+    s = schedule_steps(9375)
+    assert s[0] == 0 and s[-1] == 9375 and s == sorted(set(s))
+    # log spacing: about 8 per decade, each decade represented
+    for lo, hi in ((1, 10), (10, 100), (100, 1000), (1000, 9375)):
+        assert 5 <= sum(lo <= x < hi for x in s) <= 9
+    assert schedule_steps(250, "linear", every=100) == [0, 100, 200, 250]
+    with pytest.raises(ValueError, match="'log' or 'linear'"):
+        schedule_steps(10, "cubic")
+
+
+def test_make_probe_set_errors(fake_fmnist):
+    trials = expand(group_spec(fake_fmnist, probes={"preset": "cheap", "only": ["logitz"]}))
+    with pytest.raises(ValueError, match="unknown probe 'logitz'; probes are: loss"):
+        make_probe_set(trials)
+
+
+# ----------------------------------------------------------------------------- explain rules
+
+def view(level, spec, series, final_loss=0.3, acc=0.85, losses=None):
+    v = LevelView(level=level, spec=spec, n_seeds=len(next(iter(next(iter(series.values())).values()))))
+    v.series = {k: {s: np.asarray(x, dtype=float) for s, x in d.items()} for k, d in series.items()}
+    v.final_train_loss, v.final_test_acc = final_loss, acc
+    v.train_loss_by_seed = losses or []
+    return v
+
+
+SPEC = {"loss": {"clip": 1e-7, "from_logits": False}, "input": {"transform": "scale", "scale": 1 / 255}}
+
+
+def test_zero_gradient_rule_reports_only_what_the_numbers_show():
+    ref = view({"s": "1/255"}, SPEC, {("zero_grad", "share"): {0: [0, 0], 100: [0.01, 0.0]}})
+    bad = view({"s": 1}, SPEC, {("zero_grad", "share"): {0: [0.88, 0.9], 100: [1.0, 1.0]},
+                                ("logits", "p_true_below_clip"): {0: [0.8, 0.84], 100: [0.9, 0.9]},
+                                ("logits", "p_true_above_1-clip"): {0: [0.08, 0.06], 100: [0.1, 0.1]},
+                                ("gradients", "total.norm"): {0: [3.0, 2.0], 100: [0.0, 0.0]}},
+               final_loss=-math.log(1e-7) * 0.9, losses=[[14.5, 14.5], [14.4, 14.5]])
+    (f,) = rule_zero_gradient(bad, ref)
+    assert f.id == "clipped-zero-gradient" and f.evidence["step0_share"] == pytest.approx(0.89)
+    assert f.evidence["first_step_all_zero"] == 100 and f.evidence["batch_gradient_exactly_zero_from_step"] == 100
+    assert f.evidence["seeds_with_frozen_weights"] == 1
+    assert "89%" in f.text and "1 of 2 seeds stopped" in f.text and "at most 0.5%" in f.text
+    assert rule_zero_gradient(ref, ref) == []
+    # below the threshold: silent
+    mild = view({"s": 2}, SPEC, {("zero_grad", "share"): {0: [0.2, 0.1]}})
+    assert rule_zero_gradient(mild, ref) == []
+
+
+def test_collapse_and_dead_relu_rules():
+    shares = {("logits", f"pred_share.{c}"): {50: [0.1, 0.1, 0.1]} for c in range(10)}
+    ref = view({"s": "a"}, SPEC, {**shares, ("logits", "classes_for_95pct"): {50: [10, 10, 9]},
+                                  ("logits", "top_class_share"): {50: [0.11, 0.1, 0.12]},
+                                  ("activations", "act0.dead_frac"): {50: [0.1, 0.1, 0.1]}})
+    bad = view({"s": "b"}, SPEC, {**shares, ("logits", "classes_for_95pct"): {50: [1, 2, 6]},
+                                  ("logits", "top_class_share"): {50: [0.99, 0.7, 0.3]},
+                                  ("activations", "act0.dead_frac"): {50: [0.5, 0.4, 0.45]}})
+    (c,) = rule_class_collapse(bad, ref)
+    assert c.evidence["seeds_collapsed"] == 2 and "2 of 3 seeds" in c.text
+    (d,) = rule_dead_relu(bad, ref)
+    assert d.evidence["elevated"] and d.evidence["dead_fraction"] == pytest.approx(0.45)
+    assert rule_dead_relu(ref, bad) == [] or not rule_dead_relu(ref, bad)[0].evidence["elevated"]
+    fs = explain_views([ref, bad])
+    assert [f.id for f in fs if f.level == {"s": "a"}] == ["no-pathology"]
+    assert {f.id for f in fs if f.level == {"s": "b"}} == {"class-collapse", "dead-relu"}
+
+
+# ----------------------------------------------------------------------------- explain on real data
+
+from conftest import requires_real  # noqa: E402
+from scalelab._cli import main  # noqa: E402
+
+
+@requires_real
+def test_explain_input_scaling_on_real_fashion_mnist(tmp_path, capsys):
+    import json
+
+    db = str(tmp_path / "s.db")
+    assert main(["study", "run", "input-scaling", "--db", db, "--set", "data.train_subset=6000", "--set", "seeds=2",
+                 "--set", "train.epochs=1", "--quiet"]) == 0
+    assert main(["explain", "input-scaling", "--db", db, "--format", "json"]) == 0
+    findings = json.loads(capsys.readouterr().out)
+    by = {}
+    for f in findings:
+        assert set(f) == {"id", "level", "evidence", "text"}
+        by.setdefault(f["level"]["input.scale"], {})[f["id"]] = f
+    raw, good, small = by[1], by["1/255"], by["1/1000"]
+    assert raw["clipped-zero-gradient"]["evidence"]["step0_share"] >= 0.75
+    assert raw["class-collapse"]["evidence"]["seeds_collapsed"] >= 1
+    assert raw["dead-relu"]["evidence"]["elevated"] is False
+    assert set(good) == {"no-pathology"}
+    ev = small["small-first-layer-step"]["evidence"]
+    assert ev["ratio"] >= 2 and ev["input_scale_ratio"] == pytest.approx(1000 / 255)
+    # show prints the findings under the table; one trial can be explained alone
+    assert main(["show", "input-scaling", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "Findings" in out and "[clipped-zero-gradient]" in out
+    assert main(["explain", "input-scaling", "--db", db, "--trial", "1"]) == 0
+    assert "[no-pathology] at input.scale=1/255, seed=0" in capsys.readouterr().out
+    assert main(["explain", "input-scaling", "--db", db, "--trial", "999"]) == 2
+    assert "trial 999 is not in study" in capsys.readouterr().err
