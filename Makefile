@@ -19,9 +19,11 @@ data: $(STAMP)
 
 demo: data
 	$(PY) -m scalelab study run input-scaling --db scalelab.db
+	$(PY) -m scalelab report input-scaling --db scalelab.db -o reports/input-scaling.html --png reports/input-scaling
 
 test: $(STAMP)
 	@PY=$(PY) bash scripts/ensure-data.sh || echo "(tests that need real Fashion-MNIST will be skipped)"
+	@bash scripts/ensure-chromium.sh || true
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: data

@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     sh.add_argument("--db", default="scalelab.db")
     sh.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
+    rp = sub.add_parser("report", help="write a self-contained HTML report of a stored study")
+    rp.add_argument("study")
+    rp.add_argument("--db", default="scalelab.db")
+    rp.add_argument("-o", "--output", help="HTML file to write (default reports/STUDY.html)")
+    rp.add_argument("--png", metavar="DIR", help="also write every figure as PNG and SVG into DIR")
+
     ex = sub.add_parser("explain", help="findings (mechanisms, with numbers) from a stored study's probes")
     ex.add_argument("study")
     ex.add_argument("--db", default="scalelab.db")
@@ -202,6 +208,12 @@ def _main(argv) -> int:
         return 0
     if args.cmd == "equivalence":
         return _equivalence(args)
+    if args.cmd == "report":
+        from ._html import write_report
+
+        out = write_report(_open_store(args.db), args.study, args.output or f"reports/{args.study}.html", args.png)
+        print(f"report written to {out.resolve()} ({out.stat().st_size / 1e6:.2f} MB)")
+        return 0
     if args.cmd == "explain":
         from ._explain import explain, render_text
 

@@ -40,6 +40,7 @@ class LevelView:
     final_train_loss: float = math.nan
     final_test_acc: float = math.nan
     train_loss_by_seed: list = field(default_factory=list)   # per seed, the train loss of each epoch
+    diverged_steps: list = field(default_factory=list)       # first non-finite step of each diverged seed
 
     @property
     def label(self) -> str:
@@ -70,7 +71,10 @@ class LevelView:
 
 
 def _view(trials: list[tuple[dict, list[dict], list[tuple]]], level: dict) -> LevelView:
+    """A level's view over its finished trials; diverged ones are counted, not averaged in."""
     v = LevelView(level=level, spec=trials[0][0]["spec"], n_seeds=len(trials))
+    v.diverged_steps = [t["diverged_step"] for t, _, _ in trials if t["status"] == "diverged"]
+    trials = [x for x in trials if x[0]["status"] != "diverged"]
     raw: dict = {}
     for k, (t, eps, probes) in enumerate(trials):
         for step, probe, name, value in probes:
@@ -251,7 +255,7 @@ def _input_factor(spec: dict) -> float | None:
     return 1.0 if inp["transform"] == "none" else None
 
 
-PATHOLOGIES = ("zero-gradient", "clipped-zero-gradient", "class-collapse", "small-first-layer-step")
+PATHOLOGIES = ("diverged", "zero-gradient", "clipped-zero-gradient", "class-collapse", "small-first-layer-step")
 
 
 def rule_no_pathology(t: LevelView, found: list[Finding]) -> list[Finding]:
@@ -276,15 +280,28 @@ def rule_no_pathology(t: LevelView, found: list[Finding]) -> list[Finding]:
     return [Finding("no-pathology", t.level, ev, text)]
 
 
+def rule_diverged(t: LevelView) -> list[Finding]:
+    """Seeds whose loss became NaN or inf (their probes are left out of every other rule)."""
+    if not t.diverged_steps:
+        return []
+    steps = sorted(t.diverged_steps)
+    ev = dict(seeds_diverged=len(steps), n_seeds=t.n_seeds, first_nonfinite_steps=steps)
+    text = (f"at {t.label}, {len(steps)} of {t.n_seeds} seeds diverged (loss not finite from step "
+            f"{', '.join(map(str, steps))}).")
+    return [Finding("diverged", t.level, ev, text)]
+
+
 def explain_views(views: list[LevelView], targets: list[LevelView] | None = None) -> list[Finding]:
     """Findings for ``targets`` (default: every level), contrasted with the best level."""
     ok = [v for v in views if math.isfinite(v.final_train_loss)] or views
     ref = min(ok, key=lambda v: v.final_train_loss if math.isfinite(v.final_train_loss) else math.inf)
     out = []
     for t in targets or views:
-        found = rule_zero_gradient(t, ref) + rule_class_collapse(t, ref) + rule_first_layer_step(t, ref)
-        found += rule_dead_relu(t, ref, pathological=bool(found))
-        found += rule_no_pathology(t, found)
+        found = rule_diverged(t)
+        if len(t.diverged_steps) < t.n_seeds:  # something finished to look at
+            found += rule_zero_gradient(t, ref) + rule_class_collapse(t, ref) + rule_first_layer_step(t, ref)
+            found += rule_dead_relu(t, ref, pathological=bool(found))
+            found += rule_no_pathology(t, found)
         out += found
     return out
 
