@@ -21,6 +21,7 @@ import torch
 from . import _equivalence, _losses, _models, _optim
 from ._data import Dataset, DataError, load_fashion_mnist, load_sklearn, load_user
 from ._spec import Trial
+from ._synthetic import SYNTHETIC, add_features
 from ._transforms import make_transform
 
 # ----------------------------------------------------------------------------- data
@@ -47,11 +48,16 @@ _DATA_CACHE: dict[str, Dataset] = {}
 def load_dataset(data: dict, data_dir: str | None = None) -> Dataset:
     """The raw data set a resolved ``data`` section names (cached per process)."""
     key = repr((data["dataset"], data.get("dir") or data_dir, data["verify"], data.get("path"), data.get("target"),
-                data.get("task"), data["test_fraction"], data["split_seed"]))
+                data.get("task"), data["test_fraction"], data["split_seed"], data.get("n_samples"), data.get("noise")))
     if key not in _DATA_CACHE:
         name = data["dataset"]
         if name == "fashion-mnist":
             ds = load_fashion_mnist(data.get("dir") or data_dir, verify=data["verify"])
+        elif name in SYNTHETIC:
+            kw = {"n_train": data["n_samples"]} if data.get("n_samples") else {}
+            if name == "sin-plus-y":
+                kw["noise"] = data["noise"]
+            ds = SYNTHETIC[name](seed=data["split_seed"], **kw)
         elif name == "file":
             if not data.get("path"):
                 raise DataError("data.dataset = 'file' needs data.path (an .npz with X, y or a .csv)")
@@ -228,13 +234,25 @@ class StackedGroup:
         self.spec = s
         self.device = resolve_device(device or s["train"]["device"])
         self.dtype = torch.float64 if s["train"]["dtype"] == "float64" else torch.float32
-        self.split = split_dataset(load_dataset(s["data"], data_dir), s["data"])
+        ds = load_dataset(s["data"], data_dir)
+        self.split = split_dataset(ds, s["data"])
         sp = self.split
+        if s["input"]["features"]:  # user-defined columns, computed from the raw ones
+            for part in ("X_train", "X_val", "X_test"):
+                setattr(sp, part, add_features(getattr(sp, part), s["input"]["features"]))
         self.M = M = len(trials)
         self.n_train, D = sp.X_train.shape
         self.classification = sp.task == "classification"
         n_out = sp.n_classes if self.classification else sp.y_train.shape[1]
-        self.layers = _models.mlp_layers(D, s["model"]["hidden"], n_out)
+        m = s["model"]
+        self.image_shape = ds.meta.get("image_shape") or ((1, 28, 28) if ds.name == "fashion-mnist" else None)
+        if m["kind"] == "fcn" and self.image_shape is None:
+            raise ValueError(f"model.kind = 'fcn' needs image-shaped inputs; data set {ds.name!r} has none")
+        self.layers = _models.net_layers(D, m["hidden"], n_out, m["batchnorm"],
+                                         m["conv"] if m["kind"] == "fcn" else None, m["kernel"], self.image_shape)
+        # A plain MLP (no BN) runs the lean path the probes know layer by layer.
+        self.is_mlp = m["kind"] == "mlp" and not m["batchnorm"]
+        self.bn_momentum, self.bn_eps = m["bn_momentum"], m["bn_eps"]
         self.activation = s["model"]["activation"]
         self.loss_name, self.from_logits = s["loss"]["name"], s["loss"]["from_logits"]
         if self.classification != (self.loss_name == "crossentropy"):
@@ -262,7 +280,7 @@ class StackedGroup:
             self.in_scale = torch.as_tensor(scale[:, None, :], dtype=dt, device=dev)
             self.in_offset = torch.as_tensor(offset[:, None, :], dtype=dt, device=dev)
 
-        per_model = [_models.init_mlp(self.layers, t.spec["model"]["init"], t.spec["model"]["init_scale"],
+        per_model = [_models.init_net(self.layers, t.spec["model"]["init"], t.spec["model"]["init_scale"],
                                       t.spec["model"]["bias_init"], t.seed) for t in trials]
         # input.equivalent_to: the first kernel's init and hyperparameters rescaled so the
         # model trains exactly as it would on the inputs it is declared equivalent to.
@@ -273,9 +291,16 @@ class StackedGroup:
                 p[W1] = p[W1] * e.init_scale
         self.params = {k: v.requires_grad_() for k, v in _models.stack_params(per_model, dt, dev).items()}
         param_layers = {}
+        self.weighted = _models.weighted(self.layers)
+        self.buffers = {}
         for layer in self.layers:
-            param_layers[layer.weight] = (layer.index, True)
-            param_layers[layer.bias] = (layer.index, False)
+            if isinstance(layer, _models.BatchNorm):  # no per-layer multipliers: index None
+                param_layers[layer.gamma] = param_layers[layer.beta] = (None, False)
+                self.buffers[layer.gamma + ".mean"] = torch.zeros(M * layer.channels, dtype=dt, device=dev)
+                self.buffers[layer.gamma + ".var"] = torch.ones(M * layer.channels, dtype=dt, device=dev)
+            else:
+                param_layers[layer.weight] = (layer.index, True)
+                param_layers[layer.bias] = (layer.index, False)
         optims = [t.spec["optim"] for t in trials]
         family = "adam" if optims[0]["name"] in ("adam", "adamw") else "sgd"
         hp = _optim.group_hyperparameters(optims, param_layers, dt, dev)
@@ -292,9 +317,15 @@ class StackedGroup:
         self.l2 = None
         if any(o["l2"] > 0 for o in optims):
             self.l2 = {layer.weight: torch.tensor([o["l2"] * o["l2_mult"][layer.index] for o in optims],
-                                                  dtype=dt, device=dev) for layer in self.layers}
+                                                  dtype=dt, device=dev) for layer in self.weighted}
             self.l2[W1] = self.l2[W1] * torch.tensor([e.l2_mult if e else 1.0 for e in eq], dtype=dt, device=dev)
         self.clip = torch.tensor([t.spec["loss"]["clip"] for t in trials], dtype=dt, device=dev).view(M, 1)
+        # target transforms (regression): fitted on training targets, per model (M, 1, T)
+        self.t_scale = self.t_offset = None
+        if not self.classification and any(t.spec["target"]["transform"] != "none" for t in trials):
+            ts, to = _fit_target_transforms(trials, sp.y_train)
+            self.t_scale = torch.as_tensor(ts[:, None, :], dtype=dt, device=dev)
+            self.t_offset = torch.as_tensor(to[:, None, :], dtype=dt, device=dev)
         self.shuffle_rngs = [np.random.default_rng([t.seed, 1]) for t in trials]
         self.batch_size = s["train"]["batch_size"]
         self.epochs = s["train"]["epochs"]
@@ -312,22 +343,39 @@ class StackedGroup:
             x = x + self.in_offset
         return x
 
-    def targets(self, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    def targets(self, y: torch.Tensor, idx: torch.Tensor, original: bool = False) -> torch.Tensor:
+        """Rows ``idx`` (M, b) of the targets, in each model's transformed units unless ``original``."""
         M, b = idx.shape
         t = y.index_select(0, idx.reshape(-1))
-        return t.view(M, b) if self.classification else t.view(M, b, -1)
+        if self.classification:
+            return t.view(M, b)
+        t = t.view(M, b, -1)
+        if self.t_scale is not None and not original:
+            t = t * self.t_scale + self.t_offset
+        return t
 
-    def per_sample(self, params, x, y, taps=None):
-        out = _models.mlp_forward(params, self.layers, x, self.activation, taps)
+    def to_original(self, out: torch.Tensor) -> torch.Tensor:
+        """Predictions back in the targets' original units (the inverse target transform)."""
+        return out if self.t_scale is None else (out - self.t_offset) / self.t_scale
+
+    def forward(self, params, x, taps=None, training: bool = False):
+        if self.is_mlp:
+            return _models.mlp_forward(params, self.layers, x, self.activation, taps)
+        return _models.net_forward(params, self.buffers, self.layers, x, self.activation, training, self.bn_momentum,
+                                   self.bn_eps, self.image_shape)
+
+    def per_sample(self, params, x, y, taps=None, training: bool = False):
+        out = self.forward(params, x, taps, training)
         return self.loss_per_sample(out, y), out
 
     def loss_per_sample(self, out, y):
         """Per-sample losses (M, b) of outputs (M, b, n_out)."""
         return _losses.per_sample_loss(self.loss_name, self.from_logits, out, y, self.clip)
 
-    def objective(self, params, x, y, taps=None):
-        """Per-model mean loss over the batch (+ the L2 penalty): shape (M,); and the outputs."""
-        per, out = self.per_sample(params, x, y, taps)
+    def objective(self, params, x, y, taps=None, training: bool = False):
+        """Per-model mean loss over the batch (+ the L2 penalty): shape (M,); and the outputs.
+        ``training``: BatchNorm uses (and updates) batch statistics."""
+        per, out = self.per_sample(params, x, y, taps, training)
         loss = per.mean(1)
         if self.l2 is not None:
             loss = loss + _optim.l2_penalty(params, self.l2)
@@ -345,7 +393,7 @@ class StackedGroup:
         """One optimizer step on the batch rows ``idx`` (M, b); returns (loss (M,), outputs)."""
         x = self.inputs(self.X_train, idx)
         y = self.targets(self.y_train, idx)
-        loss, out = self.objective(self.params, x, y)
+        loss, out = self.objective(self.params, x, y, training=True)
         names = list(self.params)
         grads = torch.autograd.grad(loss.sum(), [self.params[k] for k in names])
         self.grads = dict(zip(names, grads))
@@ -354,27 +402,67 @@ class StackedGroup:
         return loss.detach(), out.detach(), y
 
     @torch.no_grad()
-    def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Mean loss and accuracy (classification) of every model on (X, y): two arrays of shape (M,)."""
-        n = len(X)
+    def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray]:
+        """Metrics of every model on (X, y), each an array of shape (M,): ``loss`` (the training
+        objective), for classification ``acc``; for regression ``mse`` in the targets' original
+        units, ``r2`` against predicting each output's mean on this set (1 − SSE/SST, summed over
+        outputs) and ``corr`` (Pearson, predictions vs targets over all outputs)."""
+        M, n = self.M, len(X)
+        nan = np.full(M, np.nan)
         if n == 0:
-            nan = np.full(self.M, np.nan)
-            return nan, nan
-        chunk = max(1, min(n, (1 << 24) // max(1, self.M * X.shape[1])))
-        loss_sum = torch.zeros(self.M, dtype=torch.float64, device=self.device)
-        correct = torch.zeros(self.M, dtype=torch.float64, device=self.device)
+            return dict(loss=nan, acc=nan) if self.classification else dict(loss=nan, mse=nan, r2=nan, corr=nan)
+        chunk = max(1, min(n, (1 << 24) // max(1, M * X.shape[1])))
+        f64 = dict(dtype=torch.float64, device=self.device)
+        loss_sum, correct = torch.zeros(M, **f64), torch.zeros(M, **f64)
+        if not self.classification:
+            T = y.shape[1]
+            sse, sp, spp, spy = (torch.zeros(M, **f64) for _ in range(4))
+            sy, syy = torch.zeros(T, **f64), torch.zeros(T, **f64)
         for i in range(0, n, chunk):
-            idx = torch.arange(i, min(n, i + chunk), device=self.device).expand(self.M, -1)
+            idx = torch.arange(i, min(n, i + chunk), device=self.device).expand(M, -1)
             xb, yb = self.inputs(X, idx), self.targets(y, idx)
             per, out = self.per_sample(self.params, xb, yb)
             loss_sum += per.sum(1).double()
             if self.classification:
                 correct += (out.argmax(-1) == yb).sum(1).double()
+            else:
+                p = self.to_original(out).double()
+                yo = y[i: i + idx.shape[1]].double()                 # (b, T), the same rows for all models
+                sse += (p - yo).pow(2).sum(dim=(1, 2))
+                sp += p.sum(dim=(1, 2))
+                spp += p.pow(2).sum(dim=(1, 2))
+                spy += (p * yo).sum(dim=(1, 2))
+                sy += yo.sum(0)
+                syy += yo.pow(2).sum(0)
         loss = loss_sum / n
         if self.l2 is not None:
             loss = loss + _optim.l2_penalty(self.params, self.l2).double()
-        acc = correct / n if self.classification else torch.full_like(correct, float("nan"))
-        return loss.cpu().numpy(), acc.cpu().numpy()
+        res = dict(loss=loss.cpu().numpy())
+        if self.classification:
+            res["acc"] = (correct / n).cpu().numpy()
+        else:
+            N = n * T
+            sst = (syy - sy.pow(2) / n).sum()
+            res["mse"] = (sse / N).cpu().numpy()
+            res["r2"] = (1 - sse / sst).cpu().numpy() if sst > 0 else nan
+            cov = spy - sp * sy.sum() / N
+            var_p, var_y = spp - sp.pow(2) / N, syy.sum() - sy.sum() ** 2 / N
+            res["corr"] = (cov / (var_p * var_y).sqrt()).cpu().numpy()
+        return res
+
+
+def _fit_target_transforms(trials: list[Trial], y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each model's target transform fitted on the training targets: scale_, offset_ of shape (M, T)."""
+    out_s, out_o = [], []
+    for t in trials:
+        tg = t.spec["target"]
+        params = {"scale": {"factor": tg["scale"]}, "standardize": {"per_feature": tg["per_feature"]},
+                  "minmax": {"feature_range": tg["feature_range"], "per_feature": tg["per_feature"]},
+                  "none": {}}[tg["transform"]]
+        tf = make_transform(tg["transform"], **params).fit(y)
+        out_s.append(tf.scale_)
+        out_o.append(tf.offset_)
+    return np.stack(out_s), np.stack(out_o)
 
 
 def train_group(trials: list[Trial], data_dir: str | None = None, device: str | None = None,
@@ -413,12 +501,12 @@ def train_group(trials: list[Trial], data_dir: str | None = None, device: str | 
             on_steps(g.steps_per_epoch % report_every)
         train_loss = (loss_sum / g.n_train).cpu().numpy()
         train_acc = (correct / g.n_train).cpu().numpy() if g.classification else np.full(M, np.nan)
-        val_loss, val_acc = g.evaluate(g.X_val, g.y_val)
-        test_loss, test_acc = g.evaluate(g.X_test, g.y_test)
+        ev = {"val": g.evaluate(g.X_val, g.y_val), "test": g.evaluate(g.X_test, g.y_test)}
         for m in range(M):
-            history[m].append(dict(epoch=epoch, train_loss=float(train_loss[m]), train_acc=float(train_acc[m]),
-                                   val_loss=float(val_loss[m]), val_acc=float(val_acc[m]),
-                                   test_loss=float(test_loss[m]), test_acc=float(test_acc[m])))
+            rec = dict(epoch=epoch, train_loss=float(train_loss[m]), train_acc=float(train_acc[m]))
+            for part, r in ev.items():
+                rec.update({f"{part}_{k}": float(v[m]) for k, v in r.items()})
+            history[m].append(rec)
     if probes is not None:
         probes.finish(g)
     wall = time.perf_counter() - t0

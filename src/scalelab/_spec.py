@@ -41,7 +41,7 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
 
 
-DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file")
+DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file", "heatmap", "sin-plus-y")
 INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
          "normal_glorot", "torch_default")
 
@@ -57,7 +57,9 @@ class DataSpec(_Section):
     train_subset: int | None = Field(None, ge=1)  # keep only the first N training samples
     test_subset: int | None = Field(None, ge=1)
     test_fraction: Num = Field(0.2, gt=0, lt=1)   # for sets that ship without a test split
-    split_seed: int = 0
+    split_seed: int = 0                    # also the seed of a synthetic data set
+    n_samples: int | None = Field(None, ge=2)   # synthetic sets: training samples (default: the generator's)
+    noise: Num = Field(0.1, ge=0)          # synthetic regression: noise std
 
 
 class InputSpec(_Section):
@@ -68,10 +70,27 @@ class InputSpec(_Section):
     # Train as the model whose inputs are multiplied by this factor would: the first
     # layer's init, lr, eps, L2 and weight decay are rescaled exactly (see _equivalence).
     equivalent_to: Num | None = Field(None, gt=0)
+    features: list[str] = []               # extra columns computed from raw ones, e.g. ["sin(x0)"]
+
+
+class TargetSpec(_Section):
+    """Regression targets: transformed (fitted on training targets) for training; metrics are
+    reported in the original units through the inverse transform."""
+
+    transform: Literal["none", "scale", "standardize", "minmax"] = "none"
+    scale: Num = 1.0
+    per_feature: bool = False              # one statistic over all target values (e.g. all pixels)
+    feature_range: tuple[Num, Num] = (0.0, 1.0)
 
 
 class ModelSpec(_Section):
+    kind: Literal["mlp", "fcn"] = "mlp"    # fcn: fully convolutional, for image-shaped inputs and targets
     hidden: list[Annotated[int, Field(ge=1)]] = [128]
+    conv: list[Annotated[int, Field(ge=1)]] = [16, 16]   # fcn: channels of the conv blocks
+    kernel: int = Field(3, ge=1)
+    batchnorm: bool = False                # BN before each hidden activation
+    bn_momentum: Num | None = Field(None, ge=0, lt=1)   # share of the running average kept per step (Keras)
+    bn_eps: Num | None = Field(None, gt=0)
     activation: Literal["relu", "tanh", "sigmoid", "linear"] = "relu"
     init: Literal[INITS] | list[Literal[INITS]] | None = None      # one scheme or one per layer
     init_scale: Num | list[Num] = 1.0      # multiplies each layer's initial weights
@@ -129,6 +148,7 @@ class StudySpec(_Section):
     seeds: list[int] | Annotated[int, Field(ge=1)] = 5
     data: DataSpec = DataSpec()
     input: InputSpec = InputSpec()
+    target: TargetSpec = TargetSpec()
     model: ModelSpec = ModelSpec()
     loss: LossSpec = LossSpec()
     optim: OptimSpec = OptimSpec()
@@ -199,13 +219,13 @@ PROFILES = {
     # [1e-7, 1 - 1e-7] before the log, Glorot-uniform kernels, zero biases, Adam eps 1e-7
     # added to sqrt of the uncorrected second moment.
     "keras": dict(init="glorot_uniform", bias_init="zeros", from_logits=False, clip=1e-7,
-                  eps=1e-7, eps_mode="keras"),
+                  eps=1e-7, eps_mode="keras", bn_momentum=0.99, bn_eps=1e-3),
     # Keras on TensorFlow recovers the logits of a softmax output: cross-entropy on logits.
     "keras-logits": dict(init="glorot_uniform", bias_init="zeros", from_logits=True, clip=1e-7,
-                         eps=1e-7, eps_mode="keras"),
+                         eps=1e-7, eps_mode="keras", bn_momentum=0.99, bn_eps=1e-3),
     # PyTorch defaults: nn.Linear init, F.cross_entropy on logits, torch.optim eps.
     "torch": dict(init="torch_default", bias_init="torch_default", from_logits=True, clip=0.0,
-                  eps=1e-8, eps_mode="torch"),
+                  eps=1e-8, eps_mode="torch", bn_momentum=0.9, bn_eps=1e-5),
 }
 
 
@@ -213,7 +233,12 @@ def resolve(spec: StudySpec) -> StudySpec:
     """Fill every profile-dependent field left unset; the result has no ``None`` defaults."""
     p = PROFILES[spec.profile]
     s = spec.model_copy(deep=True)
-    n_layers = len(s.model.hidden) + 1
+    n_layers = (len(s.model.hidden) if s.model.kind == "mlp" else len(s.model.conv)) + 1
+    kind_word = "dense" if s.model.kind == "mlp" else "conv"
+    if s.model.bn_momentum is None:
+        s.model.bn_momentum = p["bn_momentum"]
+    if s.model.bn_eps is None:
+        s.model.bn_eps = p["bn_eps"]
     if s.model.init is None:
         s.model.init = p["init"]
     if s.model.bias_init is None:
@@ -231,15 +256,17 @@ def resolve(spec: StudySpec) -> StudySpec:
         if v is None:
             setattr(s.optim, key, [1.0] * n_layers)
         elif len(v) != n_layers:
-            raise SpecError(f"optim.{key} has {len(v)} values but the model has {n_layers} dense layers; "
+            raise SpecError(f"optim.{key} has {len(v)} values but the model has {n_layers} {kind_word} layers; "
                             f"give one multiplier per layer")
+    if s.input.equivalent_to is not None and s.model.kind != "mlp":
+        raise SpecError("input.equivalent_to is derived for a dense first layer; use model.kind = 'mlp'")
     if s.input.equivalent_to is not None and s.input.transform not in ("none", "scale"):
         raise SpecError(f"input.equivalent_to needs input.transform = 'scale' or 'none' (got "
                         f"{s.input.transform!r}); a per-feature transform has no per-layer equivalent")
     for key in ("init", "init_scale"):
         v = getattr(s.model, key)
         if isinstance(v, list) and len(v) != n_layers:
-            raise SpecError(f"model.{key} has {len(v)} values but the model has {n_layers} dense layers; "
+            raise SpecError(f"model.{key} has {len(v)} values but the model has {n_layers} {kind_word} layers; "
                             f"give one value, or one per layer")
     return s
 

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS epochs (
     trial_id INTEGER NOT NULL REFERENCES trials(id),
     epoch INTEGER NOT NULL,
     train_loss REAL, train_acc REAL, val_loss REAL, val_acc REAL, test_loss REAL, test_acc REAL,
+    val_mse REAL, val_r2 REAL, val_corr REAL, test_mse REAL, test_r2 REAL, test_corr REAL,
     PRIMARY KEY (trial_id, epoch)
 );
 CREATE TABLE IF NOT EXISTS probes (
@@ -50,7 +51,9 @@ CREATE TABLE IF NOT EXISTS probes (
 );
 """
 
-METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
+METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
+           # regression, in the targets' original units
+           "val_mse", "val_r2", "val_corr", "test_mse", "test_r2", "test_corr")
 
 
 def _num(x):
@@ -68,6 +71,12 @@ class Store:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.executescript(SCHEMA)
+        # stores written before the regression metrics existed: add their columns
+        have = {r[1] for r in self.conn.execute("PRAGMA table_info(epochs)")}
+        with self.conn:
+            for m in METRICS:
+                if m not in have:
+                    self.conn.execute(f"ALTER TABLE epochs ADD COLUMN {m} REAL")
 
     def close(self):
         self.conn.close()
@@ -97,7 +106,7 @@ class Store:
             tid = cur.lastrowid
             self.conn.executemany(
                 f"INSERT INTO epochs(trial_id, epoch, {', '.join(METRICS)}) VALUES (?,?,{','.join('?' * len(METRICS))})",
-                [(tid, e["epoch"], *(_num(e[m]) for m in METRICS)) for e in result.epochs])
+                [(tid, e["epoch"], *(_num(e.get(m)) for m in METRICS)) for e in result.epochs])
             if result.probes:
                 self.conn.executemany("INSERT OR REPLACE INTO probes(trial_id, step, probe, name, value)"
                                       " VALUES (?,?,?,?,?)",

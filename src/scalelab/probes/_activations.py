@@ -14,6 +14,9 @@ class Activations(Probe):
     cost = 1
     needs_forward = True
 
+    def applies(self, group):
+        return group.is_mlp   # reads the dense layers' taps
+
     def _compute(self, ctx):
         taps = ctx.forward()[2]
         out = {}

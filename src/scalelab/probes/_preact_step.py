@@ -16,6 +16,9 @@ class PreactivationStep(Probe):
     needs_forward = True
     needs_params_before = True
 
+    def applies(self, group):
+        return group.is_mlp   # reads the dense layers' taps
+
     def _compute(self, ctx):
         g = ctx.g
         x, _, taps, _, _ = ctx.forward()
