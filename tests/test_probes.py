@@ -312,3 +312,26 @@ def test_explain_input_scaling_on_real_fashion_mnist(tmp_path, capsys):
     assert "[no-pathology] at input.scale=1/255, seed=0" in capsys.readouterr().out
     assert main(["explain", "input-scaling", "--db", db, "--trial", "999"]) == 2
     assert "trial 999 is not in study" in capsys.readouterr().err
+
+
+def test_regression_and_curvature_rules():
+    from scalelab._explain import rule_batchnorm_train_eval_gap, rule_curvature, rule_predicts_the_mean
+
+    spec = {"model": {"batchnorm": True}, "optim": {"name": "sgd", "lr": 0.1, "lr_mult": [1.0, 1.0]}, **SPEC}
+    good = view({"t": "minmax"}, spec, {("hessian", "top_eigenvalue"): {0: [5.0, 6.0], 10: [4.0, 4.0]}})
+    good.final = {"test_r2": np.array([0.9, 0.95]), "test_corr": np.array([0.97, 0.98]),
+                  "train_loss": np.array([0.01, 0.01]), "val_loss": np.array([0.012, 0.011])}
+    bad = view({"t": "none"}, spec, {("hessian", "top_eigenvalue"): {0: [30.0, 25.0], 10: [0.0, 0.0]}})
+    bad.final = {"test_r2": np.array([-0.05, 0.02]), "test_corr": np.array([0.1, 0.05]),
+                 "train_loss": np.array([1e-4, 2e-4]), "val_loss": np.array([3e-3, 4e-3])}
+    (f,) = rule_predicts_the_mean(bad, good)
+    assert f.evidence["test_r2_median"] == pytest.approx(-0.015) and "R² -0.015" in f.text
+    assert rule_predicts_the_mean(good, good) == []
+    (gap,) = rule_batchnorm_train_eval_gap(bad, good)
+    assert gap.evidence["ratio"] == pytest.approx(3.5e-3 / 1.5e-4)
+    assert rule_batchnorm_train_eval_gap(good, good) == []
+    (c,) = rule_curvature(bad, good)   # 27.5 > 2 / lr = 20
+    assert c.id == "sharp-curvature" and c.evidence["sgd_stability_limit"] == pytest.approx(20)
+    assert rule_curvature(good, good)[0].id == "curvature"
+    flat = view({"t": "raw"}, spec, {("hessian", "top_eigenvalue"): {0: [0.0, 0.0], 10: [0.0, 0.0]}})
+    assert rule_curvature(flat, good)[0].id == "flat-loss-surface"

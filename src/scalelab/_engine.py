@@ -141,7 +141,10 @@ def resolve_device(name: str) -> torch.device:
 def group_key(trial: Trial) -> str:
     s = trial.spec
     o = s["optim"]
-    shape = dict(data=s["data"], hidden=s["model"]["hidden"], activation=s["model"]["activation"],
+    m = s["model"]
+    shape = dict(data=s["data"], features=s["input"]["features"],  # extra columns change the input width
+                 model={k: m[k] for k in ("kind", "hidden", "conv", "kernel", "batchnorm", "bn_momentum", "bn_eps",
+                                           "activation")},
                  loss=(s["loss"]["name"], s["loss"]["from_logits"]),
                  optim=("adam" if o["name"] in ("adam", "adamw") else "sgd", o["nesterov"]),
                  l2=o["l2"] > 0, train=s["train"],  # a penalty term changes the computed graph
@@ -232,6 +235,10 @@ class StackedGroup:
         self.trials = trials
         s = trials[0].spec
         self.spec = s
+        keys = {group_key(t) for t in trials}
+        if len(keys) > 1:
+            raise ValueError("these trials differ in shape (data, model or loss) and cannot share a stacked group; "
+                             "plan_groups splits a study into groups that can")
         self.device = resolve_device(device or s["train"]["device"])
         self.dtype = torch.float64 if s["train"]["dtype"] == "float64" else torch.float32
         ds = load_dataset(s["data"], data_dir)

@@ -41,6 +41,7 @@ class LevelView:
     final_test_acc: float = math.nan
     train_loss_by_seed: list = field(default_factory=list)   # per seed, the train loss of each epoch
     diverged_steps: list = field(default_factory=list)       # first non-finite step of each diverged seed
+    final: dict = field(default_factory=dict)                # last-epoch metrics: name -> array over seeds
 
     @property
     def label(self) -> str:
@@ -83,6 +84,10 @@ def _view(trials: list[tuple[dict, list[dict], list[tuple]]], level: dict) -> Le
         v.series[key] = {s: np.array([d.get(k, np.nan) for k in range(len(trials))]) for s, d in by_step.items()}
     v.train_loss_by_seed = [[e["train_loss"] for e in eps] for t, eps, _ in trials if eps and t["status"] == "done"]
     finals = [eps[-1] for t, eps, _ in trials if eps and t["status"] == "done"]
+    for k in ("train_loss", "val_loss", "test_loss", "test_r2", "test_corr", "val_r2"):
+        vals = np.array([e.get(k, np.nan) for e in finals], dtype=float)
+        if len(vals) and np.isfinite(vals).any():
+            v.final[k] = vals
     if finals:
         v.final_train_loss = float(np.mean([e["train_loss"] for e in finals]))
         v.final_test_acc = float(np.mean([e["test_acc"] for e in finals]))
@@ -240,9 +245,11 @@ def rule_first_layer_step(t: LevelView, ref: LevelView) -> list[Finding]:
     if t.has("update", "dense0.W.rms") and ref.has("update", "dense0.W.rms"):
         ua, ub = t.per_seed_median("update", "dense0.W.rms"), ref.per_seed_median("update", "dense0.W.rms")
         ev.update(weight_step_rms=ua, reference_weight_step_rms=ub)
-        text += f", while the first-layer weight step was about the same size ({_g(ua)} vs {_g(ub)} RMS)"
+        similar = max(ua, ub) <= 1.5 * min(ua, ub)
+        text += (f", while the first-layer weight step was about the same size ({_g(ua)} vs {_g(ub)} RMS)" if similar
+                 else f"; the first-layer weight step was {_g(ua)} vs {_g(ub)} RMS")
     sa, sb = _input_factor(t.spec), _input_factor(ref.spec)
-    if sa and sb:
+    if sa and sb and sb / sa >= 1.5:
         ev["input_scale_ratio"] = sb / sa
         text += f": its inputs are {sb / sa:.2f}× smaller, so the same weight step changes the layer's output less"
     return [Finding("small-first-layer-step", t.level, ev, text + ".")]
@@ -255,7 +262,74 @@ def _input_factor(spec: dict) -> float | None:
     return 1.0 if inp["transform"] == "none" else None
 
 
-PATHOLOGIES = ("diverged", "zero-gradient", "clipped-zero-gradient", "class-collapse", "small-first-layer-step")
+def rule_predicts_the_mean(t: LevelView, ref: LevelView) -> list[Finding]:
+    """Regression: predictions that explain no target variance on the test set (R² ≤ 0.1 and
+    correlation < 0.3): the model is no better than predicting each output's mean."""
+    if "test_r2" not in t.final:
+        return []
+    r2, corr = float(np.nanmedian(t.final["test_r2"])), float(np.nanmedian(t.final.get("test_corr", [np.nan])))
+    if not (r2 <= 0.1 and (not math.isfinite(corr) or corr < 0.3)):
+        return []
+    ev = dict(test_r2_median=r2, test_corr_median=corr, test_r2=[float(x) for x in t.final["test_r2"]],
+              reference_level=ref.level)
+    text = (f"at {t.label}, the predictions explain none of the target variance: test R² {r2:.3g} (median over "
+            f"{len(t.final['test_r2'])} seeds; 0 = predicting each output's mean) and correlation {corr:.2f} with the "
+            f"targets")
+    if "test_r2" in ref.final and ref is not t:
+        ev["reference_test_r2_median"] = float(np.nanmedian(ref.final["test_r2"]))
+        text += f". At {ref.label}: R² {ev['reference_test_r2_median']:.3g}"
+    return [Finding("predicts-the-mean", t.level, ev, text + ".")]
+
+
+def rule_batchnorm_train_eval_gap(t: LevelView, ref: LevelView) -> list[Finding]:
+    """Batch norm trains on batch statistics and predicts with running averages: a validation
+    loss far above the training loss (same units) at the end is that gap."""
+    if not t.spec.get("model", {}).get("batchnorm") or "val_loss" not in t.final:
+        return []
+    tr, va = float(np.median(t.final["train_loss"])), float(np.median(t.final["val_loss"]))
+    if not (tr > 0 and va / tr >= 10):
+        return []
+    ev = dict(train_loss_median=tr, val_loss_median=va, ratio=va / tr)
+    return [Finding("batchnorm-train-eval-gap", t.level, ev,
+                    f"at {t.label}, the validation loss ({_g(va)}, running-average statistics) is {va / tr:.0f}× the "
+                    f"training loss ({_g(tr)}, batch statistics) in the same units: what batch norm learned on "
+                    f"batches does not carry over to evaluation.")]
+
+
+def rule_curvature(t: LevelView, ref: LevelView) -> list[Finding]:
+    """The top Hessian eigenvalue (power iteration) at the first and last probed steps; a loss
+    surface that is exactly flat, or sharper than plain SGD's stability limit 2/lr."""
+    key = ("hessian", "top_eigenvalue")
+    if not t.has(*key):
+        return []
+    steps = t.steps(*key)
+    first, last = (float(np.median(t.at(*key, s))) for s in (steps[0], steps[-1]))
+    ev = dict(first_step=steps[0], last_step=steps[-1], top_eigenvalue_first=first, top_eigenvalue_last=last)
+    if ref.has(*key) and ref is not t:
+        rs = ref.steps(*key)
+        ev.update(reference_level=ref.level, reference_top_eigenvalue_first=float(np.median(ref.at(*key, rs[0]))))
+    allv = np.concatenate([t.at(*key, s) for s in steps])
+    opt = t.spec["optim"]
+    if np.all(allv == 0):
+        return [Finding("flat-loss-surface", t.level, ev,
+                        f"at {t.label}, the loss surface is exactly flat where it was probed: the top Hessian eigenvalue is "
+                        f"0.0 at every probed step ({steps[0]}–{steps[-1]}) in every seed, so neither gradient nor curvature "
+                        f"moves the weights.")]
+    text = (f"at {t.label}, the top Hessian eigenvalue (median over seeds) is {_g(first)} at step {steps[0]} and "
+            f"{_g(last)} at step {steps[-1]}")
+    if "reference_top_eigenvalue_first" in ev:
+        text += f" (at {ref.label}: {_g(ev['reference_top_eigenvalue_first'])} at its first probed step)"
+    fid = "curvature"
+    if opt["name"] in ("sgd", "momentum"):
+        limit = 2.0 / (opt["lr"] * opt["lr_mult"][0])
+        ev["sgd_stability_limit"] = limit
+        if max(first, last) > limit:
+            fid = "sharp-curvature"
+            text += f"; above plain SGD's stability limit 2/lr = {_g(limit)}, where steps overshoot"
+    return [Finding(fid, t.level, ev, text + ".")]
+
+
+PATHOLOGIES = ("diverged", "predicts-the-mean", "batchnorm-train-eval-gap", "flat-loss-surface", "sharp-curvature", "zero-gradient", "clipped-zero-gradient", "class-collapse", "small-first-layer-step")
 
 
 def rule_no_pathology(t: LevelView, found: list[Finding]) -> list[Finding]:
@@ -291,16 +365,26 @@ def rule_diverged(t: LevelView) -> list[Finding]:
     return [Finding("diverged", t.level, ev, text)]
 
 
+def _reference(views: list[LevelView]) -> LevelView:
+    """The level that did best: highest median test R² for regression (training losses in
+    different target units do not compare), else lowest final training loss."""
+    ok = [v for v in views if math.isfinite(v.final_train_loss)] or views
+    if all("test_r2" in v.final for v in ok):
+        return max(ok, key=lambda v: float(np.nanmedian(v.final["test_r2"])))
+    return min(ok, key=lambda v: v.final_train_loss if math.isfinite(v.final_train_loss) else math.inf)
+
+
 def explain_views(views: list[LevelView], targets: list[LevelView] | None = None) -> list[Finding]:
     """Findings for ``targets`` (default: every level), contrasted with the best level."""
-    ok = [v for v in views if math.isfinite(v.final_train_loss)] or views
-    ref = min(ok, key=lambda v: v.final_train_loss if math.isfinite(v.final_train_loss) else math.inf)
+    ref = _reference(views)
     out = []
     for t in targets or views:
         found = rule_diverged(t)
         if len(t.diverged_steps) < t.n_seeds:  # something finished to look at
             found += rule_zero_gradient(t, ref) + rule_class_collapse(t, ref) + rule_first_layer_step(t, ref)
             found += rule_dead_relu(t, ref, pathological=bool(found))
+            found += rule_curvature(t, ref)
+            found += rule_predicts_the_mean(t, ref) + rule_batchnorm_train_eval_gap(t, ref)
             found += rule_no_pathology(t, found)
         out += found
     return out
@@ -322,5 +406,6 @@ def explain(store: Store, study: str, trial_id: int | None = None) -> list[Findi
 
 def render_text(findings: list[Finding]) -> str:
     if not findings:
-        return "No findings: no probes were recorded (run with --probes standard, or set [probes] preset).\n"
+        return ("No findings. Most rules read probe records: run with --probes standard (or set [probes] preset) "
+                "to record them.\n")
     return "".join(f"- [{f.id}] {f.text}\n" for f in findings)

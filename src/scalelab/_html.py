@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ._explain import explain
-from ._report import summarize
+from ._report import NAMES, ci_metric, shown_metrics, summarize
 from ._spec import level_label
 from ._store import Store
 
@@ -58,14 +58,22 @@ def _collect(store: Store, study_id: int):
     return out
 
 
+def _is_regression(levels) -> bool:
+    return any(math.isfinite(e.get("test_mse", math.nan)) for lv in levels for _, eps, _ in lv["trials"] for e in eps)
+
+
 def _curves(levels, colors) -> Figure:
     import matplotlib.pyplot as plt
 
-    panels = [("train_loss", "train loss"), ("test_loss", "test loss"), ("test_acc", "test accuracy")]
     has_val = any(math.isfinite(e["val_loss"]) for lv in levels for _, eps, _ in lv["trials"] for e in eps)
-    if has_val:
-        panels[1] = ("val_loss", "validation loss")
-        panels.append(("val_acc", "validation accuracy"))
+    if _is_regression(levels):
+        panels = [("train_loss", "train loss"), *([("val_mse", "validation MSE")] if has_val else []),
+                  ("test_mse", "test MSE"), ("test_r2", "test R²")]
+    else:
+        panels = [("train_loss", "train loss"), ("test_loss", "test loss"), ("test_acc", "test accuracy")]
+        if has_val:
+            panels[1] = ("val_loss", "validation loss")
+            panels.append(("val_acc", "validation accuracy"))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), constrained_layout=True)
     all_loss = []
     for lv, color in zip(levels, colors):
@@ -76,14 +84,14 @@ def _curves(levels, colors) -> Figure:
         x = [e["epoch"] for e in done[0][:n]]
         for ax, (key, name) in zip(axes, panels):
             vals = [[e[key] for e in eps[:n]] for eps in done]
-            if "loss" in key:
+            if "loss" in key or "mse" in key:
                 all_loss += [v for row in vals for v in row]
             _band(ax, x, vals, _level_text(lv["level"]), color)
     for ax, (key, name) in zip(axes, panels):
         ax.set_xlabel("epoch")
         ax.set_title(name)
         ax.grid(alpha=0.3)
-        if "loss" in key and _spans_decades(all_loss):
+        if ("loss" in key or "mse" in key) and _spans_decades(all_loss):
             ax.set_yscale("log")
     axes[0].legend(fontsize=8)
     return Figure("curves", "Training curves", "Mean over seeds (line) and min–max over seeds (band), per sweep "
@@ -99,7 +107,9 @@ def _vs_factor(levels, records, colors) -> list[Figure]:
         values = [lv["level"][f] for lv in levels]
         numeric = all(isinstance(v, (int, float)) or _fraction(v) is not None for v in values)
         fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.4), constrained_layout=True)
-        for ax, key, name in ((axes[0], "train_loss", "final train loss"), (axes[1], "test_acc", "final test accuracy")):
+        second = ("test_mse", "final test MSE (original units)") if _is_regression(levels) else \
+            ("test_acc", "final test accuracy")
+        for ax, key, name in ((axes[0], "train_loss", "final train loss"), (axes[1], *second)):
             xs, labels = [], []
             for i, (lv, color) in enumerate(zip(levels, colors)):
                 x = _fraction(lv["level"][f]) if numeric else i
@@ -117,7 +127,7 @@ def _vs_factor(levels, records, colors) -> list[Figure]:
                 labels.append(level_label(lv["level"][f]))
             if numeric and _spans_decades(xs):
                 ax.set_xscale("log")
-            if key == "train_loss":
+            if key in ("train_loss", "test_mse"):
                 losses = [eps[-1][key] for lv in levels for t, eps, _ in lv["trials"] if t["status"] == "done" and eps]
                 if _spans_decades(losses):
                     ax.set_yscale("log")
@@ -279,15 +289,15 @@ def render_html(store: Store, study: str, png_dir: str | Path | None = None) -> 
     # results table
     parts.append("<h2>Results</h2><div class='scroll'><table data-role='results'><thead><tr>")
     factors = list(levels[0]["level"]) if levels else []
-    head = [*(factors or ["level"]), "seeds", "diverged", "train loss", "test loss", "test accuracy",
-            "test acc 95% CI"]
+    metrics, ci = shown_metrics(records), ci_metric(records)
+    head = [*(factors or ["level"]), "seeds", "diverged", *(NAMES[m] for m in metrics), f"{NAMES[ci]} 95% CI"]
     parts.append("".join(f"<th>{e(h)}</th>" for h in head) + "</tr></thead><tbody>")
     for r in records:
         cells = [level_label(r["level"][f]) for f in factors] or ["(base)"]
         cells += [str(r["n_seeds"]), str(r["n_diverged"])]
-        for m in ("final_train_loss", "test_loss", "test_accuracy"):
+        for m in metrics:
             cells.append(f"{_fmt(r[m]['mean'])} ± {_fmt(r[m]['std'], 2)}")
-        lo, hi = r["test_accuracy"]["ci95"]
+        lo, hi = r[ci]["ci95"]
         cells.append(f"[{_fmt(lo)}, {_fmt(hi)}]")
         cls = " class='bad'" if r["n_diverged"] else ""
         parts.append(f"<tr{cls}>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
@@ -300,7 +310,7 @@ def render_html(store: Store, study: str, png_dir: str | Path | None = None) -> 
         parts.append("<ul data-role='findings'>" + "".join(
             f"<li><span class='id'>{e(f.id)}</span> {e(f.text)}</li>" for f in findings) + "</ul>")
     else:
-        parts.append("<p>No probes were recorded, so there are no findings (run with <code>--probes standard</code>)."
+        parts.append("<p>No findings. Most rules read probe records: run with <code>--probes standard</code> to record them."
                      "</p>")
 
     # figures

@@ -278,18 +278,20 @@ class FusedOptimizer:
 
 
 def group_hyperparameters(optims: list[dict], param_layers: dict[str, tuple[int, bool]], dtype, device) -> dict:
-    """Per-parameter hyperparameter tensors of shape (M, 1, 1) from each model's ``optim`` section."""
+    """Per-parameter hyperparameter tensors of shape (M, 1, 1) from each model's ``optim`` section.
+    A parameter whose layer index is None (BatchNorm's scale and shift) takes no per-layer multiplier."""
+    one = lambda mults, l: 1.0 if l is None else mults[l]  # noqa: E731
 
     def per_param(fn) -> dict[str, torch.Tensor]:
         return {name: torch.tensor([fn(o, layer) for o in optims], dtype=dtype, device=device).view(-1, 1, 1)
                 for name, (layer, _) in param_layers.items()}
 
     return dict(
-        lr=per_param(lambda o, l: o["lr"] * o["lr_mult"][l]),
-        wd=per_param(lambda o, l: o["weight_decay"] * o["wd_mult"][l]),
+        lr=per_param(lambda o, l: o["lr"] * one(o["lr_mult"], l)),
+        wd=per_param(lambda o, l: o["weight_decay"] * one(o["wd_mult"], l)),
         b1=per_param(lambda o, l: o["beta1"]),
         b2=per_param(lambda o, l: o["beta2"]),
-        eps=per_param(lambda o, l: o["eps"] * o["eps_mult"][l]),
+        eps=per_param(lambda o, l: o["eps"] * one(o["eps_mult"], l)),
         keras=per_param(lambda o, l: 1.0 if o["eps_mode"] == "keras" else 0.0),
         mom=per_param(lambda o, l: o["momentum"] if o["name"] == "momentum" else 0.0),
     )

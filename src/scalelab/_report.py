@@ -11,7 +11,18 @@ import numpy as np
 from ._spec import level_label
 from ._store import Store
 
-SUMMARY_METRICS = ("final_train_loss", "test_loss", "test_accuracy")
+SUMMARY_METRICS = ("final_train_loss", "test_loss", "test_accuracy",
+                   # regression, in the targets' original units (RMSE = sqrt of each trial's MSE)
+                   "val_rmse", "test_rmse", "val_r2", "test_r2", "test_corr")
+_FROM_EPOCH = {"final_train_loss": "train_loss", "test_loss": "test_loss", "test_accuracy": "test_acc",
+               "val_r2": "val_r2", "test_r2": "test_r2", "test_corr": "test_corr"}
+
+
+def _final(metric: str, last: dict):
+    if metric in ("val_rmse", "test_rmse"):
+        mse = last.get(metric.replace("rmse", "mse"))
+        return math.sqrt(mse) if mse is not None and math.isfinite(mse) else None
+    return last.get(_FROM_EPOCH[metric])
 
 
 def describe(values) -> dict:
@@ -44,9 +55,8 @@ def summarize(store: Store, study: str) -> list[dict]:
             n_div += t["status"] == "diverged"
             if t["status"] == "diverged" or not eps:
                 continue
-            finals["final_train_loss"].append(eps[-1]["train_loss"])
-            finals["test_loss"].append(eps[-1]["test_loss"])
-            finals["test_accuracy"].append(eps[-1]["test_acc"])
+            for m in SUMMARY_METRICS:
+                finals[m].append(_final(m, eps[-1]))
             for e in eps:
                 by_epoch.setdefault(e["epoch"], []).append(e["train_loss"])
                 val_by_epoch.setdefault(e["epoch"], []).append((e["val_loss"], e["val_acc"]))
@@ -95,36 +105,69 @@ def to_csv(records: list[dict]) -> str:
     return buf.getvalue()
 
 
+NAMES = {"final_train_loss": "train loss", "test_loss": "test loss", "test_accuracy": "test acc",
+         "val_rmse": "val RMSE", "test_rmse": "test RMSE", "val_r2": "val R²", "test_r2": "test R²",
+         "test_corr": "test corr"}
+
+
+def _epoch_sample(n: int, most: int = 6) -> list[int]:
+    """Epoch indices shown in the table: all of them, or ``most`` spread from first to last."""
+    if n <= most:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (most - 1)) for i in range(most)})
+
+
+def shown_metrics(records: list[dict]) -> list[str]:
+    """The summary metrics that have a value for some level (classification or regression ones)."""
+    shown = [m for m in SUMMARY_METRICS if any(r[m]["mean"] is not None for r in records)]
+    if "test_rmse" in shown:  # regression: the loss is in each level's own target units; RMSE is comparable
+        shown = [m for m in shown if m not in ("test_loss", "val_r2")]
+    return shown
+
+
+def ci_metric(records: list[dict]) -> str:
+    return "test_accuracy" if "test_accuracy" in shown_metrics(records) else "test_rmse"
+
+
 def render_table(records: list[dict], title: str = ""):
     """A rich Table of the summary records: one column per swept factor, then mean ± std
-    per metric, the 95% CI of test accuracy, and the per-epoch mean train loss."""
+    per metric, the 95% CI of test accuracy (regression: test RMSE), and the per-epoch means."""
     from rich.table import Table
 
-    table = Table(title=title or None)
+    table = Table(title=title or None, caption="metrics: mean ± std over seeds")
     factors = list(records[0]["level"]) if records else []
+    width = lambda f: max([len(f)] + [len(level_label(r["level"].get(f, ""))) for r in records])  # noqa: E731
     for f in factors or ["level"]:
-        table.add_column(f, no_wrap=True)
-    table.add_column("seeds", justify="right")
-    names = {"final_train_loss": "train loss", "test_loss": "test loss", "test_accuracy": "test acc"}
-    for m in SUMMARY_METRICS:
-        table.add_column(f"{names[m]} (mean ± std)", justify="right", no_wrap=True)
-    table.add_column("test acc 95% CI", justify="right", no_wrap=True)
-    table.add_column("train loss by epoch", no_wrap=True)
-    with_val = any(r["val_loss_by_epoch"] for r in records)
+        table.add_column(f, no_wrap=True, min_width=min(width(f), 24))
+    table.add_column("seeds", justify="right", no_wrap=True, min_width=5)
+    metrics = shown_metrics(records)
+    ci = ci_metric(records)
+    for m in metrics:
+        table.add_column(NAMES[m], justify="right", no_wrap=True)
+    table.add_column(f"{NAMES[ci]} 95% CI", justify="right", no_wrap=True)
+    n_ep = max((len(r["train_loss_by_epoch"]) for r in records), default=0)
+    shown_ep = _epoch_sample(n_ep)
+    which = "by epoch" if len(shown_ep) == n_ep else "at epochs " + ",".join(str(e + 1) for e in shown_ep)
+    table.add_column(f"train loss {which}", overflow="fold")
+    with_val_acc = any(math.isfinite(x) for r in records for x in r["val_acc_by_epoch"])
+    with_val = with_val_acc  # regression: the validation loss is in each level's own target units; see val RMSE
     if with_val:
-        table.add_column("val loss by epoch", no_wrap=True)
-        table.add_column("val acc by epoch", no_wrap=True)
+        table.add_column(f"val loss {which}", overflow="fold")
+    if with_val_acc:
+        table.add_column(f"val acc {which}", overflow="fold")
     for r in records:
         cells = [level_label(r["level"][f]) for f in factors] if factors else ["(base)"]
         cells.append(f"{r['n_seeds']}" + (f" ({r['n_diverged']} diverged)" if r["n_diverged"] else ""))
-        for m in SUMMARY_METRICS:
+        for m in metrics:
             cells.append(f"{_fmt(r[m]['mean'])} ± {_fmt(r[m]['std'], 2)}")
-        lo, hi = r["test_accuracy"]["ci95"]
+        lo, hi = r[ci]["ci95"]
         cells.append(f"[{_fmt(lo)}, {_fmt(hi)}]")
-        cells.append(" ".join(f"{x:.4g}" for x in r["train_loss_by_epoch"]))
+        pick = lambda xs: " ".join(f"{xs[e]:.4g}" for e in shown_ep if e < len(xs))  # noqa: E731
+        cells.append(pick(r["train_loss_by_epoch"]))
         if with_val:
-            cells.append(" ".join(f"{x:.4g}" for x in r["val_loss_by_epoch"]))
-            cells.append(" ".join(f"{x:.4g}" for x in r["val_acc_by_epoch"]))
+            cells.append(pick(r["val_loss_by_epoch"]))
+        if with_val_acc:
+            cells.append(pick(r["val_acc_by_epoch"]))
         table.add_row(*cells)
     return table
 
