@@ -103,10 +103,13 @@ def _vs_factor(levels, records, colors) -> list[Figure]:
 
     factors = list(levels[0]["level"]) if levels else []
     figs = []
-    for f in factors:
-        values = [lv["level"][f] for lv in levels]
-        numeric = all(isinstance(v, (int, float)) or _fraction(v) is not None for v in values)
-        fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.4), constrained_layout=True)
+    # one factor: plot against it (a log axis when numeric and spanning decades); several:
+    # one point per level, labelled with all of its factor values
+    for f in (factors if len(factors) == 1 else [None] if factors else []):
+        values = [lv["level"][f] for lv in levels] if f else [None] * len(levels)
+        numeric = f is not None and all(not isinstance(v, bool) and _fraction(v) is not None for v in values)
+        fig, axes = plt.subplots(1, 2, figsize=(8.4 if f else max(8.4, 1.3 * len(levels)), 3.4 if f else 3.9),
+                                 constrained_layout=True)
         second = ("test_mse", "final test MSE (original units)") if _is_regression(levels) else \
             ("test_acc", "final test accuracy")
         for ax, key, name in ((axes[0], "train_loss", "final train loss"), (axes[1], *second)):
@@ -124,7 +127,8 @@ def _vs_factor(levels, records, colors) -> list[Figure]:
                     ax.annotate(f"{n_div} diverged", (x, 0.02), xycoords=("data", "axes fraction"), color="crimson",
                                 ha="center", fontsize=8)
                 xs.append(x)
-                labels.append(level_label(lv["level"][f]))
+                labels.append(level_label(lv["level"][f]) if f else
+                              "\n".join(level_label(v) for v in lv["level"].values()))
             if numeric and _spans_decades(xs):
                 ax.set_xscale("log")
             if key in ("train_loss", "test_mse"):
@@ -132,12 +136,13 @@ def _vs_factor(levels, records, colors) -> list[Figure]:
                 if _spans_decades(losses):
                     ax.set_yscale("log")
             ax.set_xticks(xs)
-            ax.set_xticklabels(labels, rotation=30 if len(xs) > 4 else 0)
+            ax.set_xticklabels(labels, rotation=30 if len(xs) > 4 and f else 0, fontsize=8 if not f else None)
             ax.minorticks_off()
-            ax.set_xlabel(f)
+            ax.set_xlabel(f or " / ".join(factors))
             ax.set_title(name)
             ax.grid(alpha=0.3)
-        figs.append(Figure(f"final-vs-{f}".replace(".", "-"), f"Final metrics against {f}",
+        figs.append(Figure(f"final-vs-{f}".replace(".", "-") if f else "final-by-level",
+                           f"Final metrics against {f}" if f else "Final metrics per sweep level",
                            "Each seed (dots), the mean and its min–max range (diamond and bars)"
                            + (" on a log axis" if numeric and _spans_decades(xs) else "") + ".", fig))
     return figs
@@ -146,7 +151,9 @@ def _vs_factor(levels, records, colors) -> list[Figure]:
 def _fraction(v):
     from fractions import Fraction
 
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        return None
+    if isinstance(v, (int, float)):
         return float(v)
     try:
         return float(Fraction(str(v).replace(" ", "")))
