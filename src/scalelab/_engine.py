@@ -259,6 +259,10 @@ class StackedGroup:
                                          m["conv"] if m["kind"] == "fcn" else None, m["kernel"], self.image_shape)
         # A plain MLP (no BN) runs the lean path the probes know layer by layer.
         self.is_mlp = m["kind"] == "mlp" and not m["batchnorm"]
+        # The plain MLP's gradients by hand (SCALELAB_AUTOGRAD=1: through autograd instead).
+        import os
+
+        self.manual_backward = self.is_mlp and os.environ.get("SCALELAB_AUTOGRAD") != "1"
         self.bn_momentum, self.bn_eps = m["bn_momentum"], m["bn_eps"]
         self.activation = s["model"]["activation"]
         self.loss_name, self.from_logits = s["loss"]["name"], s["loss"]["from_logits"]
@@ -379,6 +383,19 @@ class StackedGroup:
         """Per-sample losses (M, b) of outputs (M, b, n_out)."""
         return _losses.per_sample_loss(self.loss_name, self.from_logits, out, y, self.clip)
 
+    @torch.no_grad()
+    def loss_and_grads(self, x, y):
+        """The plain-MLP step's loss (M,), outputs and gradients by hand (no autograd graph)."""
+        per, out, grads = _models.mlp_forward_backward(
+            self.params, self.layers, x, self.activation,
+            lambda o: _losses.per_sample_loss_and_grad(self.loss_name, self.from_logits, o, y, self.clip))
+        loss = per.mean(1)
+        if self.l2 is not None:
+            loss = loss + _optim.l2_penalty(self.params, self.l2)
+            for k, coef in self.l2.items():
+                grads[k] = grads[k] + (2 * coef).view(-1, 1, 1) * self.params[k]
+        return loss, out, grads
+
     def objective(self, params, x, y, taps=None, training: bool = False):
         """Per-model mean loss over the batch (+ the L2 penalty): shape (M,); and the outputs.
         ``training``: BatchNorm uses (and updates) batch statistics."""
@@ -400,10 +417,13 @@ class StackedGroup:
         """One optimizer step on the batch rows ``idx`` (M, b); returns (loss (M,), outputs)."""
         x = self.inputs(self.X_train, idx)
         y = self.targets(self.y_train, idx)
-        loss, out = self.objective(self.params, x, y, training=True)
-        names = list(self.params)
-        grads = torch.autograd.grad(loss.sum(), [self.params[k] for k in names])
-        self.grads = dict(zip(names, grads))
+        if self.manual_backward:
+            loss, out, self.grads = self.loss_and_grads(x, y)
+        else:
+            loss, out = self.objective(self.params, x, y, training=True)
+            names = list(self.params)
+            grads = torch.autograd.grad(loss.sum(), [self.params[k] for k in names])
+            self.grads = dict(zip(names, grads))
         self.opt.step(self.params, self.grads)  # in place: parameters keep their storage
         self.step += 1
         return loss.detach(), out.detach(), y

@@ -49,3 +49,31 @@ def per_sample_loss(name: str, from_logits: bool, out: torch.Tensor, y: torch.Te
     if name == "mae":
         return mae(out, y)
     raise ValueError(f"unknown loss {name!r}")
+
+
+def per_sample_loss_and_grad(name: str, from_logits: bool, out: torch.Tensor, y: torch.Tensor,
+                             clip: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample losses (M, b) and the gradient of their batch mean w.r.t. ``out`` (M, b, n_out),
+    in closed form (what autograd computes through the same formulas)."""
+    b = out.shape[1]
+    if name == "crossentropy":
+        onehot = torch.zeros_like(out).scatter_(-1, y.unsqueeze(-1), 1.0)
+        if from_logits:
+            logp = torch.log_softmax(out, dim=-1)
+            per = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+            return per, (logp.exp() - onehot) / b
+        p = torch.softmax(out, dim=-1)
+        s = p.sum(-1, keepdim=True)
+        q = p.gather(-1, y.unsqueeze(-1)) / s                       # (M, b, 1), renormalised as Keras does
+        per = -torch.log(torch.clamp(q, min=clip.unsqueeze(-1), max=1.0 - clip.unsqueeze(-1))).squeeze(-1)
+        # d(-log q)/dz = p/S - onehot (S = sum p); zero where the clip is active (clamp passes
+        # the gradient on its boundaries, as torch.clamp's backward does)
+        live = (q >= clip.unsqueeze(-1)) & (q <= 1.0 - clip.unsqueeze(-1))
+        return per, (p / s - onehot) * live.to(out.dtype) / b
+    k = out.shape[-1]
+    diff = out - y
+    if name == "mse":
+        return diff.pow(2).mean(-1), diff * (2.0 / (k * b))
+    if name == "mae":
+        return diff.abs().mean(-1), diff.sign() / (k * b)
+    raise ValueError(f"unknown loss {name!r}")
