@@ -87,8 +87,11 @@ def _curves(levels, colors) -> Figure:
             if "loss" in key or "mse" in key:
                 all_loss += [v for row in vals for v in row]
             _band(ax, x, vals, _level_text(lv["level"]), color)
+    from matplotlib.ticker import MaxNLocator
+
     for ax, (key, name) in zip(axes, panels):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(name)
         ax.grid(alpha=0.3)
         if ("loss" in key or "mse" in key) and _spans_decades(all_loss):
