@@ -335,3 +335,15 @@ def test_regression_and_curvature_rules():
     assert rule_curvature(good, good)[0].id == "curvature"
     flat = view({"t": "raw"}, spec, {("hessian", "top_eigenvalue"): {0: [0.0, 0.0], 10: [0.0, 0.0]}})
     assert rule_curvature(flat, good)[0].id == "flat-loss-surface"
+
+
+def test_each_probe_runs_on_its_own_schedule(fake_fmnist):
+    from scalelab import train_group
+
+    trials = expand(group_spec(fake_fmnist, probes={"preset": "full", "points_per_decade": 6}))
+    res = train_group(trials, str(fake_fmnist), probes=make_probe_set(trials))
+    steps = lambda probe: sorted({s for s, p, _, _ in res[0].probes if p == probe})  # noqa: E731
+    total = 2 * math.ceil(500 / 32)
+    assert steps("logits") == schedule_steps(total, "log", 6)
+    assert steps("hessian") == schedule_steps(total, "log", 3) and len(steps("hessian")) < len(steps("logits"))
+    assert steps("update") == [s for s in schedule_steps(total, "log", 6) if s < total]  # no update after the last

@@ -11,9 +11,12 @@ from scalelab._models import BatchNorm, Conv, init_net, net_forward, net_layers,
 from scalelab._spec import SpecError, parse_spec
 from scalelab._synthetic import add_features, make_heatmap, make_sin_plus_y
 
-TARGET_TRANSFORMS = [("none", {}), ("scale", {"factor": 1e3}), ("standardize", {"per_feature": False}),
-                     ("standardize", {"per_feature": True}), ("minmax", {"per_feature": False}),
-                     ("minmax", {"feature_range": (-1.0, 1.0), "per_feature": True})]
+from scalelab import TRANSFORMS  # noqa: E402
+
+# every registered transform with its defaults, plus the settings the target section uses
+TARGET_TRANSFORMS = [(name, {}) for name in TRANSFORMS] + [
+    ("scale", {"factor": 1e3}), ("standardize", {"per_feature": False}), ("minmax", {"per_feature": False}),
+    ("minmax", {"feature_range": (-1.0, 1.0), "per_feature": True})]
 
 
 @pytest.mark.parametrize("name,kw", TARGET_TRANSFORMS)
@@ -22,7 +25,7 @@ def test_target_transforms_round_trip_on_heatmap_targets(name, kw):
     tf = make_transform(name, **kw).fit(Y)
     Z = tf.transform(Y)
     np.testing.assert_allclose(tf.inverse_transform(Z), Y, rtol=0, atol=1e-15)
-    if name == "minmax" and not kw["per_feature"]:
+    if name == "minmax" and not kw.get("per_feature", True):
         assert Z.min() == pytest.approx(0) and Z.max() == pytest.approx(1)
 
 
@@ -148,11 +151,24 @@ def test_stacked_conv_and_batchnorm_equal_per_model_torch_modules(batchnorm):
                     lay = next(l_ for l_ in layers if isinstance(l_, Conv) and l_.weight == n)
                     g = g.T.reshape(lay.c_out, lay.c_in, lay.k, lay.k)
                 torch.testing.assert_close(g.reshape(g_ref.shape), g_ref, rtol=1e-10, atol=1e-12)
+    # eval mode: running statistics, forward and gradients
+    out = net_forward(params, buffers, layers, x, "relu", False, 0.99, 1e-3, (4, 6, 6))
+    grads = dict(zip(params, torch.autograd.grad(((out - target) ** 2).mean(dim=(1, 2)).sum(), list(params.values()))))
     with torch.no_grad():
-        out = net_forward(params, buffers, layers, x, "relu", False, 0.99, 1e-3, (4, 6, 6))
         for m, ref in enumerate(refs):
             ref.eval()
-            torch.testing.assert_close(out[m], ref(x[m].view(8, 4, 6, 6)).reshape(8, -1), rtol=1e-12, atol=1e-12)
+            with torch.enable_grad():
+                o = ref(x[m].view(8, 4, 6, 6)).reshape(8, -1)
+                rg = torch.autograd.grad(((o - target[m]) ** 2).mean(), list(ref.parameters()))
+            torch.testing.assert_close(out[m], o, rtol=1e-12, atol=1e-12)
+            names = [n for layer in layers for n in ((layer.weight, layer.bias) if isinstance(layer, Conv)
+                                                      else (layer.gamma, layer.beta))]
+            for n, g_ref in zip(names, rg):
+                g = grads[n][m]
+                if n.startswith("conv") and n.endswith(".W"):
+                    lay = next(l_ for l_ in layers if isinstance(l_, Conv) and l_.weight == n)
+                    g = g.T.reshape(lay.c_out, lay.c_in, lay.k, lay.k)
+                torch.testing.assert_close(g.reshape(g_ref.shape), g_ref, rtol=1e-10, atol=1e-12)
             bns = [mod for mod in ref if isinstance(mod, torch.nn.BatchNorm2d)]
             for layer, bn in zip([l_ for l_ in layers if isinstance(l_, BatchNorm)], bns):
                 C = layer.channels

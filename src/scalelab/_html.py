@@ -106,9 +106,10 @@ def _vs_factor(levels, records, colors) -> list[Figure]:
 
     factors = list(levels[0]["level"]) if levels else []
     figs = []
-    # one factor: plot against it (a log axis when numeric and spanning decades); several:
-    # one point per level, labelled with all of its factor values
-    for f in (factors if len(factors) == 1 else [None] if factors else []):
+    # against each factor (a log axis when numeric and spanning decades; the levels sharing a
+    # factor value sit at the same x, told apart by colour); with several factors, also one
+    # point per level labelled with all of its factor values
+    for f in factors + ([None] if len(factors) > 1 else []):
         values = [lv["level"][f] for lv in levels] if f else [None] * len(levels)
         numeric = f is not None and all(not isinstance(v, bool) and _fraction(v) is not None for v in values)
         fig, axes = plt.subplots(1, 2, figsize=(8.4 if f else max(8.4, 1.3 * len(levels)), 3.4 if f else 3.9),
@@ -117,14 +118,24 @@ def _vs_factor(levels, records, colors) -> list[Figure]:
             ("test_acc", "final test accuracy")
         for ax, key, name in ((axes[0], "train_loss", "final train loss"), (axes[1], *second)):
             xs, labels = [], []
+            cats = list(dict.fromkeys(json.dumps(lv["level"][f], default=str) for lv in levels)) if f else []
+            per_cat = {c: [j for j, lv in enumerate(levels) if json.dumps(lv["level"][f], default=str) == c]
+                       for c in cats}
             for i, (lv, color) in enumerate(zip(levels, colors)):
-                x = _fraction(lv["level"][f]) if numeric else i
+                if numeric:
+                    x = _fraction(lv["level"][f])
+                elif f:  # categories at 0, 1, ...; the levels sharing one spread a little
+                    c = json.dumps(lv["level"][f], default=str)
+                    k, n = per_cat[c].index(i), len(per_cat[c])
+                    x = cats.index(c) + (k - (n - 1) / 2) * min(0.12, 0.7 / n)
+                else:
+                    x = i
                 finals = [eps[-1][key] for t, eps, _ in lv["trials"] if t["status"] == "done" and eps]
                 if finals:
                     ax.scatter([x] * len(finals), finals, color=color, alpha=0.5, s=14)
                     ax.errorbar([x], [np.mean(finals)], yerr=[[np.mean(finals) - np.min(finals)],
                                                                [np.max(finals) - np.mean(finals)]],
-                                fmt="D", color=color, capsize=4, ms=6)
+                                fmt="D", color=color, capsize=4, ms=6, label=_level_text(lv["level"]))
                 n_div = sum(t["status"] == "diverged" for t, _, _ in lv["trials"])
                 if n_div:
                     ax.annotate(f"{n_div} diverged", (x, 0.02), xycoords=("data", "axes fraction"), color="crimson",
@@ -138,12 +149,17 @@ def _vs_factor(levels, records, colors) -> list[Figure]:
                 losses = [eps[-1][key] for lv in levels for t, eps, _ in lv["trials"] if t["status"] == "done" and eps]
                 if _spans_decades(losses):
                     ax.set_yscale("log")
+            if f and not numeric:
+                xs = list(range(len(cats)))
+                labels = [level_label(levels[per_cat[c][0]]["level"][f]) for c in cats]
             ax.set_xticks(xs)
             ax.set_xticklabels(labels, rotation=30 if len(xs) > 4 and f else 0, fontsize=8 if not f else None)
             ax.minorticks_off()
             ax.set_xlabel(f or " / ".join(factors))
             ax.set_title(name)
             ax.grid(alpha=0.3)
+        if f and len(factors) > 1:
+            axes[0].legend(fontsize=7)
         figs.append(Figure(f"final-vs-{f}".replace(".", "-") if f else "final-by-level",
                            f"Final metrics against {f}" if f else "Final metrics per sweep level",
                            "Each seed (dots), the mean and its min–max range (diamond and bars)"

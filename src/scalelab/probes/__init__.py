@@ -16,14 +16,13 @@ always including step 0 and the last step.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 
 from ._activations import Activations
 from ._adam_eps import AdamEps
-from ._base import Probe, ProbeContext
+from ._base import Probe, ProbeContext, Schedule
 from ._gradients import Gradients
 from ._hessian import Hessian
 from ._logits import Logits
@@ -45,17 +44,8 @@ PRESETS: dict[str, tuple[str, ...]] = {
 
 
 def schedule_steps(total: int, kind: str = "log", points_per_decade: int = 8, every: int = 100) -> list[int]:
-    """The steps (0 .. total) at which probes run: ``log`` spaces them evenly in log10(step + 1)
-    with ``points_per_decade``; ``linear`` every ``every`` steps. Step 0 and the last step
-    (``total``, the trained model) are always included."""
-    if kind == "linear":
-        steps = set(range(0, total + 1, max(1, every)))
-    elif kind == "log":
-        n = int(math.ceil(math.log10(total + 1) * points_per_decade))
-        steps = {int(round(10 ** (i / points_per_decade))) - 1 for i in range(n + 1)}
-    else:
-        raise ValueError(f"probes.schedule = {kind!r}: expected 'log' or 'linear'")
-    return sorted(s for s in steps | {0, total} if 0 <= s <= total)
+    """:meth:`Schedule.steps` of ``Schedule(kind, points_per_decade, every)``."""
+    return Schedule(kind, points_per_decade, every).steps(total)
 
 
 class ProbeSet:
@@ -69,9 +59,12 @@ class ProbeSet:
 
     def attach(self, g, probe_rows: list[list[tuple]]) -> None:
         self.rows = probe_rows
-        self.active = [p for p in self.probes if p.applies(g)]
+        self.applicable = [p for p in self.probes if p.applies(g)]
         total = g.steps_per_epoch * g.epochs
-        self.due = set(schedule_steps(total, self.schedule, self.ppd, self.every))
+        default = Schedule(self.schedule, self.ppd, self.every)
+        # each probe's own schedule, or the set's
+        self.due_by_probe = {id(p): set((p.schedule or default).steps(total)) for p in self.applicable}
+        self.due = set().union(*self.due_by_probe.values()) if self.applicable else set()
         self.total = total
         # fixed probe rows, drawn from their own generator: training streams are untouched
         n = min(self.batch, g.n_train)
@@ -80,8 +73,9 @@ class ProbeSet:
 
     def before_step(self, g, idx) -> None:
         step = g.step
-        if step not in self.due or not self.active:
+        if step not in self.due:
             return
+        self.active = [p for p in self.applicable if step in self.due_by_probe[id(p)]]
         self.ctx = ctx = ProbeContext(g, step, idx, self.probe_rows)
         if any(p.needs_params_before for p in self.active):
             ctx.params_before = {k: p.detach().clone() for k, p in g.params.items()}
@@ -98,7 +92,8 @@ class ProbeSet:
 
     def finish(self, g) -> None:
         """The trained model (step = total): forward probes only, there is no further update."""
-        if self.total in self.due and self.active:
+        self.active = [p for p in self.applicable if self.total in self.due_by_probe[id(p)]]
+        if self.active:
             ctx = ProbeContext(g, self.total, None, self.probe_rows)
             self._record(ctx, [p for p in self.active if p.phase == "before"])
 
@@ -127,10 +122,13 @@ def make_probe_set(trials, preset: str | None = None) -> ProbeSet | None:
         raise ValueError(f"unknown probe {unknown[0]!r}; probes are: {', '.join(PROBES)}")
     probes = [Hessian(cfg.get("hessian_batch", 256), cfg.get("hessian_iters", 20)) if n == "hessian" else PROBES[n]()
               for n in names]
+    for p in probes:  # the costliest probe every other point of a log schedule: half the cost
+        if p.name == "hessian" and cfg.get("schedule", "log") == "log":
+            p.schedule = Schedule("log", max(1, cfg.get("points_per_decade", 8) // 2))
     return ProbeSet(probes, cfg.get("schedule", "log"), cfg.get("points_per_decade", 8), cfg.get("every", 100),
                     cfg.get("batch", 512))
 
 
-__all__ = ["PRESETS", "PROBES", "Probe", "ProbeContext", "ProbeSet", "make_probe_set", "schedule_steps",
+__all__ = ["PRESETS", "PROBES", "Probe", "ProbeContext", "ProbeSet", "Schedule", "make_probe_set", "schedule_steps",
            "Activations", "AdamEps", "Gradients", "Hessian", "Logits", "Loss", "PreactivationStep", "UpdateRatio",
            "ZeroGradient"]

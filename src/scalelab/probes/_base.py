@@ -49,10 +49,34 @@ class ProbeContext:
         return self._forward
 
 
+class Schedule:
+    """The steps (0 .. total) at which a probe runs: ``log`` spaces them evenly in
+    log10(step + 1) with ``points_per_decade`` (dense early, where scale problems show);
+    ``linear`` every ``every`` steps. Step 0 and the last step (the trained model) are always in."""
+
+    def __init__(self, kind: str = "log", points_per_decade: int = 8, every: int = 100):
+        if kind not in ("log", "linear"):
+            raise ValueError(f"probes.schedule = {kind!r}: expected 'log' or 'linear'")
+        self.kind, self.points_per_decade, self.every = kind, points_per_decade, every
+
+    def steps(self, total: int) -> list[int]:
+        import math
+
+        if self.kind == "linear":
+            steps = set(range(0, total + 1, max(1, self.every)))
+        else:
+            n = int(math.ceil(math.log10(total + 1) * self.points_per_decade))
+            steps = {int(round(10 ** (i / self.points_per_decade))) - 1 for i in range(n + 1)}
+        return sorted(s for s in steps | {0, total} if 0 <= s <= total)
+
+
 class Probe:
     """One diagnostic. Subclasses set ``name``, ``phase`` and ``cost`` and implement
     ``_compute(ctx) -> {quantity: tensor (M,)}``; ``applies(group)`` says whether the probe
-    makes sense for a group (e.g. Adam's eps share only under Adam)."""
+    makes sense for a group (e.g. Adam's eps share only under Adam). ``schedule`` says at
+    which steps it runs (None: the probe set's schedule)."""
+
+    schedule: Schedule | None = None
 
     name: ClassVar[str]
     phase: ClassVar[str] = "before"        # "before" or "after" the step's update
