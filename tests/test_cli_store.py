@@ -141,6 +141,10 @@ def test_diverged_trial_is_stored_and_the_study_goes_on(tmp_path, fake_fmnist, c
     (["study", "run", "input-scaling", "--set", "optim.lr=-1"], "--set: optim.lr = -1"),
     (["study", "run", "input-scaling", "--set", "optim.lrr=1"], "unknown key 'optim.lrr'"),
     (["study", "run", "input-scaling", "--data-dir", "/nonexistent"], "Fashion-MNIST not found in /nonexistent"),
+    (["study", "run", "function-approximation", "--set", 'input.features=["sinh(x0)"]'], "write fn(xN)"),
+    (["study", "run", "feature-scales", "--set", 'target.transform="minmax"', "--set", "train.epochs=1"],
+     "target.transform applies to regression targets"),
+    (["study", "run", "input-scaling", "--probes", "most"], "invalid choice: 'most'"),
 ])
 def test_cli_errors_are_one_line(tmp_path, args, needle):
     r = cli(*args, "--db", tmp_path / "x.db") if args[0] in ("show", "explain") or args[:2] == ["study", "run"] else cli(*args)

@@ -227,6 +227,31 @@ def _fit_input_transforms(trials: list[Trial], X: np.ndarray) -> tuple[np.ndarra
     return np.stack(scales), np.stack(offsets)
 
 
+def check_trial(spec: dict, ds: Dataset) -> None:
+    """What a spec asks that its data set cannot give: one actionable ValueError."""
+    classification = ds.task == "classification"
+    loss = spec["loss"]["name"]
+    if classification != (loss == "crossentropy"):
+        raise ValueError(f"loss.name = {loss!r} does not fit the {ds.task} data set {ds.name!r}; use "
+                         f"{'crossentropy' if classification else 'mse or mae'}")
+    if classification and spec["target"]["transform"] != "none":
+        raise ValueError(f"target.transform applies to regression targets; {ds.name!r} is a classification task "
+                         f"(leave target.transform = 'none')")
+    if spec["model"]["kind"] == "fcn" and not (ds.meta.get("image_shape") or ds.name == "fashion-mnist"):
+        raise ValueError(f"model.kind = 'fcn' needs image-shaped inputs; data set {ds.name!r} has none")
+
+
+def check_trials(trials: list[Trial], data_dir: str | None = None) -> None:
+    """:func:`check_trial` for each distinct setup, before anything trains."""
+    seen = set()
+    for t in trials:
+        key = json.dumps([t.spec["data"], t.spec["loss"]["name"], t.spec["target"]["transform"],
+                          t.spec["model"]["kind"]], sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            check_trial(t.spec, load_dataset(t.spec["data"], data_dir))
+
+
 class StackedGroup:
     """The state of one stacked group: data on the device, parameters, optimizer."""
 
@@ -253,8 +278,8 @@ class StackedGroup:
         n_out = sp.n_classes if self.classification else sp.y_train.shape[1]
         m = s["model"]
         self.image_shape = ds.meta.get("image_shape") or ((1, 28, 28) if ds.name == "fashion-mnist" else None)
-        if m["kind"] == "fcn" and self.image_shape is None:
-            raise ValueError(f"model.kind = 'fcn' needs image-shaped inputs; data set {ds.name!r} has none")
+        for t in trials:
+            check_trial(t.spec, ds)
         self.layers = _models.net_layers(D, m["hidden"], n_out, m["batchnorm"],
                                          m["conv"] if m["kind"] == "fcn" else None, m["kernel"], self.image_shape)
         # A plain MLP (no BN) runs the lean path the probes know layer by layer.
@@ -266,9 +291,6 @@ class StackedGroup:
         self.bn_momentum, self.bn_eps = m["bn_momentum"], m["bn_eps"]
         self.activation = s["model"]["activation"]
         self.loss_name, self.from_logits = s["loss"]["name"], s["loss"]["from_logits"]
-        if self.classification != (self.loss_name == "crossentropy"):
-            raise ValueError(f"loss.name = {self.loss_name!r} does not fit a {sp.task} data set; use "
-                             f"{'crossentropy' if self.classification else 'mse or mae'}")
         dev, dt = self.device, self.dtype
 
         def to_dev(X, y):

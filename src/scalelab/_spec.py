@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 
 class SpecError(ValueError):
@@ -71,6 +71,15 @@ class InputSpec(_Section):
     # layer's init, lr, eps, L2 and weight decay are rescaled exactly (see _equivalence).
     equivalent_to: Num | None = Field(None, gt=0)
     features: list[str] = []               # extra columns computed from raw ones, e.g. ["sin(x0)"]
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, v):
+        from ._synthetic import parse_feature
+
+        for f in v:
+            parse_feature(f)  # raises with the accepted forms
+        return v
 
 
 class TargetSpec(_Section):

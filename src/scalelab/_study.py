@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._engine import load_dataset, plan_groups, resolve_device, split_dataset
+from ._engine import check_trials, load_dataset, plan_groups, resolve_device, split_dataset
 from ._executors import LocalExecutor
 from ._spec import SpecError, StudySpec, expand, load_spec
 from ._store import Store
@@ -83,6 +83,7 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
     todo = [t for t in trials if t.key not in done]
     if not todo:
         return sid
+    check_trials(todo, data_dir)  # a spec the data cannot serve fails here, before any progress output
     dev = device or trials[0].spec["train"]["device"]
     env = environment(dev)
     groups = plan_groups(todo, group_size, data_dir, device)
