@@ -13,6 +13,7 @@ from ._engine import StackedGroup, TrialResult, train_group  # noqa: E402
 from ._equivalence import Parametrization, check_equivalence, fold_affine, parametrization  # noqa: E402
 from ._executors import LocalExecutor  # noqa: E402
 from ._explain import Finding, explain  # noqa: E402
+from ._html import write_report  # noqa: E402
 from ._report import summarize  # noqa: E402
 from ._spec import SpecError, StudySpec, Trial, expand, resolve  # noqa: E402
 from ._store import Store  # noqa: E402
@@ -23,5 +24,5 @@ __all__ = [
     "DataError", "Dataset", "Finding", "LocalExecutor", "Parametrization", "SpecError", "StackedGroup", "Store", "StudySpec", "TRANSFORMS",
     "Trial", "TrialResult", "builtin_spec", "builtin_studies", "check_equivalence", "expand", "explain", "fold_affine", "fetch_fashion_mnist",
     "load_fashion_mnist", "load_sklearn", "load_user", "make_transform", "parametrization", "resolve", "run_study", "summarize",
-    "train_group", "__version__",
+    "train_group", "write_report", "__version__",
 ]
