@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -97,7 +98,6 @@ def tune_malloc() -> None:
     to leave malloc alone."""
     global _MALLOC_TUNED
     import ctypes
-    import os
     import sys
 
     if _MALLOC_TUNED or os.environ.get("SCALELAB_MALLOC_TUNE") == "0" or not sys.platform.startswith("linux"):
@@ -116,8 +116,6 @@ def _want_compile(setting: bool | None, n_values: int, device: torch.device) -> 
     """torch.compile the optimizer step? ``train.compile`` decides when set; else the
     SCALELAB_COMPILE variable (0/1); else only where the run's optimizer work (values ×
     steps) is large enough to repay a compile of a few seconds."""
-    import os
-
     if setting is not None:
         return setting
     env = os.environ.get("SCALELAB_COMPILE")
@@ -285,8 +283,6 @@ class StackedGroup:
         # A plain MLP (no BN) runs the lean path the probes know layer by layer.
         self.is_mlp = m["kind"] == "mlp" and not m["batchnorm"]
         # The plain MLP's gradients by hand (SCALELAB_AUTOGRAD=1: through autograd instead).
-        import os
-
         self.manual_backward = self.is_mlp and os.environ.get("SCALELAB_AUTOGRAD") != "1"
         self.bn_momentum, self.bn_eps = m["bn_momentum"], m["bn_eps"]
         self.activation = s["model"]["activation"]
