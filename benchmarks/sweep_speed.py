@@ -1,7 +1,8 @@
 """How fast is a sweep? The input-scaling MLP (784-128-10, Adam, batch 32) on real Fashion-MNIST.
 
 Times, in one run and interleaved so the ratios share the same machine load:
-  (a) a plain single-model PyTorch loop (nn.Module + torch.optim.Adam),
+  (a) a plain single-model PyTorch loop (nn.Module + torch.optim.Adam), as users write it,
+      and the same loop flushing denormals (plain_ftz: the part of the gain that is not stacking),
   (b) scalelab's stacked engine with M models trained together,
   (c) real Keras 3 (KERAS_BACKEND=torch) when it is installed,
 and reports seconds per model-epoch (median of several timed bursts), the ratios, the
@@ -33,6 +34,7 @@ import torch  # noqa: E402
 
 import scalelab  # noqa: E402
 from scalelab._engine import StackedGroup  # noqa: E402
+from scalelab._runtime import flush_denormals  # noqa: E402
 from scalelab._spec import expand  # noqa: E402
 
 D, H, C, B = 784, 128, 10, 32
@@ -79,9 +81,12 @@ def measure_bandwidth(device, n=1 << 24, reps=10) -> float:
 
 
 class Plain:
-    """(a) the ordinary way: one nn.Module, torch.optim.Adam, one model at a time."""
+    """(a) the ordinary way: one nn.Module, torch.optim.Adam, one model at a time. With
+    ``ftz`` the same loop flushes denormals as scalelab does (not what users' code does:
+    shown to separate that gain from stacking's)."""
 
-    def __init__(self, X, y, device):
+    def __init__(self, X, y, device, ftz=False):
+        self.ftz = ftz
         torch.manual_seed(0)
         self.net = torch.nn.Sequential(torch.nn.Linear(D, H), torch.nn.ReLU(), torch.nn.Linear(H, C)).to(device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3, eps=1e-7)
@@ -91,6 +96,10 @@ class Plain:
         self.models = 1
 
     def burst(self, steps):
+        with flush_denormals(self.ftz):
+            self._burst(steps)
+
+    def _burst(self, steps):
         for _ in range(steps):
             idx = self.perm[(self.s * B) % N_TRAIN:][:B]
             self.s += 1
@@ -115,10 +124,11 @@ class Stacked:
         self.models = M
 
     def burst(self, steps):
-        for _ in range(steps):
-            st = self.s % STEPS_PER_EPOCH
-            self.g.train_step(self.perm[:, st * B:(st + 1) * B])
-            self.s += 1
+        with flush_denormals(self.g.spec["train"]["flush_denormals"]):  # as train_group does
+            for _ in range(steps):
+                st = self.s % STEPS_PER_EPOCH
+                self.g.train_step(self.perm[:, st * B:(st + 1) * B])
+                self.s += 1
 
 
 class Keras:
@@ -172,6 +182,8 @@ def main():
     X = torch.as_tensor(ds.X_train).to(device)
     y = torch.as_tensor(ds.y_train).to(device)
     runners = {"plain": Plain(X, y, device)}
+    if device.type == "cpu":
+        runners["plain_ftz"] = Plain(X, y, device, ftz=True)
     for M in [int(m) for m in args.models.split(",")]:
         runners[str(M)] = Stacked(M, device)
     keras_ok = False
@@ -196,19 +208,21 @@ def main():
     bw = measure_bandwidth(device)
     floor = STEPS_PER_EPOCH * (FLOPS_PER_STEP / (sgemm * 1e9) + ADAM_BYTES_PER_STEP / (bw * 1e9))
     stacked = {k: v for k, v in per_model_epoch.items() if k.isdigit()}
+    plain_ftz = per_model_epoch.get("plain_ftz")
     result = dict(
         device=str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else
                               f" ({torch.get_num_threads()} threads)"),
         per_model_epoch_s=dict(plain=per_model_epoch["plain"], keras=per_model_epoch.get("keras") if keras_ok else None,
-                               stacked=stacked),
+                               stacked=stacked, plain_ftz=plain_ftz),
         ratio_vs_plain={m: per_model_epoch["plain"] / v for m, v in stacked.items()},
+        ratio_vs_plain_ftz={m: plain_ftz / v for m, v in stacked.items()} if plain_ftz else None,
         ratio_vs_keras={m: per_model_epoch["keras"] / v for m, v in stacked.items()} if keras_ok else None,
         floor_s=floor,
         ratio_to_floor={m: v / floor for m, v in stacked.items()},
         achieved_gflops={m: FLOPS_PER_STEP * STEPS_PER_EPOCH / v / 1e9 for m, v in stacked.items()},
         sgemm_gflops=sgemm,
         bandwidth_gbs=bw,
-        compiled={m: runners[m].g.opt.compiled for m in stacked},
+        compiled={m: runners[m].g.compiled for m in stacked},
         peak_memory_mb=(torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
                         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         study_wall_s=None if args.no_study else study_wall(device),

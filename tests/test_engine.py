@@ -150,6 +150,9 @@ def test_hand_written_backward_equals_autograd(fake_fmnist, profile, loss, activ
                                  optim={"name": "adam", "l2": l2}, grid={"input.scale": ["1/255", 1]}))
     g = StackedGroup(expand(spec), str(fake_fmnist))
     assert g.manual_backward
+    # kernels stored transposed in memory, (M, out, in), seen as (M, in, out): the hand-written
+    # weight gradients must come out in the same layout (and the same values as autograd's)
+    assert all(g.params[layer.weight].stride(1) == 1 for layer in g.weighted)
     for s in range(3):
         idx = g.permutations()[:, s * 32:(s + 1) * 32]
         x, y = g.inputs(g.X_train, idx), g.targets(g.y_train, idx)
@@ -159,7 +162,27 @@ def test_hand_written_backward_equals_autograd(fake_fmnist, profile, loss, activ
         torch.testing.assert_close(loss_h, loss_a.detach(), rtol=1e-13, atol=1e-14)
         for k, ga in zip(g.params, grads_a):
             torch.testing.assert_close(grads_h[k], ga, rtol=1e-10, atol=1e-14)
+            assert grads_h[k].stride() == g.params[k].stride()
         g.train_step(idx)
+
+
+def test_compiled_whole_step_equals_eager_step(fake_fmnist):
+    """train.compile: the plain MLP's whole step (gather, hand-written backward, Adam) runs as
+    one torch.compile graph; it gives the eager step's numbers (float64), gradients included."""
+    spec = parse_spec(small_spec(fake_fmnist, seeds=[0, 1], train__dtype="float64", train__compile=True,
+                                 optim={"name": "adam", "l2": 1e-3}, grid={"input.scale": ["1/255", 1]}))
+    trials = expand(spec)
+    fused_losses, g = per_step_losses(trials, 8, fake_fmnist)
+    assert g._fused is not None and g.compiled  # it compiled and did not fall back
+    eager = [t.model_copy(update={"spec": {**t.spec, "train": {**t.spec["train"], "compile": False}}})
+             for t in trials]
+    eager_losses, e = per_step_losses(eager, 8, fake_fmnist)
+    assert e._fused is None and not e.compiled
+    np.testing.assert_allclose(fused_losses, eager_losses, rtol=1e-12, atol=1e-14)
+    assert g.opt.t == e.opt.t == 8
+    for k in g.params:
+        torch.testing.assert_close(g.params[k], e.params[k], rtol=1e-10, atol=1e-13)
+        torch.testing.assert_close(g.grads[k], e.grads[k], rtol=1e-10, atol=1e-13)
 
 
 def test_hand_written_backward_regression_losses():

@@ -107,3 +107,20 @@ def test_fused_step_equals_the_chain(family, momentum, compile):
         torch.testing.assert_close(fused_params[k], params[k], rtol=1e-12, atol=1e-14)
     if compile:
         assert fused.compiled
+
+
+def test_flush_denormals_on_every_thread_and_restored():
+    """Regression: torch.set_flush_denormal alone sets only the calling thread, while a large
+    op runs on every thread of the OpenMP pool (measured: half the elements kept)."""
+    from scalelab._runtime import denormals_flushed, flush_denormals
+
+    torch.ones(300, 300) @ torch.ones(300, 300)  # the pool exists before the flag is set
+    tiny = torch.full((1 << 20,), 1e-39)  # float32 denormals (below 1.18e-38)
+    assert denormals_flushed() is False and bool((tiny != 0).all())
+    with flush_denormals():
+        assert denormals_flushed()
+        assert bool(((tiny * 1.0) == 0).all())  # split across threads: every one flushes
+    assert denormals_flushed() is False
+    assert bool(((tiny * 1.0) == tiny).all())
+    with flush_denormals(False):
+        assert bool(((tiny * 1.0) == tiny).all())

@@ -289,7 +289,9 @@ def test_explain_input_scaling_on_real_fashion_mnist(tmp_path, capsys):
     import json
 
     db = str(tmp_path / "s.db")
-    assert main(["study", "run", "input-scaling", "--db", db, "--set", "data.train_subset=6000", "--set", "seeds=2",
+    # 3 seeds: whether one epoch on 6000 images collapses a raw-pixel seed onto one or two
+    # classes is chaotic (rounding-level changes flip single seeds; the full study: 3 of 5)
+    assert main(["study", "run", "input-scaling", "--db", db, "--set", "data.train_subset=6000", "--set", "seeds=3",
                  "--set", "train.epochs=1", "--quiet"]) == 0
     assert main(["explain", "input-scaling", "--db", db, "--format", "json"]) == 0
     findings = json.loads(capsys.readouterr().out)

@@ -181,7 +181,11 @@ def mlp_forward_backward(params: dict[str, torch.Tensor], layers: list[Dense], x
     grads = {}
     for layer in reversed(layers):
         i = layer.index
-        grads[layer.weight] = torch.bmm(inputs[i].transpose(1, 2), d)
+        W = params[layer.weight]
+        if W.stride(1) == 1:  # stored transposed (M, out, in) in memory: write the gradient the same way
+            grads[layer.weight] = torch.bmm(d.transpose(1, 2), inputs[i]).transpose(1, 2)
+        else:
+            grads[layer.weight] = torch.bmm(inputs[i].transpose(1, 2), d)
         grads[layer.bias] = d.sum(1, keepdim=True)
         if i > 0:
             d = torch.bmm(d, params[layer.weight].transpose(1, 2))

@@ -244,37 +244,42 @@ class FusedOptimizer:
         if family == "adam":
             self.m, self.v = zeros(), zeros()
             n0 = self.names[0]
-            self._scalars = lambda: adam_step_scalars(hp["b1"][n0], hp["b2"][n0], hp["keras"][n0],  # noqa: E731
-                                                      float(self.t))
-            self._args = lambda ps, gs: (ps, gs, self.m, self.v, lists["lr"], lists["b1"], lists["b2"],  # noqa: E731
-                                         lists["eps"], lists["wd"], *self._scalars())
+            self._state = lambda: (self.m, self.v, lists["lr"], lists["b1"], lists["b2"], lists["eps"],  # noqa: E731
+                                   lists["wd"], *adam_step_scalars(hp["b1"][n0], hp["b2"][n0], hp["keras"][n0],
+                                                                   float(self.t)))
             kernel = adam_all
         elif momentum:
             self.buf = zeros()
-            self._args = lambda ps, gs: (ps, gs, self.buf, lists["lr"], lists["mom"], lists["wd"],  # noqa: E731
-                                         nesterov)
+            self._state = lambda: (self.buf, lists["lr"], lists["mom"], lists["wd"], nesterov)  # noqa: E731
             kernel = momentum_all
         else:
-            self._args = lambda ps, gs: (ps, gs, lists["lr"], lists["wd"])  # noqa: E731
+            self._state = lambda: (lists["lr"], lists["wd"])  # noqa: E731
             kernel = sgd_all
-        self._eager = kernel
+        self.kernel = kernel  # eager: kernel(params, grads, *next_step_args())
         self._kernel = (_compile(kernel) if compile else None) or kernel
         self.compiled = self._kernel is not kernel
 
+    def next_step_args(self) -> tuple:
+        """Advance the step counter and return the kernel's arguments after (params, grads):
+        the optimizer state and this step's hyperparameters. For callers that run
+        :attr:`kernel` inside a larger compiled graph (the engine's fused step)."""
+        self.t += 1
+        return self._state()
+
     @torch.no_grad()
     def step(self, params: Params, grads: Params) -> None:
-        self.t += 1
-        args = self._args([params[n] for n in self.names], [grads[n] for n in self.names])
+        ps, gs = [params[n] for n in self.names], [grads[n] for n in self.names]
+        args = self.next_step_args()
         try:
-            self._kernel(*args)
+            self._kernel(ps, gs, *args)
         except Exception as e:  # a compiler failure surfaces on the first call
             if not self.compiled:
                 raise
             import warnings
 
             warnings.warn(f"torch.compile of the optimizer step failed ({type(e).__name__}: {e}); running eagerly")
-            self._kernel, self.compiled = self._eager, False
-            self._kernel(*args)
+            self._kernel, self.compiled = self.kernel, False
+            self._kernel(ps, gs, *args)
 
 
 def group_hyperparameters(optims: list[dict], param_layers: dict[str, tuple[int, bool]], dtype, device) -> dict:

@@ -137,6 +137,7 @@ class TrainSpec(_Section):
     dtype: Literal["float32", "float64"] = "float32"
     group_size: int | None = Field(None, ge=1)  # models per stacked group; None: chosen for the device
     compile: bool | None = None            # torch.compile the step; None: where it helps
+    flush_denormals: bool = True           # float32 denormals → 0 on CPU (as TensorFlow does): much faster
 
 
 class ProbesSpec(_Section):
