@@ -349,3 +349,11 @@ def test_each_probe_runs_on_its_own_schedule(fake_fmnist):
     assert steps("logits") == schedule_steps(total, "log", 6)
     assert steps("hessian") == schedule_steps(total, "log", 3) and len(steps("hessian")) < len(steps("logits"))
     assert steps("update") == [s for s in schedule_steps(total, "log", 6) if s < total]  # no update after the last
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 10])
+def test_median_matches_numpy(n):
+    from scalelab.probes._base import median
+
+    x = np.random.default_rng(n).normal(size=(3, n)).round(1)  # rounding makes ties
+    np.testing.assert_allclose(median(torch.tensor(x)).numpy(), np.median(x, axis=1), rtol=1e-15)
