@@ -119,6 +119,7 @@ class Stacked:
         spec = spec.model_copy(update={"seeds": list(range(M)), "grid": {}})
         spec.input.scale = 1 / 255
         spec.train.device = str(device)
+        spec.train.compile = True  # steady-state speed: the warm-up bursts absorb the compile
         self.g = StackedGroup(expand(spec))
         self.perm = self.g.permutations()
         self.s = 0

@@ -90,15 +90,18 @@ def split_dataset(ds: Dataset, data: dict) -> Split:
 
 
 def _want_compile(setting: bool | None, n_values: int, device: torch.device) -> bool:
-    """torch.compile the optimizer step? ``train.compile`` decides when set; else the
-    SCALELAB_COMPILE variable (0/1); else only where the run's optimizer work (values ×
-    steps) is large enough to repay a compile of a few seconds."""
+    """torch.compile the training step? ``train.compile`` decides when set; else the
+    SCALELAB_COMPILE variable (0/1); else only where the run's work (parameter values ×
+    steps) repays the compile. Measured on a 2-core CPU for the 784-128-10 MLP at 15 models:
+    compiling costs 10 s with an empty cache (2 s once cached) and saves 7.9 ms of an
+    11.1 ms eager step, about 5 ns per parameter value and step; 1e9 values (6 models for
+    one Fashion-MNIST epoch) is where even a first compile breaks even."""
     if setting is not None:
         return setting
     env = os.environ.get("SCALELAB_COMPILE")
     if env in ("0", "1"):
         return env == "1"
-    return n_values >= 5e8
+    return n_values >= 1e9
 
 
 def resolve_device(name: str) -> torch.device:
