@@ -116,10 +116,11 @@ class Stacked:
 
     def __init__(self, M, device):
         spec = scalelab.builtin_spec("input-scaling")
-        spec = spec.model_copy(update={"seeds": list(range(M)), "grid": {}})
-        spec.input.scale = 1 / 255
-        spec.train.device = str(device)
-        spec.train.compile = True  # steady-state speed: the warm-up bursts absorb the compile
+        # steady-state speed: compile=True, the warm-up bursts absorb the compile
+        spec = spec.model_copy(update={"seeds": list(range(M)), "grid": {},
+                                       "input": spec.input.model_copy(update={"scale": 1 / 255}),
+                                       "train": spec.train.model_copy(update={"device": str(device),
+                                                                              "compile": True})})
         self.g = StackedGroup(expand(spec))
         self.perm = self.g.permutations()
         self.s = 0

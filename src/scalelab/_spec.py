@@ -38,7 +38,7 @@ Num = Annotated[float, BeforeValidator(_parse_number)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file", "heatmap", "sin-plus-y")
@@ -151,7 +151,10 @@ class ProbesSpec(_Section):
     hessian_iters: int = Field(20, ge=1)
 
 
-class StudySpec(_Section):
+class TrialSpec(_Section):
+    """The resolved spec of one trial: every section, every profile default filled in
+    (:func:`resolve`), frozen. Code reads it by attribute (``spec.train.batch_size``)."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     question: str = ""
     profile: Literal["keras", "keras-logits", "torch"] = "keras"
@@ -164,6 +167,11 @@ class StudySpec(_Section):
     optim: OptimSpec = OptimSpec()
     train: TrainSpec = TrainSpec()
     probes: ProbesSpec = ProbesSpec()
+
+
+class StudySpec(TrialSpec):
+    """A study: the base sections of :class:`TrialSpec` plus the factors that vary."""
+
     grid: dict[str, list[Any]] = {}
     # Named arms: each a set of dotted-key overrides (a level that is not a grid product);
     # crossed with the grid when both are given.
@@ -242,43 +250,33 @@ PROFILES = {
 def resolve(spec: StudySpec) -> StudySpec:
     """Fill every profile-dependent field left unset; the result has no ``None`` defaults."""
     p = PROFILES[spec.profile]
-    s = spec.model_copy(deep=True)
-    n_layers = (len(s.model.hidden) if s.model.kind == "mlp" else len(s.model.conv)) + 1
-    kind_word = "dense" if s.model.kind == "mlp" else "conv"
-    if s.model.bn_momentum is None:
-        s.model.bn_momentum = p["bn_momentum"]
-    if s.model.bn_eps is None:
-        s.model.bn_eps = p["bn_eps"]
-    if s.model.init is None:
-        s.model.init = p["init"]
-    if s.model.bias_init is None:
-        s.model.bias_init = p["bias_init"]
-    if s.loss.from_logits is None:
-        s.loss.from_logits = p["from_logits"]
-    if s.loss.clip is None:
-        s.loss.clip = p["clip"]
-    if s.optim.eps is None:
-        s.optim.eps = p["eps"]
-    if s.optim.eps_mode is None:
-        s.optim.eps_mode = p["eps_mode"]
+    d = spec.model_dump()
+    model, loss, optim = d["model"], d["loss"], d["optim"]
+    n_layers = (len(model["hidden"]) if model["kind"] == "mlp" else len(model["conv"])) + 1
+    kind_word = "dense" if model["kind"] == "mlp" else "conv"
+    for section, key in (("model", "bn_momentum"), ("model", "bn_eps"), ("model", "init"), ("model", "bias_init"),
+                         ("loss", "from_logits"), ("loss", "clip"), ("optim", "eps"), ("optim", "eps_mode")):
+        if d[section][key] is None:
+            d[section][key] = p[key]
     for key in ("lr_mult", "eps_mult", "l2_mult", "wd_mult"):
-        v = getattr(s.optim, key)
+        v = optim[key]
         if v is None:
-            setattr(s.optim, key, [1.0] * n_layers)
+            optim[key] = [1.0] * n_layers
         elif len(v) != n_layers:
             raise SpecError(f"optim.{key} has {len(v)} values but the model has {n_layers} {kind_word} layers; "
                             f"give one multiplier per layer")
-    if s.input.equivalent_to is not None and s.model.kind != "mlp":
+    inp = d["input"]
+    if inp["equivalent_to"] is not None and model["kind"] != "mlp":
         raise SpecError("input.equivalent_to is derived for a dense first layer; use model.kind = 'mlp'")
-    if s.input.equivalent_to is not None and s.input.transform not in ("none", "scale"):
+    if inp["equivalent_to"] is not None and inp["transform"] not in ("none", "scale"):
         raise SpecError(f"input.equivalent_to needs input.transform = 'scale' or 'none' (got "
-                        f"{s.input.transform!r}); a per-feature transform has no per-layer equivalent")
+                        f"{inp['transform']!r}); a per-feature transform has no per-layer equivalent")
     for key in ("init", "init_scale"):
-        v = getattr(s.model, key)
+        v = model[key]
         if isinstance(v, list) and len(v) != n_layers:
             raise SpecError(f"model.{key} has {len(v)} values but the model has {n_layers} {kind_word} layers; "
                             f"give one value, or one per layer")
-    return s
+    return StudySpec.model_validate(d)
 
 
 # ----------------------------------------------------------------------------- grid and trials

@@ -11,6 +11,10 @@ class Activations(Probe):
     zero for every sample of the batch (for ReLU: dead units)."""
 
     name = "activations"
+    PRE_MEAN, PRE_STD, PRE_MAX_ABS = "pre{layer}.mean", "pre{layer}.std", "pre{layer}.max_abs"
+    ACT_MEAN, ACT_STD, ACT_MAX_ABS = "act{layer}.mean", "act{layer}.std", "act{layer}.max_abs"
+    DEAD_FRAC = "act{layer}.dead_frac"
+    quantities = (PRE_MEAN, PRE_STD, PRE_MAX_ABS, ACT_MEAN, ACT_STD, ACT_MAX_ABS, DEAD_FRAC)
     cost = 1
     needs_forward = True
 
@@ -20,16 +24,18 @@ class Activations(Probe):
     def _compute(self, ctx):
         taps = ctx.forward()[2]
         out = {}
+        names = {"pre": (self.PRE_MEAN, self.PRE_STD, self.PRE_MAX_ABS),
+                 "act": (self.ACT_MEAN, self.ACT_STD, self.ACT_MAX_ABS)}
         for layer in ctx.g.layers:
             i = layer.index
-            for kind in ("pre", "act"):
+            for kind, (mean, std, max_abs) in names.items():
                 t = taps.get(f"{kind}{i}")
                 if t is None:  # the output layer has no activation (its logits are the logits probe's)
                     continue
-                out[f"{kind}{i}.mean"] = t.mean(dim=(1, 2))
-                out[f"{kind}{i}.std"] = t.std(dim=(1, 2))
-                out[f"{kind}{i}.max_abs"] = t.abs().amax(dim=(1, 2))
+                out[mean.format(layer=i)] = t.mean(dim=(1, 2))
+                out[std.format(layer=i)] = t.std(dim=(1, 2))
+                out[max_abs.format(layer=i)] = t.abs().amax(dim=(1, 2))
                 if kind == "act":
                     dead = (t == 0).all(dim=1)            # (M, units)
-                    out[f"act{i}.dead_frac"] = dead.to(t.dtype).mean(dim=1)
+                    out[self.DEAD_FRAC.format(layer=i)] = dead.to(t.dtype).mean(dim=1)
         return out

@@ -13,6 +13,8 @@ class AdamEps(Probe):
     Adam's step is lr·m/eps (gradient-proportional), not lr·sign-like."""
 
     name = "adam_eps"
+    SHARE_MEDIAN, DOMINATED_FRAC = "{param}.eps_share_median", "{param}.eps_dominated_frac"
+    quantities = (SHARE_MEDIAN, DOMINATED_FRAC)
     phase = "after"
     cost = 1
 
@@ -29,6 +31,6 @@ class AdamEps(Probe):
             grad_part = a * v.sqrt()
             eps = hp["eps"][k]
             share = eps / (grad_part + eps)
-            out[f"{k}.eps_share_median"] = median(share.flatten(1))
-            out[f"{k}.eps_dominated_frac"] = (eps > grad_part).to(v.dtype).flatten(1).mean(1)
+            out[self.SHARE_MEDIAN.format(param=k)] = median(share.flatten(1))
+            out[self.DOMINATED_FRAC.format(param=k)] = (eps > grad_part).to(v.dtype).flatten(1).mean(1)
         return out

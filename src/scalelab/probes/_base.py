@@ -71,7 +71,7 @@ class Schedule:
 
 
 class Probe:
-    """One diagnostic. Subclasses set ``name``, ``phase`` and ``cost`` and implement
+    """One diagnostic. Subclasses set ``name``, ``phase``, ``cost`` and ``quantities`` and implement
     ``_compute(ctx) -> {quantity: tensor (M,)}``; ``applies(group)`` says whether the probe
     makes sense for a group (e.g. Adam's eps share only under Adam). ``schedule`` says at
     which steps it runs (None: the probe set's schedule)."""
@@ -79,6 +79,10 @@ class Probe:
     schedule: Schedule | None = None
 
     name: ClassVar[str]
+    # The quantity names it records: plain names, or patterns with {param} (a parameter's
+    # name such as "dense0.W"), {layer} (a layer index) or {cls} (a class index). Explain,
+    # report and html read records through these constants, never through repeated strings.
+    quantities: ClassVar[tuple[str, ...]] = ()
     phase: ClassVar[str] = "before"        # "before" or "after" the step's update
     cost: ClassVar[int] = 1                # relative cost, for ranking presets
     needs_params_before: ClassVar[bool] = False

@@ -10,6 +10,8 @@ class Gradients(Probe):
     got), and the total norm over the model."""
 
     name = "gradients"
+    NORM, TOTAL_NORM = "{param}.norm", "total.norm"
+    quantities = (NORM, TOTAL_NORM)
     phase = "after"
     cost = 0
 
@@ -17,7 +19,7 @@ class Gradients(Probe):
         out, total = {}, None
         for k, gr in ctx.g.grads.items():
             sq = gr.pow(2).sum(dim=(1, 2))
-            out[f"{k}.norm"] = sq.sqrt()
+            out[self.NORM.format(param=k)] = sq.sqrt()
             total = sq if total is None else total + sq
-        out["total.norm"] = total.sqrt()
+        out[self.TOTAL_NORM] = total.sqrt()
         return out

@@ -15,6 +15,8 @@ class Hessian(Probe):
     from a fixed generator (never from a training stream)."""
 
     name = "hessian"
+    TOP_EIGENVALUE = "top_eigenvalue"
+    quantities = (TOP_EIGENVALUE,)
     cost = 10
 
     def __init__(self, batch: int = 256, iters: int = 20):
@@ -47,4 +49,4 @@ class Hessian(Probe):
             hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=i < self.iters - 1)
             lam = per_model_dot(v, hv)                  # Rayleigh quotient (v has unit norm)
             v = normalize([h.detach() for h in hv])
-        return {"top_eigenvalue": lam.detach()}
+        return {self.TOP_EIGENVALUE: lam.detach()}

@@ -13,6 +13,10 @@ class Logits(Probe):
     classes cover 95% of the predictions (collapse to few classes)."""
 
     name = "logits"
+    MAX_ABS, MEDIAN_RANGE = "max_abs", "median_range"
+    BELOW_CLIP, ABOVE_CLIP = "p_true_below_clip", "p_true_above_1-clip"
+    PRED_SHARE, TOP_CLASS_SHARE, CLASSES_FOR_95 = "pred_share.{cls}", "top_class_share", "classes_for_95pct"
+    quantities = (MAX_ABS, MEDIAN_RANGE, BELOW_CLIP, ABOVE_CLIP, PRED_SHARE, TOP_CLASS_SHARE, CLASSES_FOR_95)
     cost = 1
     needs_forward = True
 
@@ -26,10 +30,10 @@ class Logits(Probe):
         p_true = p.gather(-1, y.unsqueeze(-1)).squeeze(-1) / p.sum(-1)
         clip = g.clip                                            # (M, 1)
         res = {
-            "max_abs": out.abs().amax(dim=(1, 2)),
-            "median_range": median(out.amax(-1) - out.amin(-1)),
-            "p_true_below_clip": (p_true < clip).to(out.dtype).mean(1),
-            "p_true_above_1-clip": (p_true > 1 - clip).to(out.dtype).mean(1),
+            self.MAX_ABS: out.abs().amax(dim=(1, 2)),
+            self.MEDIAN_RANGE: median(out.amax(-1) - out.amin(-1)),
+            self.BELOW_CLIP: (p_true < clip).to(out.dtype).mean(1),
+            self.ABOVE_CLIP: (p_true > 1 - clip).to(out.dtype).mean(1),
         }
         k = out.shape[-1]
         pred = out.argmax(-1)                                    # (M, n)
@@ -37,8 +41,8 @@ class Logits(Probe):
         counts.scatter_add_(1, pred, torch.ones_like(pred, dtype=out.dtype))
         share = counts / pred.shape[1]
         for c in range(k):
-            res[f"pred_share.{c}"] = share[:, c]
+            res[self.PRED_SHARE.format(cls=c)] = share[:, c]
         top = share.sort(dim=1, descending=True).values
-        res["top_class_share"] = top[:, 0]
-        res["classes_for_95pct"] = ((top.cumsum(1) < 0.95 - 1e-9).sum(1) + 1).to(out.dtype)
+        res[self.TOP_CLASS_SHARE] = top[:, 0]
+        res[self.CLASSES_FOR_95] = ((top.cumsum(1) < 0.95 - 1e-9).sum(1) + 1).to(out.dtype)
         return res

@@ -8,10 +8,12 @@ class Loss(Probe):
     step's own batch loss."""
 
     name = "loss"
+    PROBE_BATCH, BATCH = "probe_batch", "batch"
+    quantities = (PROBE_BATCH, BATCH)
     phase = "after"
     cost = 0
     needs_forward = True
 
     def _compute(self, ctx):
         per = ctx.forward()[4]
-        return {"probe_batch": per.mean(1), "batch": ctx.loss}
+        return {self.PROBE_BATCH: per.mean(1), self.BATCH: ctx.loss}

@@ -11,6 +11,8 @@ class PreactivationStep(Probe):
     layer's input before the step), as RMS and relative to the RMS of Z_l."""
 
     name = "preact_step"
+    RMS_CHANGE, REL_CHANGE = "pre{layer}.rms_change", "pre{layer}.rel_change"
+    quantities = (RMS_CHANGE, REL_CHANGE)
     phase = "after"
     cost = 2
     needs_forward = True
@@ -29,6 +31,6 @@ class PreactivationStep(Probe):
             db = g.params[layer.bias] - ctx.params_before[layer.bias]
             dz = torch.baddbmm(db, h, dW)
             step = rms(dz, (1, 2))
-            out[f"pre{layer.index}.rms_change"] = step
-            out[f"pre{layer.index}.rel_change"] = step / rms(taps[f"pre{layer.index}"], (1, 2)).clamp_min(1e-30)
+            out[self.RMS_CHANGE.format(layer=layer.index)] = step
+            out[self.REL_CHANGE.format(layer=layer.index)] = step / rms(taps[f"pre{layer.index}"], (1, 2)).clamp_min(1e-30)
         return out

@@ -7,6 +7,8 @@ class UpdateRatio(Probe):
     """Per parameter tensor, the size of this step's update: ‖ΔW‖ / ‖W‖ and the RMS of ΔW."""
 
     name = "update"
+    RATIO, RMS = "{param}.ratio", "{param}.rms"
+    quantities = (RATIO, RMS)
     phase = "after"
     cost = 1
     needs_params_before = True
@@ -17,6 +19,6 @@ class UpdateRatio(Probe):
             delta = ctx.g.params[k] - before
             norm_w = before.pow(2).sum(dim=(1, 2)).sqrt()
             norm_d = delta.pow(2).sum(dim=(1, 2)).sqrt()
-            out[f"{k}.ratio"] = norm_d / norm_w.clamp_min(1e-30)
-            out[f"{k}.rms"] = delta.pow(2).mean(dim=(1, 2)).sqrt()
+            out[self.RATIO.format(param=k)] = norm_d / norm_w.clamp_min(1e-30)
+            out[self.RMS.format(param=k)] = delta.pow(2).mean(dim=(1, 2)).sqrt()
         return out

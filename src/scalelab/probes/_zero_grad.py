@@ -13,6 +13,8 @@ class ZeroGradient(Probe):
     """
 
     name = "zero_grad"
+    SHARE = "share"
+    quantities = (SHARE,)
     cost = 2
     needs_forward = True
 
@@ -23,4 +25,4 @@ class ZeroGradient(Probe):
             per = ctx.g.loss_per_sample(o, y)
             (d_out,) = torch.autograd.grad(per.sum(), o)
         zero = (d_out == 0).all(dim=-1)                          # (M, n)
-        return {"share": zero.to(out.dtype).mean(1)}
+        return {self.SHARE: zero.to(out.dtype).mean(1)}
