@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import scalelab  # noqa: E402
-from scalelab._engine import StackedGroup  # noqa: E402
+from scalelab.engine import StackedGroup  # noqa: E402
 from scalelab._runtime import flush_denormals  # noqa: E402
 from scalelab._spec import expand  # noqa: E402
 
@@ -127,7 +127,7 @@ class Stacked:
         self.models = M
 
     def burst(self, steps):
-        with flush_denormals(self.g.spec["train"]["flush_denormals"]):  # as train_group does
+        with flush_denormals(self.g.spec.train.flush_denormals):  # as train_group does
             for _ in range(steps):
                 st = self.s % STEPS_PER_EPOCH
                 self.g.train_step(self.perm[:, st * B:(st + 1) * B])

@@ -47,7 +47,7 @@ def plain_torch_losses(trial, data_dir, steps):
     """The same model trained the ordinary way: nn.Sequential, F.cross_entropy, torch.optim."""
     g = StackedGroup([trial], str(data_dir))
     s = trial.spec
-    layers = g.layers
+    layers = g.weighted
     net = torch.nn.Sequential(torch.nn.Linear(layers[0].fan_in, layers[0].fan_out), torch.nn.ReLU(),
                               torch.nn.Linear(layers[1].fan_in, layers[1].fan_out)).double()
     with torch.no_grad():
@@ -133,7 +133,8 @@ def test_cuda_equals_cpu_float64(fake_fmnist):
     trials = four_trials(fake_fmnist)
     cpu, _ = per_step_losses(trials, 12, fake_fmnist)
     spec = dict(trials[0].spec)
-    moved = [t.model_copy(update={"spec": {**t.spec, "train": {**t.spec["train"], "device": "cuda"}}}) for t in trials]
+    moved = [t.model_copy(update={"spec": t.spec.model_copy(update={"train": t.spec.train.model_copy(
+        update={"device": "cuda"})})}) for t in trials]
     g = StackedGroup(moved, str(fake_fmnist))
     perm = g.permutations()
     out = [g.train_step(perm[:, s * 32:(s + 1) * 32])[0].cpu().numpy() for s in range(12)]
@@ -176,7 +177,8 @@ def test_compiled_whole_step_equals_eager_step(fake_fmnist):
     trials = expand(spec)
     fused_losses, g = per_step_losses(trials, 8, fake_fmnist)
     assert g._fused is not None and g.compiled  # it compiled and did not fall back
-    eager = [t.model_copy(update={"spec": {**t.spec, "train": {**t.spec["train"], "compile": False}}})
+    eager = [t.model_copy(update={"spec": t.spec.model_copy(update={"train": t.spec.train.model_copy(
+        update={"compile": False})})})
              for t in trials]
     eager_losses, e = per_step_losses(eager, 8, fake_fmnist)
     assert e._fused is None and not e.compiled

@@ -10,8 +10,10 @@ from conftest import requires_real, small_spec
 from scalelab import StackedGroup, expand, make_transform
 from scalelab._cli import main
 from scalelab._data import load_sklearn
-from scalelab._equivalence import check_equivalence, fold_affine, parametrization
-from scalelab._models import init_mlp, mlp_forward, mlp_layers, stack_params
+from scalelab._equivalence import fold_affine, parametrization
+from scalelab._equivalence_check import check_equivalence
+from scalelab._spec import ModelSpec
+from scalelab.models import Pass, build_model, stack_params
 from scalelab._spec import SpecError, parse_spec
 from scalelab._study import builtin_spec, with_overrides
 
@@ -72,13 +74,13 @@ def test_affine_fold_standardize_versus_divide_by_255():
     X = ds.X_train.astype(np.float64) * 16  # 0..256, like pixels
     a = make_transform("scale", factor=1 / 255).fit(X)
     b = make_transform("standardize").fit(X)
-    layers = mlp_layers(X.shape[1], [20], 10)
-    p = init_mlp(layers, "glorot_uniform", 1.0, "torch_default", seed=3)
+    model = build_model(ModelSpec(hidden=[20], activation="relu"), X.shape[1], 10)
+    p = model.init(3, "glorot_uniform", 1.0, "torch_default")
     W2, b2 = fold_affine(p["dense0.W"], p["dense0.b"], a.scale_, a.offset_, b.scale_, b.offset_)
     q = dict(p, **{"dense0.W": W2, "dense0.b": b2})
     P, Q = stack_params([p], torch.float64, "cpu"), stack_params([q], torch.float64, "cpu")
-    out_a = mlp_forward(P, layers, torch.as_tensor(a.transform(X))[None], "relu")
-    out_b = mlp_forward(Q, layers, torch.as_tensor(b.transform(X))[None], "relu")
+    out_a = model.forward(P, torch.as_tensor(a.transform(X))[None], Pass(1))
+    out_b = model.forward(Q, torch.as_tensor(b.transform(X))[None], Pass(1))
     assert float((out_a - out_b).abs().max()) <= 1e-12 * float(out_a.abs().max())
     # and a shift cannot be folded the other way round when a feature's target scale is 0
     with pytest.raises(ValueError, match="zero scale"):

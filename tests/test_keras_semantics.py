@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from scalelab import _losses, _models, _optim
+from scalelab import _losses, _optim
+from scalelab._spec import ModelSpec
+from scalelab.models import build_model, init_kernel
 
 
 def test_clip_loss_and_its_zero_gradient():
@@ -71,7 +73,7 @@ def test_keras_adam_eps_semantics():
 
 def test_glorot_uniform_bounds_and_variance():
     rng = np.random.default_rng(0)
-    w = _models.init_kernel("glorot_uniform", 784, 128, rng)
+    w = init_kernel("glorot_uniform", 784, 128, rng)
     limit = math.sqrt(6 / (784 + 128))
     assert w.min() >= -limit and w.max() <= limit and w.max() > 0.99 * limit
     assert w.var() == pytest.approx(limit ** 2 / 3, rel=0.02)
@@ -80,14 +82,14 @@ def test_glorot_uniform_bounds_and_variance():
 @pytest.mark.parametrize("scheme,var", [("glorot_normal", 2 / (300 + 100)), ("he_normal", 2 / 300),
                                         ("normal_glorot", 2 / (300 + 100)), ("torch_default", 1 / (3 * 300))])
 def test_init_variances(scheme, var):
-    w = _models.init_kernel(scheme, 300, 100, np.random.default_rng(1))
+    w = init_kernel(scheme, 300, 100, np.random.default_rng(1))
     assert w.var() == pytest.approx(var, rel=0.03)
 
 
 def test_keras_profile_biases_are_zero_and_init_scale_multiplies():
-    layers = _models.mlp_layers(784, [128], 10)
-    a = _models.init_mlp(layers, "glorot_uniform", 1.0, "zeros", seed=3)
-    b = _models.init_mlp(layers, "glorot_uniform", [1 / 255, 1.0], "zeros", seed=3)
+    model = build_model(ModelSpec(hidden=[128]), 784, 10)
+    a = model.init(3, "glorot_uniform", 1.0, "zeros")
+    b = model.init(3, "glorot_uniform", [1 / 255, 1.0], "zeros")
     assert not a["dense0.b"].any()
     np.testing.assert_allclose(b["dense0.W"], a["dense0.W"] / 255, rtol=1e-15)
     np.testing.assert_array_equal(b["dense1.W"], a["dense1.W"])

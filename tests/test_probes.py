@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import small_spec
-from scalelab import StackedGroup, expand
+from scalelab import StackedGroup, StepView, expand
 from scalelab._explain import LevelView, explain_views, rule_class_collapse, rule_dead_relu, rule_zero_gradient
 from scalelab._spec import parse_spec
 from scalelab.probes import PRESETS, PROBES, ProbeSet, make_probe_set, schedule_steps
@@ -23,19 +23,32 @@ def run_probed(g, names, steps, batch=64):
     """Train ``steps`` steps with the named probes due at every step; keep an independent
     record of each step's batch, parameters before/after and gradients."""
     ps = ProbeSet([PROBES[n]() for n in names], schedule="linear", every=1, batch=batch)
-    rows = [[] for _ in range(g.M)]
-    ps.attach(g, rows)
+    view, rows = attach(ps, g)
     perm = g.permutations()
     snaps = []
     for s in range(steps):
         idx = perm[:, s * g.batch_size:(s + 1) * g.batch_size]
         before = {k: p.detach().clone() for k, p in g.params.items()}
-        ps.before_step(g, idx)
-        loss, _, _ = g.train_step(idx)
-        ps.after_step(g, idx, loss)
+        loss = hooked_step(ps, view, g, idx)
         snaps.append(dict(idx=idx.clone(), before=before, after={k: p.detach().clone() for k, p in g.params.items()},
                           grads={k: v.clone() for k, v in g.grads.items()}, loss=loss.clone()))
     return ps, rows, snaps
+
+
+def attach(ps, g):
+    """The probe set as the engine's loop runs it: a hook on the group's view."""
+    view = StepView(g)
+    ps.on_group_start(view)
+    return view, [view.records(m) for m in range(g.M)]
+
+
+def hooked_step(ps, view, g, idx):
+    view.batch = idx
+    ps.on_step_start(view)
+    loss, _, _ = g.train_step(idx)
+    view.loss = loss
+    ps.on_step_end(view)
+    return loss
 
 
 def values(rows, m, step, probe):
@@ -166,9 +179,9 @@ def test_hessian_top_eigenvalue_equals_exact_hessian(tmp_path):
     g = StackedGroup(expand(spec), None)
     probe = PROBES["hessian"](batch=40, iters=300)
     ps = ProbeSet([probe], schedule="linear", every=1, batch=40)
-    rows = [[] for _ in range(g.M)]
-    ps.attach(g, rows)
-    ps.before_step(g, g.permutations()[:, :16])
+    view, rows = attach(ps, g)
+    view.batch = g.permutations()[:, :16]
+    ps.on_step_start(view)
     r = ps.probe_rows
     for m in range(g.M):
         names = list(g.params)
@@ -195,17 +208,14 @@ def test_probes_never_change_training(fake_fmnist):
     plain = StackedGroup(trials, str(fake_fmnist))
     probed = StackedGroup(trials, str(fake_fmnist))
     ps = ProbeSet([PROBES[n]() for n in PRESETS["full"]], schedule="linear", every=1, batch=64)
-    rows = [[] for _ in range(probed.M)]
-    ps.attach(probed, rows)
+    view, rows = attach(ps, probed)
     for epoch in range(2):
         p1, p2 = plain.permutations(), probed.permutations()
         assert torch.equal(p1, p2)
         for s in range(6):
             idx = p1[:, s * 32:(s + 1) * 32]
             a, _, _ = plain.train_step(idx)
-            ps.before_step(probed, idx)
-            b, _, _ = probed.train_step(idx)
-            ps.after_step(probed, idx, b)
+            b = hooked_step(ps, view, probed, idx)
             assert torch.equal(a, b)
     for k in plain.params:
         assert torch.equal(plain.params[k], probed.params[k])

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from scalelab import StackedGroup, expand, make_transform
-from scalelab._models import BatchNorm, Conv, init_net, net_forward, net_layers, stack_params
+from scalelab._spec import ModelSpec
+from scalelab.models import BatchNorm, Conv, Pass, build_model, stack_params
 from scalelab._spec import SpecError, parse_spec
 from scalelab._synthetic import add_features, make_heatmap, make_sin_plus_y
 
@@ -89,8 +90,10 @@ def test_linear_regression_reaches_least_squares():
 
 def stacked_and_reference(batchnorm: bool, seed_list=(0, 1, 2)):
     """The stacked FCN and, per model, the same net built from nn.Conv2d / nn.BatchNorm2d."""
-    layers = net_layers(4 * 6 * 6, [], 6 * 6, batchnorm, conv=[5, 3], kernel=3, image_shape=(4, 6, 6))
-    per = [init_net(layers, "glorot_uniform", 1.0, "torch_default", s) for s in seed_list]
+    model = build_model(ModelSpec(kind="fcn", conv=[5, 3], kernel=3, batchnorm=batchnorm, bn_momentum=0.99,
+                                  bn_eps=1e-3, activation="relu"), 4 * 6 * 6, 6 * 6, (4, 6, 6))
+    layers = [layer for layer in model.layers if isinstance(layer, (Conv, BatchNorm))]
+    per = [model.init(s, "glorot_uniform", 1.0, "torch_default") for s in seed_list]
     params = {k: v.requires_grad_() for k, v in stack_params(per, torch.float64, "cpu").items()}
     refs = []
     for p in per:
@@ -118,23 +121,19 @@ def stacked_and_reference(batchnorm: bool, seed_list=(0, 1, 2)):
             if isinstance(layer, BatchNorm):
                 params[layer.gamma] += 0.1 * layer.index + 0.2
                 params[layer.beta] -= 0.3
-    buffers = {}
-    for layer in layers:
-        if isinstance(layer, BatchNorm):
-            buffers[layer.gamma + ".mean"] = torch.zeros(len(seed_list) * layer.channels, dtype=torch.float64)
-            buffers[layer.gamma + ".var"] = torch.ones(len(seed_list) * layer.channels, dtype=torch.float64)
-    return layers, params, buffers, refs
+    buffers = model.buffers(len(seed_list), torch.float64, "cpu")
+    return model, layers, params, buffers, refs
 
 
 @pytest.mark.parametrize("batchnorm", [False, True])
 def test_stacked_conv_and_batchnorm_equal_per_model_torch_modules(batchnorm):
-    layers, params, buffers, refs = stacked_and_reference(batchnorm)
+    model, layers, params, buffers, refs = stacked_and_reference(batchnorm)
     M = len(refs)
     rng = np.random.default_rng(5)
     x = torch.as_tensor(rng.normal(size=(M, 8, 4 * 6 * 6)))        # each model its own batch
     target = torch.as_tensor(rng.normal(size=(M, 8, 36)))
     for step in range(2):  # train mode twice (running stats move), then eval mode
-        out = net_forward(params, buffers, layers, x, "relu", True, 0.99, 1e-3, (4, 6, 6))
+        out = model.forward(params, x, Pass(M, True, buffers))
         loss = ((out - target) ** 2).mean(dim=(1, 2)).sum()
         grads = torch.autograd.grad(loss, list(params.values()))
         for m, ref in enumerate(refs):
@@ -152,7 +151,7 @@ def test_stacked_conv_and_batchnorm_equal_per_model_torch_modules(batchnorm):
                     g = g.T.reshape(lay.c_out, lay.c_in, lay.k, lay.k)
                 torch.testing.assert_close(g.reshape(g_ref.shape), g_ref, rtol=1e-10, atol=1e-12)
     # eval mode: running statistics, forward and gradients
-    out = net_forward(params, buffers, layers, x, "relu", False, 0.99, 1e-3, (4, 6, 6))
+    out = model.forward(params, x, Pass(M, False, buffers))
     grads = dict(zip(params, torch.autograd.grad(((out - target) ** 2).mean(dim=(1, 2)).sum(), list(params.values()))))
     with torch.no_grad():
         for m, ref in enumerate(refs):

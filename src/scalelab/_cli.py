@@ -102,7 +102,7 @@ def _number(text: str) -> float:
 
 
 def _equivalence(args) -> int:
-    from ._equivalence import check_equivalence
+    from ._equivalence_check import check_equivalence
 
     if args.steps < 1:
         raise ValueError(f"--steps {args.steps}: must be at least 1")

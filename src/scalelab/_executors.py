@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from ._engine import TrialResult, train_group
 from ._spec import Trial
+from .engine import TrialResult, train_group
 
 
 class LocalExecutor:
@@ -21,10 +21,12 @@ class LocalExecutor:
         self.device = device
 
     def run(self, groups: Iterable[list[Trial]], on_result: Callable[[TrialResult], None],
-            on_steps: Callable[[int], None] | None = None, make_probes: Callable | None = None) -> None:
+            hooks: Iterable[Callable] = ()) -> None:
+        """Train each group; ``hooks`` are picklable factories ``factory(trials) -> Hook | None``
+        (e.g. :func:`scalelab.probes.make_probe_set`, :class:`scalelab.engine.Progress`)."""
         for group in groups:
-            probes = make_probes(group) if make_probes else None
-            for result in train_group(group, self.data_dir, self.device, on_steps, probes):
+            built = [h for h in (factory(group) for factory in hooks) if h is not None]
+            for result in train_group(group, self.data_dir, self.device, hooks=built):
                 on_result(result)
 
 

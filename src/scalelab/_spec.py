@@ -40,6 +40,13 @@ Num = Annotated[float, BeforeValidator(_parse_number)]
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    def __getitem__(self, key: str):
+        """Read access by key (``spec["optim"]["lr"]``) for callers that think of a spec as
+        the TOML table it came from; the package itself reads attributes."""
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
 
 DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file", "heatmap", "sin-plus-y")
 INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
@@ -93,8 +100,11 @@ class TargetSpec(_Section):
 
 
 class ModelSpec(_Section):
-    kind: Literal["mlp", "fcn"] = "mlp"    # fcn: fully convolutional, for image-shaped inputs and targets
+    kind: Literal["mlp", "fcn", "layers"] = "mlp"  # fcn: fully convolutional; layers: the list below
     hidden: list[Annotated[int, Field(ge=1)]] = [128]
+    # kind = "layers": hidden layers as listed, e.g. [{kind = "dense", units = 64}, {kind = "activation"}];
+    # a dense head with one unit per output follows
+    layers: list[dict[str, Any]] = []
     conv: list[Annotated[int, Field(ge=1)]] = [16, 16]   # fcn: channels of the conv blocks
     kernel: int = Field(3, ge=1)
     batchnorm: bool = False                # BN before each hidden activation
@@ -247,13 +257,28 @@ PROFILES = {
 }
 
 
+def _weighted_layers(model: dict) -> int:
+    """Layers with a kernel (what per-layer lists such as lr_mult index), the head included."""
+    if model["kind"] == "mlp":
+        return len(model["hidden"]) + 1
+    if model["kind"] == "fcn":
+        return len(model["conv"]) + 1
+    from .models import LAYERS
+
+    for entry in model["layers"]:
+        if entry.get("kind") not in LAYERS:
+            raise SpecError(f"model.layers entry {entry}: unknown kind {entry.get('kind')!r}; known kinds: "
+                            f"{', '.join(LAYERS)}")
+    return sum(1 for e in model["layers"] if LAYERS[e["kind"]].weighted) + 1
+
+
 def resolve(spec: StudySpec) -> StudySpec:
     """Fill every profile-dependent field left unset; the result has no ``None`` defaults."""
     p = PROFILES[spec.profile]
     d = spec.model_dump()
     model, loss, optim = d["model"], d["loss"], d["optim"]
-    n_layers = (len(model["hidden"]) if model["kind"] == "mlp" else len(model["conv"])) + 1
-    kind_word = "dense" if model["kind"] == "mlp" else "conv"
+    n_layers = _weighted_layers(model)
+    kind_word = "conv" if model["kind"] == "fcn" else "dense"
     for section, key in (("model", "bn_momentum"), ("model", "bn_eps"), ("model", "init"), ("model", "bias_init"),
                          ("loss", "from_logits"), ("loss", "clip"), ("optim", "eps"), ("optim", "eps_mode")):
         if d[section][key] is None:
@@ -347,19 +372,16 @@ class Trial(BaseModel):
     study: str
     level: dict[str, Any]      # grid key -> value as written in the spec
     seed: int
-    spec: dict                 # resolved spec of this trial (grid applied, profile filled)
+    spec: TrialSpec            # resolved spec of this trial (grid applied, profile filled)
 
     @property
     def key(self) -> str:
-        blob = json.dumps({"spec": self.spec, "seed": self.seed}, sort_keys=True, default=str)
+        blob = json.dumps({"spec": self.spec.model_dump(), "seed": self.seed}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     @property
     def level_name(self) -> str:
         return ", ".join(f"{k}={level_label(v)}" for k, v in self.level.items()) or "(base)"
-
-    def resolved(self) -> StudySpec:
-        return StudySpec.model_validate(self.spec)
 
 
 def expand(spec: StudySpec) -> list[Trial]:
@@ -377,10 +399,10 @@ def expand(spec: StudySpec) -> list[Trial]:
                 resolved = resolve(StudySpec.model_validate(d))
             except ValidationError as e:
                 raise SpecError(_one_line(e, "")) from None
-            rdump = resolved.model_dump(exclude={"grid", "arms"})
+            rspec = TrialSpec.model_validate(resolved.model_dump(exclude={"grid", "arms"}))
             level = ({"arm": arm} if arm is not None else {}) | dict(zip(keys, combo))
             for seed in spec.seed_list():
-                trials.append(Trial(study=spec.name, level=level, seed=seed, spec=rdump))
+                trials.append(Trial(study=spec.name, level=level, seed=seed, spec=rspec))
     return trials
 
 

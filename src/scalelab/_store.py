@@ -99,7 +99,7 @@ class Store:
             cur = self.conn.execute(
                 "INSERT OR IGNORE INTO trials(study_id, key, level, seed, spec, env, status, diverged_step, wall_s,"
                 " finished) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (study_id, t.key, json.dumps(t.level, default=str), t.seed, json.dumps(t.spec, default=str),
+                (study_id, t.key, json.dumps(t.level, default=str), t.seed, json.dumps(t.spec.model_dump(), default=str),
                  json.dumps(env), result.status, result.diverged_step, result.wall_s, time.time()))
             if cur.rowcount == 0:
                 return

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._engine import check_trials, load_dataset, plan_groups, resolve_device, split_dataset
 from ._executors import LocalExecutor
 from ._spec import SpecError, StudySpec, expand, load_spec
+from ._splits import trial_split
 from ._store import Store
+from .engine import Progress, check_trials, plan_groups, resolve_device
 
 
 def environment(device: str) -> dict:
@@ -84,7 +85,7 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
     if not todo:
         return sid
     check_trials(todo, data_dir)  # a spec the data cannot serve fails here, before any progress output
-    dev = device or trials[0].spec["train"]["device"]
+    dev = device or trials[0].spec.train.device
     env = environment(dev)
     groups = plan_groups(todo, group_size, data_dir, device)
     executor = executor or LocalExecutor(data_dir, device)
@@ -92,17 +93,17 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
     total = 0
     for g in groups:
         s = g[0].spec
-        n = len(split_dataset(load_dataset(s["data"], data_dir), s["data"]).X_train)
-        total += math.ceil(n / s["train"]["batch_size"]) * s["train"]["epochs"]
+        n = len(trial_split(s, data_dir)[1].X_train)
+        total += math.ceil(n / s.train.batch_size) * s.train.epochs
 
     def save(result):
         store.save_trial(sid, result, env)
 
-    make_probes = None
-    if any(t.spec["probes"]["preset"] != "none" or t.spec["probes"]["only"] for t in todo):
+    hooks = []
+    if any(t.spec.probes.preset != "none" or t.spec.probes.only for t in todo):
         from .probes import make_probe_set
 
-        make_probes = make_probe_set
+        hooks.append(make_probe_set)
 
     if progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
@@ -113,9 +114,9 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
                 TimeRemainingColumn()]
         with Progress(*cols, console=_stderr_console(), transient=False) as bar:
             task = bar.add_task("train", total=total)
-            executor.run(groups, save, lambda n: bar.advance(task, n), make_probes)
+            executor.run(groups, save, [*hooks, Progress(lambda n: bar.advance(task, n))])
     else:
-        executor.run(groups, save, None, make_probes)
+        executor.run(groups, save, hooks)
     return sid
 
 

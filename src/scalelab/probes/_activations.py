@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import Probe
+from ._base import Probe, plain_mlp
 
 
 class Activations(Probe):
@@ -18,15 +18,15 @@ class Activations(Probe):
     cost = 1
     needs_forward = True
 
-    def applies(self, group):
-        return group.is_mlp   # reads the dense layers' taps
+    def applies(self, view):
+        return plain_mlp(view)   # reads the dense layers' taps
 
     def _compute(self, ctx):
         taps = ctx.forward()[2]
         out = {}
         names = {"pre": (self.PRE_MEAN, self.PRE_STD, self.PRE_MAX_ABS),
                  "act": (self.ACT_MEAN, self.ACT_STD, self.ACT_MAX_ABS)}
-        for layer in ctx.g.layers:
+        for layer in ctx.view.weighted:
             i = layer.index
             for kind, (mean, std, max_abs) in names.items():
                 t = taps.get(f"{kind}{i}")

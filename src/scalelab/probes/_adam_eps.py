@@ -18,18 +18,17 @@ class AdamEps(Probe):
     phase = "after"
     cost = 1
 
-    def applies(self, group):
-        return group.opt.family == "adam"
+    def applies(self, view):
+        return view.optimizer_family == "adam"
 
     def _compute(self, ctx):
-        g = ctx.g
-        opt = g.opt
+        view = ctx.view
+        b1, b2, keras, eps_ = (view.hyperparameter(n) for n in ("b1", "b2", "keras", "eps"))
         out = {}
-        for k, v in zip(opt.names, opt.v):
-            hp = g.hp
-            _, a = adam_step_scalars(hp["b1"][k], hp["b2"][k], hp["keras"][k], float(opt.t))
+        for k, v in view.optimizer_state("v").items():
+            _, a = adam_step_scalars(b1[k], b2[k], keras[k], float(view.optimizer_step))
             grad_part = a * v.sqrt()
-            eps = hp["eps"][k]
+            eps = eps_[k]
             share = eps / (grad_part + eps)
             out[self.SHARE_MEDIAN.format(param=k)] = median(share.flatten(1))
             out[self.DOMINATED_FRAC.format(param=k)] = (eps > grad_part).to(v.dtype).flatten(1).mean(1)

@@ -20,11 +20,12 @@ import torch
 
 
 class ProbeContext:
-    """What the due probes of one step share: the probe batch's forward pass (computed
-    once, lazily) and the parameters before the update."""
+    """What the due probes of one step share: the group's read-only view (see
+    :class:`scalelab.engine.StepView`), the probe batch's forward pass (computed once,
+    lazily) and the parameters before the update."""
 
-    def __init__(self, group, step: int, idx: torch.Tensor, probe_rows: torch.Tensor):
-        self.g = group
+    def __init__(self, view, step: int, idx: torch.Tensor, probe_rows: torch.Tensor):
+        self.view = view
         self.step = step
         self.idx = idx                     # the training batch of this step, (M, b)
         self.probe_rows = probe_rows       # fixed training rows for forward probes, (n,)
@@ -34,9 +35,7 @@ class ProbeContext:
 
     def probe_batch(self, n: int | None = None):
         """(x, y) of the probe batch, the same rows for every model: x (M, n, D), y (M, n)."""
-        rows = self.probe_rows if n is None else self.probe_rows[:n]
-        idx = rows.expand(self.g.M, -1)
-        return self.g.inputs(self.g.X_train, idx), self.g.targets(self.g.y_train, idx)
+        return self.view.training_rows(self.probe_rows if n is None else self.probe_rows[:n])
 
     def forward(self):
         """The probe batch through the current model: (x, y, taps, out, per-sample loss)."""
@@ -44,7 +43,7 @@ class ProbeContext:
             with torch.no_grad():
                 x, y = self.probe_batch()
                 taps: dict = {}
-                per, out = self.g.per_sample(self.g.params, x, y, taps)
+                per, out = self.view.per_sample(self.view.params, x, y, taps)
             self._forward = (x, y, taps, out, per)
         return self._forward
 
@@ -72,8 +71,8 @@ class Schedule:
 
 class Probe:
     """One diagnostic. Subclasses set ``name``, ``phase``, ``cost`` and ``quantities`` and implement
-    ``_compute(ctx) -> {quantity: tensor (M,)}``; ``applies(group)`` says whether the probe
-    makes sense for a group (e.g. Adam's eps share only under Adam). ``schedule`` says at
+    ``_compute(ctx) -> {quantity: tensor (M,)}``; ``applies(view)`` says whether the probe
+    makes sense for a group, from its view (e.g. Adam's eps share only under Adam). ``schedule`` says at
     which steps it runs (None: the probe set's schedule)."""
 
     schedule: Schedule | None = None
@@ -88,7 +87,7 @@ class Probe:
     needs_params_before: ClassVar[bool] = False
     needs_forward: ClassVar[bool] = False  # reads the probe batch's forward pass of the model *before* the update
 
-    def applies(self, group) -> bool:
+    def applies(self, view) -> bool:
         return True
 
     def compute(self, ctx: ProbeContext) -> dict[str, torch.Tensor]:
@@ -97,6 +96,12 @@ class Probe:
 
     def _compute(self, ctx: ProbeContext) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+
+def plain_mlp(view) -> bool:
+    """Only dense layers and activations: the layers whose taps (pre{i}, act{i}) the
+    per-layer forward probes read."""
+    return all(layer.kind in ("dense", "activation") for layer in view.layers)
 
 
 def rms(t: torch.Tensor, dims) -> torch.Tensor:

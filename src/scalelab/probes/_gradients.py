@@ -17,7 +17,7 @@ class Gradients(Probe):
 
     def _compute(self, ctx):
         out, total = {}, None
-        for k, gr in ctx.g.grads.items():
+        for k, gr in ctx.view.grads.items():
             sq = gr.pow(2).sum(dim=(1, 2))
             out[self.NORM.format(param=k)] = sq.sqrt()
             total = sq if total is None else total + sq

@@ -26,12 +26,11 @@ class Hessian(Probe):
         return self._compute(ctx)
 
     def _compute(self, ctx):
-        g = ctx.g
+        view = ctx.view
         x, y = ctx.probe_batch(self.batch)
-        names = list(g.params)
-        params = [g.params[k] for k in names]
+        params = list(view.params.values())
         with torch.enable_grad():
-            loss, _ = g.objective(g.params, x, y)
+            loss, _ = view.objective(view.params, x, y)
             grads = torch.autograd.grad(loss.sum(), params, create_graph=True)
         gen = torch.Generator(device="cpu").manual_seed(0)
         v = [torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p) for p in params]
@@ -44,7 +43,7 @@ class Hessian(Probe):
             return [vi / n for vi in v]
 
         v = normalize(v)
-        lam = torch.zeros(g.M, dtype=params[0].dtype, device=params[0].device)
+        lam = torch.zeros(view.M, dtype=params[0].dtype, device=params[0].device)
         for i in range(self.iters):
             hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=i < self.iters - 1)
             lam = per_model_dot(v, hv)                  # Rayleigh quotient (v has unit norm)

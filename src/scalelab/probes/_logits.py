@@ -20,15 +20,15 @@ class Logits(Probe):
     cost = 1
     needs_forward = True
 
-    def applies(self, group):
-        return group.classification
+    def applies(self, view):
+        return view.classification
 
     def _compute(self, ctx):
-        g = ctx.g
+        view = ctx.view
         _, y, _, out, _ = ctx.forward()
         p = torch.softmax(out, dim=-1)
         p_true = p.gather(-1, y.unsqueeze(-1)).squeeze(-1) / p.sum(-1)
-        clip = g.clip                                            # (M, 1)
+        clip = view.clip                                           # (M, 1)
         res = {
             self.MAX_ABS: out.abs().amax(dim=(1, 2)),
             self.MEDIAN_RANGE: median(out.amax(-1) - out.amin(-1)),
@@ -37,7 +37,7 @@ class Logits(Probe):
         }
         k = out.shape[-1]
         pred = out.argmax(-1)                                    # (M, n)
-        counts = torch.zeros(g.M, k, dtype=out.dtype, device=out.device)
+        counts = torch.zeros(view.M, k, dtype=out.dtype, device=out.device)
         counts.scatter_add_(1, pred, torch.ones_like(pred, dtype=out.dtype))
         share = counts / pred.shape[1]
         for c in range(k):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import Probe, rms
+from ._base import Probe, plain_mlp, rms
 
 
 class PreactivationStep(Probe):
@@ -18,17 +18,17 @@ class PreactivationStep(Probe):
     needs_forward = True
     needs_params_before = True
 
-    def applies(self, group):
-        return group.is_mlp   # reads the dense layers' taps
+    def applies(self, view):
+        return plain_mlp(view)   # reads the dense layers' taps
 
     def _compute(self, ctx):
-        g = ctx.g
+        view = ctx.view
         x, _, taps, _, _ = ctx.forward()
         out = {}
-        for layer in g.layers:
+        for layer in view.weighted:
             h = x if layer.index == 0 else taps[f"act{layer.index - 1}"]
-            dW = g.params[layer.weight] - ctx.params_before[layer.weight]
-            db = g.params[layer.bias] - ctx.params_before[layer.bias]
+            dW = view.params[layer.weight] - ctx.params_before[layer.weight]
+            db = view.params[layer.bias] - ctx.params_before[layer.bias]
             dz = torch.baddbmm(db, h, dW)
             step = rms(dz, (1, 2))
             out[self.RMS_CHANGE.format(layer=layer.index)] = step

@@ -16,7 +16,7 @@ class UpdateRatio(Probe):
     def _compute(self, ctx):
         out = {}
         for k, before in ctx.params_before.items():
-            delta = ctx.g.params[k] - before
+            delta = ctx.view.params[k] - before
             norm_w = before.pow(2).sum(dim=(1, 2)).sqrt()
             norm_d = delta.pow(2).sum(dim=(1, 2)).sqrt()
             out[self.RATIO.format(param=k)] = norm_d / norm_w.clamp_min(1e-30)

@@ -22,7 +22,7 @@ class ZeroGradient(Probe):
         _, y, _, out, _ = ctx.forward()
         with torch.enable_grad():
             o = out.detach().requires_grad_()
-            per = ctx.g.loss_per_sample(o, y)
+            per = ctx.view.loss_per_sample(o, y)
             (d_out,) = torch.autograd.grad(per.sum(), o)
         zero = (d_out == 0).all(dim=-1)                          # (M, n)
         return {self.SHARE: zero.to(out.dtype).mean(1)}

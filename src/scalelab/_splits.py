@@ -1,0 +1,82 @@
+"""The data side of a trial: its spec's ``data`` section → a data set → train / validation /
+test arrays (numpy, storage dtype), with the spec's extra input features computed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._data import Dataset, DataError, load_fashion_mnist, load_sklearn, load_user
+from ._synthetic import SYNTHETIC, add_features
+
+
+@dataclass
+class Split:
+    """A data set split into train / validation / test arrays (numpy, storage dtype)."""
+
+    name: str
+    task: str
+    n_classes: int
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+_DATA_CACHE: dict[str, Dataset] = {}
+
+
+def load_dataset(data, data_dir: str | None = None) -> Dataset:
+    """The raw data set a resolved ``data`` section names (cached per process)."""
+    key = repr((data.dataset, data.dir or data_dir, data.verify, data.path, data.target, data.task,
+                data.test_fraction, data.split_seed, data.n_samples, data.noise))
+    if key not in _DATA_CACHE:
+        name = data.dataset
+        if name == "fashion-mnist":
+            ds = load_fashion_mnist(data.dir or data_dir, verify=data.verify)
+        elif name in SYNTHETIC:
+            kw = {"n_train": data.n_samples} if data.n_samples else {}
+            if name == "sin-plus-y":
+                kw["noise"] = data.noise
+            ds = SYNTHETIC[name](seed=data.split_seed, **kw)
+        elif name == "file":
+            if not data.path:
+                raise DataError("data.dataset = 'file' needs data.path (an .npz with X, y or a .csv)")
+            ds = load_user(data.path, data.target, data.task, data.test_fraction, data.split_seed)
+        else:
+            ds = load_sklearn(name, data.test_fraction, data.split_seed)
+        _DATA_CACHE[key] = ds
+    return _DATA_CACHE[key]
+
+
+def split_dataset(ds: Dataset, data) -> Split:
+    """Apply subsets and the validation split (taken from the end of training, as Keras does)."""
+    Xtr, ytr, Xte, yte = ds.X_train, ds.y_train, ds.X_test, ds.y_test
+    if data.train_subset:
+        Xtr, ytr = Xtr[: data.train_subset], ytr[: data.train_subset]
+    if data.test_subset:
+        Xte, yte = Xte[: data.test_subset], yte[: data.test_subset]
+    v = data.validation
+    n_val = int(round(v * len(Xtr))) if v < 1 else int(v)
+    if n_val >= len(Xtr):
+        raise DataError(f"data.validation = {v} leaves no training samples out of {len(Xtr)}")
+    cut = len(Xtr) - n_val
+    return Split(ds.name, ds.task, ds.n_classes, Xtr[:cut], ytr[:cut], Xtr[cut:], ytr[cut:], Xte, yte)
+
+
+def trial_split(spec, data_dir: str | None = None) -> tuple[Dataset, Split]:
+    """A trial's data set and its split, with the spec's extra input columns computed."""
+    ds = load_dataset(spec.data, data_dir)
+    sp = split_dataset(ds, spec.data)
+    if spec.input.features:  # user-defined columns, computed from the raw ones
+        for part in ("X_train", "X_val", "X_test"):
+            setattr(sp, part, add_features(getattr(sp, part), spec.input.features))
+    return ds, sp
+
+
+def image_shape(ds: Dataset) -> tuple | None:
+    """(C, H, W) of image-shaped inputs, else None."""
+    return ds.meta.get("image_shape") or ((1, 28, 28) if ds.name == "fashion-mnist" else None)

@@ -1,0 +1,20 @@
+"""The stacked engine: a group of same-shaped trials trains as one computation.
+
+* ``_plan``: group key, group sizing, device, compile decision, trial checks;
+* ``_state``: the group's state, each piece built by its own small function;
+* ``_group``: :class:`StackedGroup` (data, model, objective), with ``_step`` (the training
+  step) and ``_evaluate`` (held-out metrics);
+* ``_hooks`` and ``_view``: named events and the read-only view hooks and probes see;
+* ``_loop``: :func:`train_group`, the loop over epochs and steps.
+"""
+
+from ._group import StackedGroup
+from ._hooks import Hook, Progress, StepCounter
+from ._loop import TrialResult, train_group
+from ._plan import auto_group_size, check_trial, check_trials, default_group_size, group_key, plan_groups, \
+    resolve_device, want_compile
+from ._view import StepView
+
+__all__ = ["Hook", "Progress", "StackedGroup", "StepCounter", "StepView", "TrialResult", "auto_group_size",
+           "check_trial", "check_trials", "default_group_size", "group_key", "plan_groups", "resolve_device",
+           "train_group", "want_compile"]

@@ -1,0 +1,179 @@
+"""The state of one stacked group and the pieces of its step."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import torch
+
+from .. import _losses, _optim
+from .._runtime import tune_malloc
+from .._spec import Trial
+from .._splits import image_shape, trial_split
+from ..models import FAST_BACKWARDS, Pass, build_model
+from . import _state
+from ._evaluate import EvaluateMixin
+from ._plan import check_trial, group_key, resolve_device, want_compile
+from ._step import StepMixin
+
+
+class StackedGroup(StepMixin, EvaluateMixin):
+    """A group of same-shaped trials as one stacked computation: data on the device,
+    parameters and optimizer state with a leading model axis M, each model's own seed
+    (init and batch order), transforms and hyperparameters. One model alone is M = 1.
+
+    The training data stay in their storage dtype (uint8 images) on the device; each step
+    gathers the rows of every model's batch with ``index_select`` and applies that model's
+    affine input transform. ``model`` (optional) replaces the model the spec describes.
+    """
+
+    def __init__(self, trials: list[Trial], data_dir: str | None = None, device: str | None = None):
+        tune_malloc()
+        self.trials = trials
+        s = self.spec = trials[0].spec
+        if len({group_key(t) for t in trials}) > 1:
+            raise ValueError("these trials differ in shape (data, model or loss) and cannot share a stacked group; "
+                             "plan_groups splits a study into groups that can")
+        self.device = dev = resolve_device(device or s.train.device)
+        self.dtype = dt = torch.float64 if s.train.dtype == "float64" else torch.float32
+        ds, self.split = trial_split(s, data_dir)
+        sp = self.split
+        for t in trials:
+            check_trial(t.spec, ds)
+        self.M = M = len(trials)
+        self.n_train = sp.X_train.shape[0]
+        self.classification = sp.task == "classification"
+        n_out = sp.n_classes if self.classification else sp.y_train.shape[1]
+        self.image_shape = image_shape(ds)
+        self.model = build_model(s.model, sp.X_train.shape[1], n_out, self.image_shape)
+        self.layers = self.model.layers
+        self.weighted = self.model.weighted
+        # gradients by hand where a registered fast path covers the model (SCALELAB_AUTOGRAD=1: never)
+        fast = next((f for f in FAST_BACKWARDS if f.applies(self.model)), None)
+        self.fast_backward = None if os.environ.get("SCALELAB_AUTOGRAD") == "1" else fast
+        self.manual_backward = self.fast_backward is not None
+        self.loss_name, self.from_logits = s.loss.name, s.loss.from_logits
+
+        self.X_train, self.y_train = _state.to_device(sp.X_train, sp.y_train, self.classification, dt, dev)
+        self.X_val, self.y_val = _state.to_device(sp.X_val, sp.y_val, self.classification, dt, dev)
+        self.X_test, self.y_test = _state.to_device(sp.X_test, sp.y_test, self.classification, dt, dev)
+        self.in_scale, self.in_offset = _state.input_affine(*_state.fit_input_transforms(trials, sp.X_train), dt, dev)
+        # regression: each model's target transform (M, 1, T), fitted on training targets
+        self.t_scale = self.t_offset = None
+        if not self.classification and any(t.spec.target.transform != "none" for t in trials):
+            ts, to = _state.fit_target_transforms(trials, sp.y_train)
+            self.t_scale = torch.as_tensor(ts[:, None, :], dtype=dt, device=dev)
+            self.t_offset = torch.as_tensor(to[:, None, :], dtype=dt, device=dev)
+
+        eq = _state.equivalences(trials)
+        self.params = _state.init_params(trials, self.model, eq, dt, dev, transposed_kernels=self.manual_backward)
+        self.buffers = self.model.buffers(M, dt, dev)
+        self.hp = _state.hyperparameters(trials, self.model, eq, dt, dev)
+        self.l2 = _state.l2_coefficients(trials, self.model, eq, dt, dev)
+        self.clip = torch.tensor([t.spec.loss.clip for t in trials], dtype=dt, device=dev).view(M, 1)
+
+        self.batch_size = s.train.batch_size
+        self.epochs = s.train.epochs
+        self.steps_per_epoch = math.ceil(self.n_train / self.batch_size)
+        n_values = sum(p.numel() for p in self.params.values()) * self.steps_per_epoch * self.epochs
+        compile = want_compile(s.train.compile, n_values, dev)
+        # The plain MLP compiles its whole step (inputs, forward, backward by hand, optimizer)
+        # as one graph: on a CPU the ~30 small elementwise ops around the matmuls cost as
+        # much as the optimizer (measured 7.3 → 6.4 ms per step at 32 models, 3.5 → 3.0 at 15).
+        # Other models compile only the optimizer step.
+        optims = [t.spec.optim for t in trials]
+        family = "adam" if optims[0].name in ("adam", "adamw") else "sgd"
+        self.opt = _optim.FusedOptimizer(family, self.params, self.hp, nesterov=bool(optims[0].nesterov),
+                                         momentum=any(o.name == "momentum" for o in optims),
+                                         compile=compile and not self.manual_backward)
+        self._fused = _optim._compile(self._fused_step) if compile and self.manual_backward else None
+        self.compiled = self.opt.compiled or self._fused is not None
+        self.shuffle_rngs = [np.random.default_rng([t.seed, 1]) for t in trials]
+        self.step = 0
+        self.grads: dict[str, torch.Tensor] = {}
+
+    # -- data
+
+    def inputs(self, X: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Rows ``idx`` of shape (M, b) gathered from X and transformed per model → (M, b, D)."""
+        M, b = idx.shape
+        x = X.index_select(0, idx.reshape(-1)).view(M, b, -1)
+        x = x * self.in_scale  # uint8 * float: converted and scaled in one pass
+        if self.in_offset is not None:
+            x = x + self.in_offset
+        return x
+
+    def targets(self, y: torch.Tensor, idx: torch.Tensor, original: bool = False) -> torch.Tensor:
+        """Rows ``idx`` (M, b) of the targets, in each model's transformed units unless ``original``."""
+        M, b = idx.shape
+        t = y.index_select(0, idx.reshape(-1))
+        if self.classification:
+            return t.view(M, b)
+        t = t.view(M, b, -1)
+        if self.t_scale is not None and not original:
+            t = t * self.t_scale + self.t_offset
+        return t
+
+    def to_original(self, out: torch.Tensor) -> torch.Tensor:
+        """Predictions back in the targets' original units (the inverse target transform)."""
+        return out if self.t_scale is None else (out - self.t_offset) / self.t_scale
+
+    def permutations(self) -> torch.Tensor:
+        """This epoch's batch order of every model, from its own shuffle stream: (M, n_train)."""
+        if self.spec.train.shuffle:
+            perms = np.stack([rng.permutation(self.n_train) for rng in self.shuffle_rngs])
+        else:
+            perms = np.broadcast_to(np.arange(self.n_train), (self.M, self.n_train))
+        return torch.as_tensor(perms, device=self.device)
+
+    # -- the model and its objective
+
+    def forward(self, params, x, taps=None, training: bool = False):
+        """Outputs (M, b, n_out) of inputs (M, b, D); ``training``: BatchNorm uses (and
+        updates) batch statistics; ``taps`` receives named intermediate tensors."""
+        return self.model.forward(params, x, Pass(self.M, training, self.buffers, taps))
+
+    def loss_per_sample(self, out, y):
+        """Per-sample losses (M, b) of outputs (M, b, n_out)."""
+        return _losses.per_sample_loss(self.loss_name, self.from_logits, out, y, self.clip)
+
+    def per_sample(self, params, x, y, taps=None, training: bool = False):
+        out = self.forward(params, x, taps, training)
+        return self.loss_per_sample(out, y), out
+
+    def objective(self, params, x, y, taps=None, training: bool = False):
+        """Per-model mean loss over the batch (+ the L2 penalty): shape (M,); and the outputs."""
+        per, out = self.per_sample(params, x, y, taps, training)
+        loss = per.mean(1)
+        if self.l2 is not None:
+            loss = loss + _optim.l2_penalty(params, self.l2)
+        return loss, out
+
+    @torch.no_grad()
+    def loss_and_grads(self, x, y, params=None):
+        """The fast path's loss (M,), outputs and gradients by hand (no autograd graph)."""
+        params = self.params if params is None else params
+        per, out, grads = self.fast_backward.forward_backward(
+            params, self.model, x,
+            lambda o: _losses.per_sample_loss_and_grad(self.loss_name, self.from_logits, o, y, self.clip))
+        loss = per.mean(1)
+        if self.l2 is not None:
+            loss = loss + _optim.l2_penalty(params, self.l2)
+            for k, coef in self.l2.items():
+                grads[k] = grads[k] + (2 * coef).view(-1, 1, 1) * params[k]
+        return loss, out, grads
+
+    # -- public changes of state
+
+    def scale_hyperparameter(self, name: str, param: str, model: int, multiply: float = 1.0,
+                             divide: float = 1.0) -> None:
+        """Multiply (or divide) one model's hyperparameter ``name`` (lr, eps, wd, …) of parameter
+        ``param``: for checks that compare a changed model with its group (the equivalence
+        check's "lr only" arm). The optimizer reads the new value from its next step on."""
+        with torch.no_grad():
+            if multiply != 1.0:
+                self.hp[name][param][model] *= multiply
+            if divide != 1.0:
+                self.hp[name][param][model] /= divide

@@ -1,0 +1,88 @@
+"""The training loop of one stacked group: epochs of steps, evaluation, hooks, results."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .._runtime import flush_denormals
+from .._spec import Trial
+from ._group import StackedGroup
+from ._hooks import Hook, StepCounter
+from ._view import StepView
+
+
+@dataclass
+class TrialResult:
+    trial: Trial
+    status: str                           # "done" or "diverged"
+    diverged_step: int | None
+    epochs: list[dict]                    # per-epoch metrics
+    wall_s: float
+    probes: list[tuple] = field(default_factory=list)   # (step, probe, name, value)
+
+
+def train_group(trials: list[Trial], data_dir: str | None = None, device: str | None = None,
+                on_steps: Callable[[int], None] | None = None, probes: Hook | None = None,
+                hooks: list[Hook] = ()) -> list[TrialResult]:
+    """Train a group of same-shaped trials together; one result per trial, in order.
+
+    ``hooks`` receive the group's events (see :class:`Hook`); ``probes`` (a probe set) and
+    ``on_steps`` (a progress callback) are two such hooks, kept as arguments for brevity.
+    """
+    hooks = [*([probes] if probes is not None else []), *hooks,
+             *([StepCounter(on_steps)] if on_steps is not None else [])]
+    with flush_denormals(trials[0].spec.train.flush_denormals):
+        return _train_group(trials, data_dir, device, hooks)
+
+
+def _train_group(trials, data_dir, device, hooks: list[Hook]) -> list[TrialResult]:
+    t0 = time.perf_counter()
+    g = StackedGroup(trials, data_dir, device)
+    view = StepView(g)
+    M, dev = g.M, g.device
+    first_bad = torch.full((M,), -1, dtype=torch.int64, device=dev)
+    history: list[list[dict]] = [[] for _ in range(M)]
+    for h in hooks:
+        h.on_group_start(view)
+    for epoch in range(1, g.epochs + 1):
+        perm = g.permutations()
+        loss_sum = torch.zeros(M, dtype=torch.float64, device=dev)
+        correct = torch.zeros(M, dtype=torch.float64, device=dev)
+        for s in range(g.steps_per_epoch):
+            idx = perm[:, s * g.batch_size: (s + 1) * g.batch_size]
+            view.batch, view.loss = idx, None
+            for h in hooks:
+                h.on_step_start(view)
+            loss, out, y = g.train_step(idx)
+            view.loss = loss
+            for h in hooks:
+                h.on_step_end(view)
+            b = idx.shape[1]
+            # Keras's epoch loss: the running mean of batch losses weighted by batch size.
+            loss_sum += loss.double() * b
+            if g.classification:
+                correct += (out.argmax(-1) == y).sum(1).double()
+            bad = ~torch.isfinite(loss)
+            first_bad = torch.where(bad & (first_bad < 0), g.step, first_bad)
+        train_loss = (loss_sum / g.n_train).cpu().numpy()
+        train_acc = (correct / g.n_train).cpu().numpy() if g.classification else np.full(M, np.nan)
+        ev = {"val": g.evaluate(g.X_val, g.y_val), "test": g.evaluate(g.X_test, g.y_test)}
+        for m in range(M):
+            rec = dict(epoch=epoch, train_loss=float(train_loss[m]), train_acc=float(train_acc[m]))
+            for part, r in ev.items():
+                rec.update({f"{part}_{k}": float(v[m]) for k, v in r.items()})
+            history[m].append(rec)
+        for h in hooks:
+            h.on_epoch_end(view, epoch, [hist[-1] for hist in history])
+    for h in hooks:
+        h.on_group_end(view)
+    wall = time.perf_counter() - t0
+    bad_steps = first_bad.cpu().tolist()
+    return [TrialResult(t, "diverged" if bad_steps[m] >= 0 else "done",
+                        bad_steps[m] if bad_steps[m] >= 0 else None, history[m], wall / M, view.records(m))
+            for m, t in enumerate(trials)]
