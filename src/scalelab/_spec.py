@@ -161,9 +161,8 @@ class ProbesSpec(_Section):
     hessian_iters: int = Field(20, ge=1)
 
 
-class TrialSpec(_Section):
-    """The resolved spec of one trial: every section, every profile default filled in
-    (:func:`resolve`), frozen. Code reads it by attribute (``spec.train.batch_size``)."""
+class _Sections(_Section):
+    """What a study and each of its trials share: the name, the profile and every section."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     question: str = ""
@@ -179,8 +178,28 @@ class TrialSpec(_Section):
     probes: ProbesSpec = ProbesSpec()
 
 
-class StudySpec(TrialSpec):
-    """A study: the base sections of :class:`TrialSpec` plus the factors that vary."""
+class EffectiveSpec(_Section):
+    """Per weighted layer (one value per kernel, in layer order), what the optimizer really
+    uses: the section's value × its per-layer multiplier × the input.equivalent_to multiplier
+    of the first kernel. Biases take lr and eps × the per-layer multiplier only."""
+
+    lr: list[float]
+    eps: list[float]
+    l2: list[float]
+    weight_decay: list[float]
+    init_scale: list[float]
+
+
+class TrialSpec(_Sections):
+    """The resolved spec of one trial: every section, every profile default filled in
+    (:func:`resolve`), frozen, and the effective per-layer hyperparameters. Code reads it by
+    attribute (``spec.train.batch_size``)."""
+
+    effective: EffectiveSpec | None = None
+
+
+class StudySpec(_Sections):
+    """A study: the sections of a trial plus the factors that vary."""
 
     grid: dict[str, list[Any]] = {}
     # Named arms: each a set of dotted-key overrides (a level that is not a grid product);
@@ -376,12 +395,31 @@ class Trial(BaseModel):
 
     @property
     def key(self) -> str:
-        blob = json.dumps({"spec": self.spec.model_dump(), "seed": self.seed}, sort_keys=True, default=str)
+        # what the trial computes; ``effective`` is derived from the rest
+        blob = json.dumps({"spec": self.spec.model_dump(exclude={"effective"}), "seed": self.seed}, sort_keys=True,
+                          default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     @property
     def level_name(self) -> str:
         return ", ".join(f"{k}={level_label(v)}" for k, v in self.level.items()) or "(base)"
+
+
+def effective_hyperparameters(s: StudySpec) -> dict:
+    """The :class:`EffectiveSpec` of a resolved spec."""
+    from ._equivalence import trial_parametrization
+
+    o, m = s.optim, s.model
+    n = len(o.lr_mult)
+    e = trial_parametrization(s.model_dump())
+    first = dict(lr=e.lr_mult, eps=e.eps_mult, l2=e.l2_mult, wd=e.wd_mult, init=e.init_scale) if e else {}
+    scale = m.init_scale if isinstance(m.init_scale, list) else [m.init_scale] * n
+    return dict(lr=[o.lr * o.lr_mult[i] * (first.get("lr", 1.0) if i == 0 else 1.0) for i in range(n)],
+                eps=[o.eps * o.eps_mult[i] * (first.get("eps", 1.0) if i == 0 else 1.0) for i in range(n)],
+                l2=[o.l2 * o.l2_mult[i] * (first.get("l2", 1.0) if i == 0 else 1.0) for i in range(n)],
+                weight_decay=[o.weight_decay * o.wd_mult[i] * (first.get("wd", 1.0) if i == 0 else 1.0)
+                              for i in range(n)],
+                init_scale=[scale[i] * (first.get("init", 1.0) if i == 0 else 1.0) for i in range(n)])
 
 
 def expand(spec: StudySpec) -> list[Trial]:
@@ -399,7 +437,8 @@ def expand(spec: StudySpec) -> list[Trial]:
                 resolved = resolve(StudySpec.model_validate(d))
             except ValidationError as e:
                 raise SpecError(_one_line(e, "")) from None
-            rspec = TrialSpec.model_validate(resolved.model_dump(exclude={"grid", "arms"}))
+            rdump = resolved.model_dump(exclude={"grid", "arms"})
+            rspec = TrialSpec.model_validate({**rdump, "effective": effective_hyperparameters(resolved)})
             level = ({"arm": arm} if arm is not None else {}) | dict(zip(keys, combo))
             for seed in spec.seed_list():
                 trials.append(Trial(study=spec.name, level=level, seed=seed, spec=rspec))
