@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from scalelab import _losses, _models, _optim
+from scalelab import _losses, _models
+from scalelab import optim as _optim
 
 
 def test_clip_loss_and_its_zero_gradient():

@@ -19,7 +19,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import _equivalence, _losses, _models, _optim
+from . import _equivalence, _losses, _models
+from . import optim as _optim
 from ._runtime import flush_denormals, tune_malloc
 from ._data import Dataset, DataError, load_fashion_mnist, load_sklearn, load_user
 from ._spec import Trial
@@ -318,7 +319,6 @@ class StackedGroup:
                 param_layers[layer.weight] = (layer.index, True)
                 param_layers[layer.bias] = (layer.index, False)
         optims = [t.spec["optim"] for t in trials]
-        family = "adam" if optims[0]["name"] in ("adam", "adamw") else "sgd"
         hp = _optim.group_hyperparameters(optims, param_layers, dt, dev)
         if any(e is not None for e in eq):
             for name, field in (("lr", "lr_mult"), ("eps", "eps_mult"), ("wd", "wd_mult")):
@@ -332,10 +332,10 @@ class StackedGroup:
         # as one graph: on a CPU the ~30 small elementwise ops around the matmuls cost as
         # much as the optimizer (measured 7.3 → 6.4 ms per step at 32 models, 3.5 → 3.0 at 15).
         # Other models compile only the optimizer step.
-        self.opt = _optim.FusedOptimizer(family, self.params, hp, nesterov=bool(optims[0]["nesterov"]),
-                                         momentum=any(o["name"] == "momentum" for o in optims),
+        self.opt = _optim.FusedOptimizer([o["name"] for o in optims], self.params, hp,
+                                         nesterov=bool(optims[0]["nesterov"]),
                                          compile=compile and not self.manual_backward)
-        self._fused = _optim._compile(self._fused_step) if compile and self.manual_backward else None
+        self._fused = _optim.compile_step(self._fused_step) if compile and self.manual_backward else None
         self.compiled = self.opt.compiled or self._fused is not None
         self.l2 = None
         if any(o["l2"] > 0 for o in optims):
