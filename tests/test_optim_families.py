@@ -103,3 +103,13 @@ def test_group_family_and_unknown_names():
         optim.family_of("rmsprop")
     with pytest.raises(ValueError, match="registered already"):
         optim.register(optim.FAMILIES["adam"])
+
+
+def test_cli_equivalence_offers_every_optimizer():
+    import argparse
+
+    from scalelab._cli import _parser
+
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    opt = next(a for a in sub.choices["equivalence"]._actions if a.dest == "optimizer")
+    assert tuple(opt.choices) == optim.optimizer_names()
