@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from scalelab import _losses, _optim
+from scalelab import _losses
+from scalelab import optim as _optim
 from scalelab._spec import ModelSpec
 from scalelab.models import build_model, init_kernel
 

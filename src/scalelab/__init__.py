@@ -8,22 +8,39 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-from ._data import DataError, Dataset, fetch_fashion_mnist, load_fashion_mnist, load_sklearn, load_user  # noqa: E402
-from ._equivalence import Parametrization, fold_affine, parametrization  # noqa: E402
-from ._equivalence_check import check_equivalence  # noqa: E402
-from ._executors import LocalExecutor  # noqa: E402
-from ._explain import Finding, explain  # noqa: E402
-from ._html import write_report  # noqa: E402
-from ._report import summarize  # noqa: E402
-from ._spec import SpecError, StudySpec, Trial, expand, resolve  # noqa: E402
-from ._store import Store  # noqa: E402
-from ._study import builtin_spec, builtin_studies, run_study  # noqa: E402
-from ._transforms import TRANSFORMS, make_transform  # noqa: E402
-from .engine import Hook, StackedGroup, StepView, TrialResult, train_group  # noqa: E402
+# Public name -> the private module that defines it. The modules load on first use
+# (PEP 562), so `import scalelab` and `scalelab --help` import neither torch nor
+# matplotlib. When a name moves to another module, edit its entry here.
+_EXPORTS = {
+    "DataError": "_data", "Dataset": "_data", "fetch_fashion_mnist": "_data", "load_fashion_mnist": "_data",
+    "load_sklearn": "_data", "load_user": "_data",
+    "Hook": "engine", "StackedGroup": "engine", "StepView": "engine", "TrialResult": "engine",
+    "train_group": "engine",
+    "Parametrization": "_equivalence", "fold_affine": "_equivalence", "parametrization": "_equivalence",
+    "check_equivalence": "_equivalence_check",
+    "LocalExecutor": "_executors",
+    "Finding": "_explain", "explain": "_explain",
+    "write_report": "_html",
+    "summarize": "_report",
+    "SpecError": "_spec", "StudySpec": "_spec", "Trial": "_spec", "expand": "_spec", "resolve": "_spec",
+    "Store": "_store",
+    "builtin_spec": "_study", "builtin_studies": "_study", "run_study": "_study",
+    "TRANSFORMS": "_transforms", "make_transform": "_transforms",
+}
 
-__all__ = [
-    "DataError", "Dataset", "Finding", "Hook", "StepView", "LocalExecutor", "Parametrization", "SpecError", "StackedGroup", "Store", "StudySpec", "TRANSFORMS",
-    "Trial", "TrialResult", "builtin_spec", "builtin_studies", "check_equivalence", "expand", "explain", "fold_affine", "fetch_fashion_mnist",
-    "load_fashion_mnist", "load_sklearn", "load_user", "make_transform", "parametrization", "resolve", "run_study", "summarize",
-    "train_group", "write_report", "__version__",
-]
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups no longer reach __getattr__
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS})

@@ -1,4 +1,7 @@
-"""The ``scalelab`` command line. Every user error is one line on stderr and exit status 2."""
+"""The ``scalelab`` command line. Every user error is one line on stderr and exit status 2.
+
+Only the standard library is imported at module level: ``scalelab --help`` must stay fast.
+"""
 
 from __future__ import annotations
 
@@ -103,6 +106,7 @@ def _number(text: str) -> float:
 
 def _equivalence(args) -> int:
     from ._equivalence_check import check_equivalence
+    from .optim import family_of
 
     if args.steps < 1:
         raise ValueError(f"--steps {args.steps}: must be at least 1")
@@ -126,7 +130,7 @@ def _equivalence(args) -> int:
     print(f"Checked over {r['steps']} steps in {r['dtype']} on the same batches "
           f"(lr {r['lr']:g}, L2 {r['l2']:g}, weight decay {r['weight_decay']:g}):")
     rows = [("exact (the rules above)", r["exact"]), ("naive (inputs × c only)", r["naive"]),
-            ("lr × 1/c only" + ("" if r["optimizer"] in ("adam", "adamw") else " (not 1/c²)"), r["lr_only"])]
+            ("lr × 1/c only" + ("" if family_of(r["optimizer"]).name == "adam" else " (not 1/c²)"), r["lr_only"])]
     if r["float32_rounding"]:
         rows.append(("yardstick: A float32 vs float64", r["float32_rounding"]))
     print(f"  {'version':34s} {'max |loss_A - loss_B|':>22s} {'max |c·W1_B - W1_A|':>22s}")
@@ -175,8 +179,7 @@ def _print_results(store, study: str, title: str) -> None:
         print(render_text(findings), end="")
 
 
-def _main(argv) -> int:
-    args = _parser().parse_args(argv)
+def _main(args) -> int:
     if args.cmd == "run":
         from ._spec import StudySpec
 
@@ -237,11 +240,14 @@ def _main(argv) -> int:
 
 
 def main(argv=None) -> int:
+    # Parsing and --help import nothing heavy (checked by tests/test_lazy_import.py); each
+    # command imports its modules (numpy, pydantic, torch, matplotlib) when it runs.
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     from ._data import DataError
     from ._spec import SpecError
 
     try:
-        return _main(sys.argv[1:] if argv is None else argv)
+        return _main(args)
     except (SpecError, DataError, ValueError, KeyError, FileNotFoundError, sqlite3.DatabaseError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"scalelab: error: {msg}", file=sys.stderr)

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-ADAM_FAMILY = ("adam", "adamw")
+from .optim import family_of
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,8 @@ def parametrization(c: float, optimizer: str) -> Parametrization:
     (sgd, momentum, adam or adamw)."""
     if not (isinstance(c, (int, float)) and math.isfinite(c) and c > 0):
         raise ValueError(f"input scale c = {c!r}: must be a finite number > 0")
-    if optimizer in ADAM_FAMILY:
-        return Parametrization(c, optimizer, 1 / c, 1 / c, c, c * c, c)
-    if optimizer in ("sgd", "momentum"):
-        return Parametrization(c, optimizer, 1 / c, 1 / (c * c), 1.0, c * c, c * c)
-    raise ValueError(f"optimizer {optimizer!r}: expected sgd, momentum, adam or adamw")
+    r = family_of(optimizer).input_scale(c)  # the family's rule: the bullets above
+    return Parametrization(c, optimizer, 1 / c, r.lr, r.eps, r.l2, r.wd)
 
 
 def input_multiplier(spec: dict) -> float | None:

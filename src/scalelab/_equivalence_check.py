@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 
-from ._equivalence import ADAM_FAMILY, parametrization
+from ._equivalence import parametrization
+from .optim import family_of
 
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "adam": 1e-3, "adamw": 1e-3}
 
@@ -52,7 +53,7 @@ def check_equivalence(c: float, optimizer: str, steps: int = 300, data_dir: str 
     W1 = g.weighted[0].weight
     # The commenter's fix in seed 001, "scale the learning rate like the input": first-layer
     # lr × 1/c and nothing else (SGD: lr/c instead of lr/c²; Adam: eps left as it was).
-    if optimizer in ADAM_FAMILY:
+    if family_of(optimizer).name == "adam":
         g.scale_hyperparameter("eps", W1, 3, divide=c)
         g.scale_hyperparameter("wd", W1, 3, divide=c)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import _optim
+from .. import optim as _optim
 
 
 class EvaluateMixin:

@@ -12,6 +12,7 @@ import torch
 from .._data import Dataset
 from .._spec import Trial
 from .._splits import image_shape, load_dataset
+from ..optim import stack_key
 
 
 def want_compile(setting: bool | None, n_values: int, device: torch.device) -> bool:
@@ -50,7 +51,7 @@ def group_key(trial: Trial) -> str:
     shape = dict(data=s.data.model_dump(), features=s.input.features,  # extra columns change the input width
                  model={k: getattr(s.model, k) for k in _SHAPE_KEYS},
                  loss=(s.loss.name, s.loss.from_logits),
-                 optim=("adam" if o.name in ("adam", "adamw") else "sgd", o.nesterov),
+                 optim=(stack_key(o.name), o.nesterov),
                  l2=o.l2 > 0, train=s.train.model_dump(),  # a penalty term changes the computed graph
                  probes=s.probes.model_dump())
     return json.dumps(shape, sort_keys=True, default=str)

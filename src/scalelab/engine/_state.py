@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import _equivalence, _optim
+from .. import _equivalence
+from .. import optim as _optim
 from .._spec import Trial
 from .._transforms import make_transform
 from ..models import Model, stack_params

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from .._optim import adam_step_scalars
+from ..optim import adam_step_scalars
 from ._base import Probe, median
 
 

@@ -1,0 +1,138 @@
+"""The optimizer families, each registered once.
+
+A family is what the engine trains as one fused kernel: the optimizer names of the spec
+it serves, the per-parameter hyperparameters it reads, its pure reference chain, its
+in-place kernel, and the input-scale rule that keeps training exact when the inputs are
+multiplied by c (derived in :mod:`scalelab._equivalence`). Everything that asks "which
+family is this optimizer" goes through :func:`family_of` or :func:`group_family`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from . import _chains as C
+from ._kernels import adam_all, momentum_all, sgd_all
+
+
+@dataclass(frozen=True)
+class InputScaleRule:
+    """Multipliers of the first kernel's lr, eps, L2 and weight decay that make inputs × c
+    train exactly like the original inputs (biases and later layers keep theirs)."""
+
+    lr: float
+    eps: float
+    l2: float
+    wd: float
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    optimizers: tuple[str, ...]       # the spec's optim.name values it serves
+    hyperparameters: tuple[str, ...]  # every hyperparameter it reads; kernel lists in kernel order
+    moments: tuple[str, ...]          # per-parameter state, zero at step 0, in kernel order
+    kernel: Callable                  # kernel(ps, gs, *moments, *kernel_hyperparameters, *step_scalars)
+    chain: Callable[[dict, bool], C.Transform]  # (hp, nesterov) -> the reference chain
+    input_scale: Callable[[float], InputScaleRule]
+    # Scalars computed once per step outside the kernel, from the first parameter's
+    # hyperparameters: (hp0, t, nesterov) -> tuple. Names only read here are in ``per_step``.
+    step_scalars: Callable[[dict, float, bool], tuple] = lambda hp0, t, nesterov: ()
+    per_step: tuple[str, ...] = ()
+    # A group mixing this family with the family named here runs as that one (exactly).
+    stacks_in: str | None = None
+
+    @property
+    def kernel_hyperparameters(self) -> tuple[str, ...]:
+        return tuple(h for h in self.hyperparameters if h not in self.per_step)
+
+
+FAMILIES: dict[str, Family] = {}
+_BY_OPTIMIZER: dict[str, Family] = {}
+
+
+def register(family: Family) -> Family:
+    """Add ``family``; an optimizer name belongs to one family only."""
+    taken = [o for o in family.optimizers if o in _BY_OPTIMIZER]
+    if family.name in FAMILIES or taken:
+        raise ValueError(f"family {family.name!r}: it or its optimizers {taken} are registered already")
+    FAMILIES[family.name] = family
+    _BY_OPTIMIZER.update(dict.fromkeys(family.optimizers, family))
+    return family
+
+
+def optimizer_names() -> tuple[str, ...]:
+    return tuple(_BY_OPTIMIZER)
+
+
+def family_of(optimizer: str) -> Family:
+    """The family that serves the optimizer name ``optimizer`` (a spec's optim.name)."""
+    try:
+        return _BY_OPTIMIZER[optimizer]
+    except KeyError:
+        *head, last = optimizer_names()
+        raise ValueError(f"optimizer {optimizer!r}: expected {', '.join(head)} or {last}") from None
+
+
+def stack_key(optimizer: str) -> str:
+    """Optimizers with the same key can train in one stacked group."""
+    f = family_of(optimizer)
+    return f.stacks_in or f.name
+
+
+def group_family(optimizers: Iterable[str]) -> Family:
+    """The family whose kernel trains a stacked group of models with these optimizers."""
+    names = {family_of(o).name for o in optimizers}
+    keys = {FAMILIES[n].stacks_in or n for n in names}
+    if len(names) == 1 or len(keys) == 1:
+        return FAMILIES[(names if len(names) == 1 else keys).pop()]
+    raise ValueError(f"families {sorted(names)} cannot train in one stacked group")
+
+
+# ----------------------------------------------------------------------------- input-scale rules
+# Inputs × c make the first kernel's gradient c times larger while its weights must stay
+# 1/c times smaller (see scalelab._equivalence). The L2 penalty lives in the loss, so
+# λ·c² holds for every optimizer.
+
+def _lr_times_gradient_rule(c: float) -> InputScaleRule:
+    # the step is lr·(sum of) gradients: lr/c² turns c·g into g/c; decay lr·wd·W needs wd·c²
+    return InputScaleRule(lr=1 / (c * c), eps=1.0, l2=c * c, wd=c * c)
+
+
+def _normalized_rule(c: float) -> InputScaleRule:
+    # m/(√v + eps) is scale-free once eps scales with √v: lr/c; decay lr·wd·W needs wd·c
+    return InputScaleRule(lr=1 / c, eps=c, l2=c * c, wd=c)
+
+
+# ----------------------------------------------------------------------------- the families
+
+def _decayed(*parts, hp):
+    return C.chain(*parts, C.add_decayed_weights(hp["wd"]), C.scale_by_lr(hp["lr"]))
+
+
+SGD = register(Family(
+    name="sgd", optimizers=("sgd",), hyperparameters=("lr", "wd"), moments=(), kernel=sgd_all,
+    chain=lambda hp, nesterov: _decayed(hp=hp),
+    input_scale=_lr_times_gradient_rule,
+    # plain SGD is momentum with momentum 0, bit for bit: buf = 0·buf + g = g
+    stacks_in="momentum",
+))
+
+MOMENTUM = register(Family(
+    name="momentum", optimizers=("momentum",), hyperparameters=("lr", "mom", "wd"), moments=("buf",),
+    kernel=momentum_all,
+    chain=lambda hp, nesterov: _decayed(C.trace(hp["mom"], nesterov), hp=hp),
+    input_scale=_lr_times_gradient_rule,
+    step_scalars=lambda hp0, t, nesterov: (nesterov,),
+))
+
+ADAM = register(Family(
+    # AdamW is Adam with decoupled weight decay, which both kernels apply: one family.
+    name="adam", optimizers=("adam", "adamw"), hyperparameters=("lr", "b1", "b2", "eps", "wd", "keras"),
+    moments=("m", "v"), kernel=adam_all,
+    chain=lambda hp, nesterov: _decayed(C.scale_by_adam(hp["b1"], hp["b2"], hp["eps"], hp["keras"]), hp=hp),
+    input_scale=_normalized_rule,
+    step_scalars=lambda hp0, t, nesterov: C.adam_step_scalars(hp0["b1"], hp0["b2"], hp0["keras"], t),
+    per_step=("keras",),
+))

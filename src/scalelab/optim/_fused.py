@@ -1,0 +1,69 @@
+"""The in-place training step of a stacked group: its family's kernel, compiled where possible."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+from ._chains import Params
+from ._compile import compile_step
+from ._families import group_family
+
+
+class FusedOptimizer:
+    """The in-place training step of a stacked group's optimizer.
+
+    ``optimizers`` is the group's optimizer names, one per model, or a single name; the
+    registry picks the family whose kernel trains them (:func:`group_family`). ``hp`` maps
+    a hyperparameter name to per-parameter tensors (M, 1, 1) as built by
+    :func:`group_hyperparameters`. With ``compile`` the whole step goes through
+    torch.compile as one graph; if compiling fails (no C++ compiler, an unsupported
+    platform) the same kernels run eagerly, with the same results. The family's moments
+    are attributes by name (``opt.m``, ``opt.v``, ``opt.buf``): lists over :attr:`names`.
+    """
+
+    def __init__(self, optimizers: str | Iterable[str], params: Params, hp: dict, nesterov: bool = False,
+                 compile: bool = False):
+        fam = group_family([optimizers] if isinstance(optimizers, str) else optimizers)
+        self.definition = fam
+        self.family, self.nesterov = fam.name, nesterov
+        self.names = list(params)
+        self.t = 0
+        lists = [[hp[k][n] for n in self.names] for k in fam.kernel_hyperparameters]
+        self.moments = {m: [torch.zeros_like(params[n]) for n in self.names] for m in fam.moments}
+        hp0 = {k: hp[k][self.names[0]] for k in fam.hyperparameters}
+        self._state = lambda: (*self.moments.values(), *lists,  # noqa: E731
+                               *fam.step_scalars(hp0, float(self.t), nesterov))
+        kernel = fam.kernel
+        self.kernel = kernel  # eager: kernel(params, grads, *next_step_args())
+        self._kernel = (compile_step(kernel) if compile else None) or kernel
+        self.compiled = self._kernel is not kernel
+
+    def __getattr__(self, name):
+        moments = self.__dict__.get("moments", {})
+        if name in moments:
+            return moments[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def next_step_args(self) -> tuple:
+        """Advance the step counter and return the kernel's arguments after (params, grads):
+        the optimizer state and this step's hyperparameters. For callers that run
+        :attr:`kernel` inside a larger compiled graph (the engine's fused step)."""
+        self.t += 1
+        return self._state()
+
+    @torch.no_grad()
+    def step(self, params: Params, grads: Params) -> None:
+        ps, gs = [params[n] for n in self.names], [grads[n] for n in self.names]
+        args = self.next_step_args()
+        try:
+            self._kernel(ps, gs, *args)
+        except Exception as e:  # a compiler failure surfaces on the first call
+            if not self.compiled:
+                raise
+            import warnings
+
+            warnings.warn(f"torch.compile of the optimizer step failed ({type(e).__name__}: {e}); running eagerly")
+            self._kernel, self.compiled = self.kernel, False
+            self._kernel(ps, gs, *args)
