@@ -12,7 +12,7 @@ from ._data import DataError, Dataset, fetch_fashion_mnist, load_fashion_mnist, 
 from ._engine import StackedGroup, TrialResult, train_group  # noqa: E402
 from ._equivalence import Parametrization, check_equivalence, fold_affine, parametrization  # noqa: E402
 from ._executors import LocalExecutor  # noqa: E402
-from ._explain import Finding, explain  # noqa: E402
+from .explain import Finding, explain  # noqa: E402
 from ._html import write_report  # noqa: E402
 from ._report import summarize  # noqa: E402
 from ._spec import SpecError, StudySpec, Trial, expand, resolve  # noqa: E402

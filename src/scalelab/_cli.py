@@ -165,7 +165,7 @@ def _run(spec, args) -> int:
 
 def _print_results(store, study: str, title: str) -> None:
     """The summary table, then the findings when probes were recorded."""
-    from ._explain import explain, render_text
+    from .explain import explain, render_text
     from ._report import print_table, summarize
 
     print_table(summarize(store, study), title=title)
@@ -215,7 +215,7 @@ def _main(argv) -> int:
         print(f"report written to {out.resolve()} ({out.stat().st_size / 1e6:.2f} MB)")
         return 0
     if args.cmd == "explain":
-        from ._explain import explain, render_text
+        from .explain import explain, render_text
 
         findings = explain(_open_store(args.db), args.study, args.trial)
         if args.format == "json":
