@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._levels import LevelRecord, fmt, level_label, read_levels, value_label
-from ._report import NAMES, ci_metric, shown_metrics, summarize_levels
+from ._levels import LevelRecord, level_label, read_levels, value_label
+from ._report import NAMES, ci_metric, factor_cells, metric_cells, shown_metrics, summarize_levels
 from ._store import Store
 from .explain import explain_views, level_views
 from .probes import AdamEps, Activations, Gradients, Hessian, Logits, PreactivationStep, ZeroGradient
@@ -310,12 +310,7 @@ def render_html(store: Store, study: str, png_dir: str | Path | None = None) -> 
     head = [*(factors or ["level"]), "seeds", "diverged", *(NAMES[m] for m in metrics), f"{NAMES[ci]} 95% CI"]
     parts.append("".join(f"<th>{e(h)}</th>" for h in head) + "</tr></thead><tbody>")
     for r in records:
-        cells = [value_label(r["level"][f]) for f in factors] or [level_label(r["level"])]
-        cells += [str(r["n_seeds"]), str(r["n_diverged"])]
-        for m in metrics:
-            cells.append(f"{fmt(r[m]['mean'])} ± {fmt(r[m]['std'], 2)}")
-        lo, hi = r[ci]["ci95"]
-        cells.append(f"[{fmt(lo)}, {fmt(hi)}]")
+        cells = [*factor_cells(r, factors), str(r["n_seeds"]), str(r["n_diverged"]), *metric_cells(r, metrics, ci)]
         cls = " class='bad'" if r["n_diverged"] else ""
         parts.append(f"<tr{cls}>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
     parts.append("</tbody></table></div><p><small>mean ± sample std over seeds that finished; the CI is the "

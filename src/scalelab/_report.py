@@ -122,6 +122,19 @@ def ci_metric(records: list[dict]) -> str:
     return "test_accuracy" if "test_accuracy" in shown_metrics(records) else "test_rmse"
 
 
+def factor_cells(r: dict, factors: list[str]) -> list[str]:
+    """A summary row's first cells: each swept factor's value, or the level's label
+    ("(base)") for a study without factors."""
+    return [value_label(r["level"][f]) for f in factors] or [level_label(r["level"])]
+
+
+def metric_cells(r: dict, metrics: list[str], ci: str) -> list[str]:
+    """A summary row's metric cells (the CLI table and the HTML report show the same):
+    mean ± std of each metric, then the 95% CI of ``ci``."""
+    lo, hi = r[ci]["ci95"]
+    return [f"{fmt(r[m]['mean'])} ± {fmt(r[m]['std'], 2)}" for m in metrics] + [f"[{fmt(lo)}, {fmt(hi)}]"]
+
+
 def render_table(records: list[dict], title: str = ""):
     """A rich Table of the summary records: one column per swept factor, then mean ± std
     per metric, the 95% CI of test accuracy (regression: test RMSE), and the per-epoch means."""
@@ -149,12 +162,9 @@ def render_table(records: list[dict], title: str = ""):
     if with_val_acc:
         table.add_column(f"val acc {which}", overflow="fold")
     for r in records:
-        cells = [value_label(r["level"][f]) for f in factors] if factors else [level_label(r["level"])]
+        cells = factor_cells(r, factors)
         cells.append(f"{r['n_seeds']}" + (f" ({r['n_diverged']} diverged)" if r["n_diverged"] else ""))
-        for m in metrics:
-            cells.append(f"{fmt(r[m]['mean'])} ± {fmt(r[m]['std'], 2)}")
-        lo, hi = r[ci]["ci95"]
-        cells.append(f"[{fmt(lo)}, {fmt(hi)}]")
+        cells += metric_cells(r, metrics, ci)
         pick = lambda xs: " ".join(f"{xs[e]:.4g}" for e in shown_ep if e < len(xs))  # noqa: E731
         cells.append(pick(r["train_loss_by_epoch"]))
         if with_val:

@@ -3,6 +3,7 @@ final metrics and typed spec, built from the shared store reader in :mod:`scalel
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -78,9 +79,16 @@ class LevelView:
 FINAL_METRICS = ("train_loss", "val_loss", "test_loss", "test_r2", "test_corr", "val_r2")
 
 
+def stored_spec(spec: dict) -> TrialSpec:
+    """The typed spec of a stored trial. The store keeps specs as JSON, where tuples (a
+    feature range) became lists; validating them as JSON text lets strict mode take a
+    JSON array for a tuple, as it does for a spec file."""
+    return TrialSpec.model_validate_json(json.dumps(spec))
+
+
 def view_of(trials: list[TrialRecord], level: dict) -> LevelView:
     """A level's view over its finished trials; diverged ones are counted, not averaged in."""
-    v = LevelView(level=level, spec=TrialSpec.model_validate(trials[0].trial["spec"]), n_seeds=len(trials))
+    v = LevelView(level=level, spec=stored_spec(trials[0].trial["spec"]), n_seeds=len(trials))
     v.diverged_steps = [r.trial["diverged_step"] for r in trials if r.status == "diverged"]
     trials = [r for r in trials if r.status != "diverged"]
     raw: dict = {}
