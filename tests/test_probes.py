@@ -1,5 +1,5 @@
 """Each probe against a slow, independent computation (numpy, per-sample plain autograd,
-the exact Hessian of a tiny model); probes never change training; the explain rules."""
+the exact Hessian of a tiny model); probes never change training (the explain rules: tests/test_explain_*.py)."""
 
 import math
 
@@ -9,7 +9,6 @@ import torch
 
 from conftest import small_spec
 from scalelab import StackedGroup, StepView, expand
-from scalelab._explain import LevelView, explain_views, rule_class_collapse, rule_dead_relu, rule_zero_gradient
 from scalelab._spec import parse_spec
 from scalelab.probes import PRESETS, PROBES, ProbeSet, make_probe_set, schedule_steps
 
@@ -237,116 +236,6 @@ def test_make_probe_set_errors(fake_fmnist):
     trials = expand(group_spec(fake_fmnist, probes={"preset": "cheap", "only": ["logitz"]}))
     with pytest.raises(ValueError, match="unknown probe 'logitz'; probes are: loss"):
         make_probe_set(trials)
-
-
-# ----------------------------------------------------------------------------- explain rules
-
-def view(level, spec, series, final_loss=0.3, acc=0.85, losses=None):
-    v = LevelView(level=level, spec=spec, n_seeds=len(next(iter(next(iter(series.values())).values()))))
-    v.series = {k: {s: np.asarray(x, dtype=float) for s, x in d.items()} for k, d in series.items()}
-    v.final_train_loss, v.final_test_acc = final_loss, acc
-    v.train_loss_by_seed = losses or []
-    return v
-
-
-SPEC = {"loss": {"clip": 1e-7, "from_logits": False}, "input": {"transform": "scale", "scale": 1 / 255}}
-
-
-def test_zero_gradient_rule_reports_only_what_the_numbers_show():
-    ref = view({"s": "1/255"}, SPEC, {("zero_grad", "share"): {0: [0, 0], 100: [0.01, 0.0]}})
-    bad = view({"s": 1}, SPEC, {("zero_grad", "share"): {0: [0.88, 0.9], 100: [1.0, 1.0]},
-                                ("logits", "p_true_below_clip"): {0: [0.8, 0.84], 100: [0.9, 0.9]},
-                                ("logits", "p_true_above_1-clip"): {0: [0.08, 0.06], 100: [0.1, 0.1]},
-                                ("gradients", "total.norm"): {0: [3.0, 2.0], 100: [0.0, 0.0]}},
-               final_loss=-math.log(1e-7) * 0.9, losses=[[14.5, 14.5], [14.4, 14.5]])
-    (f,) = rule_zero_gradient(bad, ref)
-    assert f.id == "clipped-zero-gradient" and f.evidence["step0_share"] == pytest.approx(0.89)
-    assert f.evidence["first_step_all_zero"] == 100 and f.evidence["batch_gradient_exactly_zero_from_step"] == 100
-    assert f.evidence["seeds_with_frozen_weights"] == 1
-    assert "89%" in f.text and "1 of 2 seeds stopped" in f.text and "at most 0.5%" in f.text
-    assert rule_zero_gradient(ref, ref) == []
-    # below the threshold: silent
-    mild = view({"s": 2}, SPEC, {("zero_grad", "share"): {0: [0.2, 0.1]}})
-    assert rule_zero_gradient(mild, ref) == []
-
-
-def test_collapse_and_dead_relu_rules():
-    shares = {("logits", f"pred_share.{c}"): {50: [0.1, 0.1, 0.1]} for c in range(10)}
-    ref = view({"s": "a"}, SPEC, {**shares, ("logits", "classes_for_95pct"): {50: [10, 10, 9]},
-                                  ("logits", "top_class_share"): {50: [0.11, 0.1, 0.12]},
-                                  ("activations", "act0.dead_frac"): {50: [0.1, 0.1, 0.1]}})
-    bad = view({"s": "b"}, SPEC, {**shares, ("logits", "classes_for_95pct"): {50: [1, 2, 6]},
-                                  ("logits", "top_class_share"): {50: [0.99, 0.7, 0.3]},
-                                  ("activations", "act0.dead_frac"): {50: [0.5, 0.4, 0.45]}})
-    (c,) = rule_class_collapse(bad, ref)
-    assert c.evidence["seeds_collapsed"] == 2 and "2 of 3 seeds" in c.text
-    (d,) = rule_dead_relu(bad, ref)
-    assert d.evidence["elevated"] and d.evidence["dead_fraction"] == pytest.approx(0.45)
-    assert rule_dead_relu(ref, bad) == [] or not rule_dead_relu(ref, bad)[0].evidence["elevated"]
-    fs = explain_views([ref, bad])
-    assert [f.id for f in fs if f.level == {"s": "a"}] == ["no-pathology"]
-    assert {f.id for f in fs if f.level == {"s": "b"}} == {"class-collapse", "dead-relu"}
-
-
-# ----------------------------------------------------------------------------- explain on real data
-
-from conftest import requires_real  # noqa: E402
-from scalelab._cli import main  # noqa: E402
-
-
-@requires_real
-def test_explain_input_scaling_on_real_fashion_mnist(tmp_path, capsys):
-    import json
-
-    db = str(tmp_path / "s.db")
-    # 3 seeds: whether one epoch on 6000 images collapses a raw-pixel seed onto one or two
-    # classes is chaotic (rounding-level changes flip single seeds; the full study: 3 of 5)
-    assert main(["study", "run", "input-scaling", "--db", db, "--set", "data.train_subset=6000", "--set", "seeds=3",
-                 "--set", "train.epochs=1", "--quiet"]) == 0
-    assert main(["explain", "input-scaling", "--db", db, "--format", "json"]) == 0
-    findings = json.loads(capsys.readouterr().out)
-    by = {}
-    for f in findings:
-        assert set(f) == {"id", "level", "evidence", "text"}
-        by.setdefault(f["level"]["input.scale"], {})[f["id"]] = f
-    raw, good, small = by[1], by["1/255"], by["1/1000"]
-    assert raw["clipped-zero-gradient"]["evidence"]["step0_share"] >= 0.75
-    assert raw["class-collapse"]["evidence"]["seeds_collapsed"] >= 1
-    assert raw["dead-relu"]["evidence"]["elevated"] is False
-    assert set(good) == {"no-pathology"}
-    ev = small["small-first-layer-step"]["evidence"]
-    assert ev["ratio"] >= 2 and ev["input_scale_ratio"] == pytest.approx(1000 / 255)
-    # show prints the findings under the table; one trial can be explained alone
-    assert main(["show", "input-scaling", "--db", db]) == 0
-    out = capsys.readouterr().out
-    assert "Findings" in out and "[clipped-zero-gradient]" in out
-    assert main(["explain", "input-scaling", "--db", db, "--trial", "1"]) == 0
-    assert "[no-pathology] at input.scale=1/255, seed=0" in capsys.readouterr().out
-    assert main(["explain", "input-scaling", "--db", db, "--trial", "999"]) == 2
-    assert "trial 999 is not in study" in capsys.readouterr().err
-
-
-def test_regression_and_curvature_rules():
-    from scalelab._explain import rule_batchnorm_train_eval_gap, rule_curvature, rule_predicts_the_mean
-
-    spec = {"model": {"batchnorm": True}, "optim": {"name": "sgd", "lr": 0.1, "lr_mult": [1.0, 1.0]}, **SPEC}
-    good = view({"t": "minmax"}, spec, {("hessian", "top_eigenvalue"): {0: [5.0, 6.0], 10: [4.0, 4.0]}})
-    good.final = {"test_r2": np.array([0.9, 0.95]), "test_corr": np.array([0.97, 0.98]),
-                  "train_loss": np.array([0.01, 0.01]), "val_loss": np.array([0.012, 0.011])}
-    bad = view({"t": "none"}, spec, {("hessian", "top_eigenvalue"): {0: [30.0, 25.0], 10: [0.0, 0.0]}})
-    bad.final = {"test_r2": np.array([-0.05, 0.02]), "test_corr": np.array([0.1, 0.05]),
-                 "train_loss": np.array([1e-4, 2e-4]), "val_loss": np.array([3e-3, 4e-3])}
-    (f,) = rule_predicts_the_mean(bad, good)
-    assert f.evidence["test_r2_median"] == pytest.approx(-0.015) and "R² -0.015" in f.text
-    assert rule_predicts_the_mean(good, good) == []
-    (gap,) = rule_batchnorm_train_eval_gap(bad, good)
-    assert gap.evidence["ratio"] == pytest.approx(3.5e-3 / 1.5e-4)
-    assert rule_batchnorm_train_eval_gap(good, good) == []
-    (c,) = rule_curvature(bad, good)   # 27.5 > 2 / lr = 20
-    assert c.id == "sharp-curvature" and c.evidence["sgd_stability_limit"] == pytest.approx(20)
-    assert rule_curvature(good, good)[0].id == "curvature"
-    flat = view({"t": "raw"}, spec, {("hessian", "top_eigenvalue"): {0: [0.0, 0.0], 10: [0.0, 0.0]}})
-    assert rule_curvature(flat, good)[0].id == "flat-loss-surface"
 
 
 def test_each_probe_runs_on_its_own_schedule(fake_fmnist):

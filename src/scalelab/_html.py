@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._explain import explain
-from ._report import NAMES, ci_metric, shown_metrics, summarize
-from ._spec import level_label
+from ._levels import LevelRecord, level_label, read_levels, value_label
+from ._report import NAMES, ci_metric, factor_cells, metric_cells, shown_metrics, summarize_levels
 from ._store import Store
+from ._explain import explain_views, level_views
+from .probes import AdamEps, Activations, Gradients, Hessian, Logits, PreactivationStep, ZeroGradient
 
 
 @dataclass
@@ -29,10 +30,6 @@ class Figure:
     title: str
     caption: str
     fig: object      # matplotlib Figure
-
-
-def _level_text(level: dict) -> str:
-    return ", ".join(f"{k}={level_label(v)}" for k, v in level.items()) or "(base)"
 
 
 def _band(ax, x, values, label, color, log_x=False):
@@ -49,23 +46,19 @@ def _spans_decades(values) -> bool:
     return len(v) > 1 and v.max() / v.min() >= 30
 
 
-def _collect(store: Store, study_id: int):
-    """Per level: the trials with their epochs and probe rows."""
-    out = []
-    for trials in store.trials_by_level(study_id).values():
-        out.append(dict(level=trials[0]["level"],
-                        trials=[(t, store.epochs(t["id"]), store.probes(t["id"])) for t in trials]))
-    return out
+def _is_regression(levels: list[LevelRecord]) -> bool:
+    return any(math.isfinite(e.get("test_mse", math.nan)) for lv in levels for r in lv.trials for e in r.epochs)
 
 
-def _is_regression(levels) -> bool:
-    return any(math.isfinite(e.get("test_mse", math.nan)) for lv in levels for _, eps, _ in lv["trials"] for e in eps)
+def _finished(lv: LevelRecord) -> list[list[dict]]:
+    """The epoch metrics of each trial of a level that finished (not diverged)."""
+    return [r.epochs for r in lv.trials if r.done]
 
 
 def _curves(levels, colors) -> Figure:
     import matplotlib.pyplot as plt
 
-    has_val = any(math.isfinite(e["val_loss"]) for lv in levels for _, eps, _ in lv["trials"] for e in eps)
+    has_val = any(math.isfinite(e["val_loss"]) for lv in levels for r in lv.trials for e in r.epochs)
     if _is_regression(levels):
         panels = [("train_loss", "train loss"), *([("val_mse", "validation MSE")] if has_val else []),
                   ("test_mse", "test MSE"), ("test_r2", "test R²")]
@@ -77,7 +70,7 @@ def _curves(levels, colors) -> Figure:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), constrained_layout=True)
     all_loss = []
     for lv, color in zip(levels, colors):
-        done = [eps for t, eps, _ in lv["trials"] if t["status"] == "done" and eps]
+        done = _finished(lv)
         if not done:
             continue
         n = min(len(e) for e in done)
@@ -86,7 +79,7 @@ def _curves(levels, colors) -> Figure:
             vals = [[e[key] for e in eps[:n]] for eps in done]
             if "loss" in key or "mse" in key:
                 all_loss += [v for row in vals for v in row]
-            _band(ax, x, vals, _level_text(lv["level"]), color)
+            _band(ax, x, vals, lv.label, color)
     from matplotlib.ticker import MaxNLocator
 
     for ax, (key, name) in zip(axes, panels):
@@ -104,13 +97,13 @@ def _curves(levels, colors) -> Figure:
 def _vs_factor(levels, records, colors) -> list[Figure]:
     import matplotlib.pyplot as plt
 
-    factors = list(levels[0]["level"]) if levels else []
+    factors = list(levels[0].level) if levels else []
     figs = []
     # against each factor (a log axis when numeric and spanning decades; the levels sharing a
     # factor value sit at the same x, told apart by colour); with several factors, also one
     # point per level labelled with all of its factor values
     for f in factors + ([None] if len(factors) > 1 else []):
-        values = [lv["level"][f] for lv in levels] if f else [None] * len(levels)
+        values = [lv.level[f] for lv in levels] if f else [None] * len(levels)
         numeric = f is not None and all(not isinstance(v, bool) and _fraction(v) is not None for v in values)
         fig, axes = plt.subplots(1, 2, figsize=(8.4 if f else max(8.4, 1.3 * len(levels)), 3.4 if f else 3.9),
                                  constrained_layout=True)
@@ -118,40 +111,40 @@ def _vs_factor(levels, records, colors) -> list[Figure]:
             ("test_acc", "final test accuracy")
         for ax, key, name in ((axes[0], "train_loss", "final train loss"), (axes[1], *second)):
             xs, labels = [], []
-            cats = list(dict.fromkeys(json.dumps(lv["level"][f], default=str) for lv in levels)) if f else []
-            per_cat = {c: [j for j, lv in enumerate(levels) if json.dumps(lv["level"][f], default=str) == c]
+            cats = list(dict.fromkeys(json.dumps(lv.level[f], default=str) for lv in levels)) if f else []
+            per_cat = {c: [j for j, lv in enumerate(levels) if json.dumps(lv.level[f], default=str) == c]
                        for c in cats}
             for i, (lv, color) in enumerate(zip(levels, colors)):
                 if numeric:
-                    x = _fraction(lv["level"][f])
+                    x = _fraction(lv.level[f])
                 elif f:  # categories at 0, 1, ...; the levels sharing one spread a little
-                    c = json.dumps(lv["level"][f], default=str)
+                    c = json.dumps(lv.level[f], default=str)
                     k, n = per_cat[c].index(i), len(per_cat[c])
                     x = cats.index(c) + (k - (n - 1) / 2) * min(0.12, 0.7 / n)
                 else:
                     x = i
-                finals = [eps[-1][key] for t, eps, _ in lv["trials"] if t["status"] == "done" and eps]
+                finals = [eps[-1][key] for eps in _finished(lv)]
                 if finals:
                     ax.scatter([x] * len(finals), finals, color=color, alpha=0.5, s=14)
                     ax.errorbar([x], [np.mean(finals)], yerr=[[np.mean(finals) - np.min(finals)],
                                                                [np.max(finals) - np.mean(finals)]],
-                                fmt="D", color=color, capsize=4, ms=6, label=_level_text(lv["level"]))
-                n_div = sum(t["status"] == "diverged" for t, _, _ in lv["trials"])
+                                fmt="D", color=color, capsize=4, ms=6, label=lv.label)
+                n_div = lv.n_diverged
                 if n_div:
                     ax.annotate(f"{n_div} diverged", (x, 0.02), xycoords=("data", "axes fraction"), color="crimson",
                                 ha="center", fontsize=8)
                 xs.append(x)
-                labels.append(level_label(lv["level"][f]) if f else
-                              "\n".join(level_label(v) for v in lv["level"].values()))
+                labels.append(value_label(lv.level[f]) if f else
+                              "\n".join(value_label(v) for v in lv.level.values()))
             if numeric and _spans_decades(xs):
                 ax.set_xscale("log")
             if key in ("train_loss", "test_mse"):
-                losses = [eps[-1][key] for lv in levels for t, eps, _ in lv["trials"] if t["status"] == "done" and eps]
+                losses = [eps[-1][key] for lv in levels for eps in _finished(lv)]
                 if _spans_decades(losses):
                     ax.set_yscale("log")
             if f and not numeric:
                 xs = list(range(len(cats)))
-                labels = [level_label(levels[per_cat[c][0]]["level"][f]) for c in cats]
+                labels = [value_label(levels[per_cat[c][0]].level[f]) for c in cats]
             ax.set_xticks(xs)
             ax.set_xticklabels(labels, rotation=30 if len(xs) > 4 and f else 0, fontsize=8 if not f else None)
             ax.minorticks_off()
@@ -182,14 +175,16 @@ def _fraction(v):
 
 # The probe quantities worth a panel, in order of usefulness; a panel is drawn when recorded.
 PROBE_PANELS = [
-    ("zero_grad", "share", "share of samples with zero loss gradient", False),
-    ("logits", "top_class_share", "share of predictions in the top class", False),
-    ("preact_step", "pre0.rms_change", "first-layer pre-activation change per step (RMS)", True),
-    ("activations", "act0.dead_frac", "dead units, first hidden layer", False),
-    ("logits", "max_abs", "max |logit|", True),
-    ("gradients", "total.norm", "gradient norm", True),
-    ("adam_eps", "dense0.W.eps_dominated_frac", "first-layer entries where Adam's eps dominates", False),
-    ("hessian", "top_eigenvalue", "top Hessian eigenvalue", True),
+    (ZeroGradient.name, ZeroGradient.SHARE, "share of samples with zero loss gradient", False),
+    (Logits.name, Logits.TOP_CLASS_SHARE, "share of predictions in the top class", False),
+    (PreactivationStep.name, PreactivationStep.RMS_CHANGE.format(layer=0),
+     "first-layer pre-activation change per step (RMS)", True),
+    (Activations.name, Activations.DEAD_FRAC.format(layer=0), "dead units, first hidden layer", False),
+    (Logits.name, Logits.MAX_ABS, "max |logit|", True),
+    (Gradients.name, Gradients.TOTAL_NORM, "gradient norm", True),
+    (AdamEps.name, AdamEps.DOMINATED_FRAC.format(param="dense0.W"), "first-layer entries where Adam's eps dominates",
+     False),
+    (Hessian.name, Hessian.TOP_EIGENVALUE, "top Hessian eigenvalue", True),
 ]
 
 
@@ -197,7 +192,7 @@ def _probe_figure(levels, colors) -> Figure | None:
     import matplotlib.pyplot as plt
 
     present = [p for p in PROBE_PANELS
-               if any(r[1] == p[0] and r[2] == p[1] for lv in levels for _, _, rows in lv["trials"] for r in rows)]
+               if any(r[1] == p[0] and r[2] == p[1] for lv in levels for rec in lv.trials for r in rec.probes)]
     if not present:
         return None
     cols = 2 if len(present) > 1 else 1
@@ -206,10 +201,10 @@ def _probe_figure(levels, colors) -> Figure | None:
     for ax, (probe, name, title, log_y) in zip(axes.flat, present):
         for lv, color in zip(levels, colors):
             series = {}
-            for k, (t, _, rows) in enumerate(lv["trials"]):
-                if t["status"] == "diverged":  # listed under "Diverged trials", not averaged in
+            for k, rec in enumerate(lv.trials):
+                if rec.status == "diverged":  # listed under "Diverged trials", not averaged in
                     continue
-                for step, p, n, v in rows:
+                for step, p, n, v in rec.probes:
                     if p == probe and n == name:
                         series.setdefault(step, {})[k] = np.nan if v is None else v
             if not series:
@@ -217,7 +212,7 @@ def _probe_figure(levels, colors) -> Figure | None:
             steps = sorted(series)
             seeds = sorted({k for d in series.values() for k in d})
             vals = [[series[s].get(k, np.nan) for s in steps] for k in seeds]
-            _band(ax, np.asarray(steps) + 1, vals, _level_text(lv["level"]), color)
+            _band(ax, np.asarray(steps) + 1, vals, lv.label, color)
         ax.set_xscale("log")
         ax.set_xlabel("step + 1")
         ax.set_title(title, fontsize=10)
@@ -244,8 +239,8 @@ def build_figures(store: Store, study: str) -> tuple[list[Figure], dict]:
     import matplotlib.pyplot as plt
 
     info = store.require_study(study)
-    levels = _collect(store, info["id"])
-    records = summarize(store, study)
+    levels = read_levels(store, study)
+    records = summarize_levels(levels)
     colors = [plt.get_cmap("tab10")(i % 10) for i in range(len(levels))]
     figs = [_curves(levels, colors), *_vs_factor(levels, records, colors)]
     pf = _probe_figure(levels, colors)
@@ -274,10 +269,6 @@ li{margin:.35rem 0}.id{font-family:monospace;background:#eef;padding:0 .25rem}.b
 """
 
 
-def _fmt(x, digits=4):
-    return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}g}"
-
-
 def render_html(store: Store, study: str, png_dir: str | Path | None = None) -> str:
     """The report as one HTML string; with ``png_dir``, each figure is also written there
     as ``NAME.png`` and ``NAME.svg``."""
@@ -294,10 +285,10 @@ def render_html(store: Store, study: str, png_dir: str | Path | None = None) -> 
     images = [(f, _png_b64(f.fig)) for f in figs]
     for f in figs:
         plt.close(f.fig)
-    findings = explain(store, study)
+    findings = explain_views(level_views(levels))   # the levels read once, for figures, table and findings
     spec = info["spec"]
     e = html.escape
-    trials = [t for lv in levels for t, _, _ in lv["trials"]]
+    trials = [r.trial for lv in levels for r in lv.trials]
     env = trials[0]["env"] if trials else {}
     wall = sum(t["wall_s"] or 0 for t in trials)
 
@@ -314,17 +305,12 @@ def render_html(store: Store, study: str, png_dir: str | Path | None = None) -> 
 
     # results table
     parts.append("<h2>Results</h2><div class='scroll'><table data-role='results'><thead><tr>")
-    factors = list(levels[0]["level"]) if levels else []
+    factors = list(levels[0].level) if levels else []
     metrics, ci = shown_metrics(records), ci_metric(records)
     head = [*(factors or ["level"]), "seeds", "diverged", *(NAMES[m] for m in metrics), f"{NAMES[ci]} 95% CI"]
     parts.append("".join(f"<th>{e(h)}</th>" for h in head) + "</tr></thead><tbody>")
     for r in records:
-        cells = [level_label(r["level"][f]) for f in factors] or ["(base)"]
-        cells += [str(r["n_seeds"]), str(r["n_diverged"])]
-        for m in metrics:
-            cells.append(f"{_fmt(r[m]['mean'])} ± {_fmt(r[m]['std'], 2)}")
-        lo, hi = r[ci]["ci95"]
-        cells.append(f"[{_fmt(lo)}, {_fmt(hi)}]")
+        cells = [*factor_cells(r, factors), str(r["n_seeds"]), str(r["n_diverged"]), *metric_cells(r, metrics, ci)]
         cls = " class='bad'" if r["n_diverged"] else ""
         parts.append(f"<tr{cls}>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
     parts.append("</tbody></table></div><p><small>mean ± sample std over seeds that finished; the CI is the "
@@ -349,7 +335,7 @@ def render_html(store: Store, study: str, png_dir: str | Path | None = None) -> 
     div = [t for t in trials if t["status"] == "diverged"]
     if div:
         parts.append("<h2>Diverged trials</h2><ul>" + "".join(
-            f"<li class='bad'>{e(_level_text(t['level']))}, seed {t['seed']}: loss not finite from step "
+            f"<li class='bad'>{e(level_label(t['level']))}, seed {t['seed']}: loss not finite from step "
             f"{t['diverged_step']}</li>" for t in div) + "</ul>")
 
     # the resolved spec (profile filled in) of the first trial, and what the study varies

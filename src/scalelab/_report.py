@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ._spec import level_label
+from ._levels import LevelRecord, fmt, level_label, read_levels, value_label
 from ._store import Store
 
 SUMMARY_METRICS = ("final_train_loss", "test_loss", "test_accuracy",
@@ -43,24 +43,25 @@ def describe(values) -> dict:
 
 def summarize(store: Store, study: str) -> list[dict]:
     """One record per sweep level (see the CLI's ``show --format json``)."""
-    info = store.require_study(study)
+    return summarize_levels(read_levels(store, study))
+
+
+def summarize_levels(levels: list[LevelRecord]) -> list[dict]:
+    """:func:`summarize` over levels already read (the HTML report reads a study once)."""
     out = []
-    for trials in store.trials_by_level(info["id"]).values():
-        rec = dict(level=trials[0]["level"], trials=[(t, store.epochs(t["id"])) for t in trials])
+    for lv in levels:
         finals = {m: [] for m in SUMMARY_METRICS}
         by_epoch: dict[int, list] = {}
         val_by_epoch: dict[int, list] = {}
-        n_div = 0
-        for t, eps in rec["trials"]:
-            n_div += t["status"] == "diverged"
-            if t["status"] == "diverged" or not eps:
+        for rec in lv.trials:
+            if rec.status == "diverged" or not rec.epochs:
                 continue
             for m in SUMMARY_METRICS:
-                finals[m].append(_final(m, eps[-1]))
-            for e in eps:
+                finals[m].append(_final(m, rec.epochs[-1]))
+            for e in rec.epochs:
                 by_epoch.setdefault(e["epoch"], []).append(e["train_loss"])
                 val_by_epoch.setdefault(e["epoch"], []).append((e["val_loss"], e["val_acc"]))
-        r = dict(level=rec["level"], n_seeds=len(rec["trials"]), n_diverged=n_div)
+        r = dict(level=lv.level, n_seeds=len(lv.trials), n_diverged=lv.n_diverged)
         for m in SUMMARY_METRICS:
             d = describe(finals[m])
             r[m] = dict(mean=d["mean"], std=d["std"], ci95=d["ci95"])
@@ -75,14 +76,6 @@ def summarize(store: Store, study: str) -> list[dict]:
     return out
 
 
-def _fmt(x, digits=4):
-    return "—" if x is None else f"{x:.{digits}g}"
-
-
-def _level_text(level: dict) -> str:
-    return ", ".join(f"{k}={level_label(v)}" for k, v in level.items()) or "(base)"
-
-
 def to_csv(records: list[dict]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -95,7 +88,7 @@ def to_csv(records: list[dict]) -> str:
     header += [f"val_{m}_epoch{e + 1}" for m in ("loss", "acc") for e in range(n_val)]
     w.writerow(header)
     for r in records:
-        row = [_level_text(r["level"]), r["n_seeds"], r["n_diverged"]]
+        row = [level_label(r["level"]), r["n_seeds"], r["n_diverged"]]
         for m in SUMMARY_METRICS:
             row += [r[m]["mean"], r[m]["std"], *r[m]["ci95"]]
         row += r["train_loss_by_epoch"] + [""] * (n_ep - len(r["train_loss_by_epoch"]))
@@ -129,6 +122,19 @@ def ci_metric(records: list[dict]) -> str:
     return "test_accuracy" if "test_accuracy" in shown_metrics(records) else "test_rmse"
 
 
+def factor_cells(r: dict, factors: list[str]) -> list[str]:
+    """A summary row's first cells: each swept factor's value, or the level's label
+    ("(base)") for a study without factors."""
+    return [value_label(r["level"][f]) for f in factors] or [level_label(r["level"])]
+
+
+def metric_cells(r: dict, metrics: list[str], ci: str) -> list[str]:
+    """A summary row's metric cells (the CLI table and the HTML report show the same):
+    mean ± std of each metric, then the 95% CI of ``ci``."""
+    lo, hi = r[ci]["ci95"]
+    return [f"{fmt(r[m]['mean'])} ± {fmt(r[m]['std'], 2)}" for m in metrics] + [f"[{fmt(lo)}, {fmt(hi)}]"]
+
+
 def render_table(records: list[dict], title: str = ""):
     """A rich Table of the summary records: one column per swept factor, then mean ± std
     per metric, the 95% CI of test accuracy (regression: test RMSE), and the per-epoch means."""
@@ -136,7 +142,7 @@ def render_table(records: list[dict], title: str = ""):
 
     table = Table(title=title or None, caption="metrics: mean ± std over seeds")
     factors = list(records[0]["level"]) if records else []
-    width = lambda f: max([len(f)] + [len(level_label(r["level"].get(f, ""))) for r in records])  # noqa: E731
+    width = lambda f: max([len(f)] + [len(value_label(r["level"].get(f, ""))) for r in records])  # noqa: E731
     for f in factors or ["level"]:
         table.add_column(f, no_wrap=True, min_width=min(width(f), 24))
     table.add_column("seeds", justify="right", no_wrap=True, min_width=5)
@@ -156,12 +162,9 @@ def render_table(records: list[dict], title: str = ""):
     if with_val_acc:
         table.add_column(f"val acc {which}", overflow="fold")
     for r in records:
-        cells = [level_label(r["level"][f]) for f in factors] if factors else ["(base)"]
+        cells = factor_cells(r, factors)
         cells.append(f"{r['n_seeds']}" + (f" ({r['n_diverged']} diverged)" if r["n_diverged"] else ""))
-        for m in metrics:
-            cells.append(f"{_fmt(r[m]['mean'])} ± {_fmt(r[m]['std'], 2)}")
-        lo, hi = r[ci]["ci95"]
-        cells.append(f"[{_fmt(lo)}, {_fmt(hi)}]")
+        cells += metric_cells(r, metrics, ci)
         pick = lambda xs: " ".join(f"{xs[e]:.4g}" for e in shown_ep if e < len(xs))  # noqa: E731
         cells.append(pick(r["train_loss_by_epoch"]))
         if with_val:

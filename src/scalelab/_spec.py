@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from ._levels import level_label
+
 
 class SpecError(ValueError):
     """A spec that cannot be run; the message is one actionable line."""
@@ -377,13 +379,6 @@ def _check_grid(spec: StudySpec, source: str) -> None:
             raise SpecError(f"{where}arms.{arm}: " + _one_line(e, "")) from None
 
 
-def level_label(value) -> str:
-    """How a grid value is shown: fractions stay as written ("1/255")."""
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
 class Trial(BaseModel):
     """One model to train: a point of the grid and a seed, with its fully resolved spec."""
 
@@ -402,7 +397,7 @@ class Trial(BaseModel):
 
     @property
     def level_name(self) -> str:
-        return ", ".join(f"{k}={level_label(v)}" for k, v in self.level.items()) or "(base)"
+        return level_label(self.level)
 
 
 def effective_hyperparameters(s: StudySpec) -> dict:

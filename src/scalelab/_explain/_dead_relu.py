@@ -1,0 +1,46 @@
+"""Dead units: hidden units that are zero on every probe sample."""
+
+from __future__ import annotations
+
+import math
+
+from .._levels import pct
+from ..probes import Activations
+from ._findings import CAUSE, NOTE, Finding
+from ._registry import register
+from ._view import LevelView, key
+
+
+def dead_fractions(v: LevelView) -> dict[int, float]:
+    """Per hidden layer, the dead-unit fraction at the last probed step (mean over seeds)."""
+    out = {}
+    for n, fields in v.names(Activations.name, Activations.DEAD_FRAC).items():
+        out[int(fields["layer"])] = v.mean_at(Activations.name, n, v.last_step(Activations.name, n))
+    return out
+
+
+@register({"dead-relu": CAUSE}, rank=50, needs=((Activations, Activations.DEAD_FRAC),))
+def rule_dead_relu(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
+    """Dead units (zero activation on every probe sample) compared with the reference: an
+    elevated fraction is reported (a cause); for a level where a cause already fired, that
+    dead units are *not* elevated is reported too, as a note (it rules a common guess out)."""
+    pathological = any(f.role == CAUSE for f in found)
+    dead, ref_dead = dead_fractions(t), dead_fractions(ref)
+    if not dead or t is ref:
+        return []
+    out = []
+    for i, d in sorted(dead.items()):
+        r = ref_dead.get(i, math.nan)
+        elevated = d >= 2 * r + 0.05
+        if not elevated and not pathological:
+            continue
+        ev = dict(layer=i, dead_fraction=d, reference_level=ref.level, reference_dead_fraction=r, elevated=elevated,
+                  step=t.last_step(*key(Activations, Activations.DEAD_FRAC, layer=i)))
+        if elevated:
+            text = (f"at {t.label}, {pct(d)} of hidden layer {i}'s units are dead (zero on every probe sample) at step "
+                    f"{ev['step']}, against {pct(r)} at {ref.label}.")
+        else:
+            text = (f"at {t.label}, dead units are not the cause: {pct(d)} of hidden layer {i}'s units are dead at step "
+                    f"{ev['step']}, against {pct(r)} at {ref.label}.")
+        out.append(Finding("dead-relu", t.level, ev, text, role=CAUSE if elevated else NOTE))
+    return out

@@ -1,0 +1,28 @@
+"""A finding: one mechanism seen at one level, with the numbers behind its text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# What a finding is to the level it concerns. Only a ``cause`` is a pathology: when one
+# fires, the level is not reported as healthy ("no-pathology"). A ``consequence`` is
+# what follows from a cause (shown, but it proves nothing on its own); a ``note`` is a
+# measurement worth reading that is not a problem (curvature within limits, dead units
+# that are *not* elevated, "no pathology found" itself).
+CAUSE, CONSEQUENCE, NOTE = "cause", "consequence", "note"
+ROLES = (CAUSE, CONSEQUENCE, NOTE)
+
+
+@dataclass
+class Finding:
+    id: str                 # stable mechanism name, e.g. "clipped-zero-gradient"
+    level: dict             # the sweep level it concerns
+    evidence: dict          # the numbers behind the text
+    text: str
+    role: str = ""          # one of ROLES; empty: the registry's role for this id (filled in when run)
+
+    def as_dict(self) -> dict:
+        """The finding as ``explain --format json`` writes it: id, level, evidence, text
+        (the role is the registry's to say, see :func:`scalelab._explain.rules`, and the
+        JSON stays what scripts already read)."""
+        return dict(id=self.id, level=self.level, evidence=self.evidence, text=self.text)

@@ -1,0 +1,81 @@
+"""Samples with an exactly zero loss gradient (a clipped cross-entropy's flat tails), the
+plateau loss they imply, and a batch gradient that stopped for good."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._levels import pct
+from ..probes import Gradients, Logits, ZeroGradient
+from ._findings import CAUSE, Finding
+from ._registry import register
+from ._view import LevelView, key
+
+SHARE = key(ZeroGradient, ZeroGradient.SHARE)
+BELOW_CLIP = key(Logits, Logits.BELOW_CLIP)
+ABOVE_CLIP = key(Logits, Logits.ABOVE_CLIP)
+TOTAL_NORM = key(Gradients, Gradients.TOTAL_NORM)
+
+
+@register({"zero-gradient": CAUSE, "clipped-zero-gradient": CAUSE}, rank=20,
+          needs=((ZeroGradient, ZeroGradient.SHARE), (Logits, Logits.BELOW_CLIP), (Logits, Logits.ABOVE_CLIP),
+                 (Gradients, Gradients.TOTAL_NORM)))
+def rule_zero_gradient(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
+    """Samples whose loss gradient is exactly zero (for a clipped cross-entropy: the
+    true-class probability in a clipped tail); the plateau loss they imply."""
+    if not t.has(*SHARE):
+        return []
+    steps = t.steps(*SHARE)
+    means = [t.mean_at(*SHARE, s) for s in steps]
+    if max(means) < 0.25:
+        return []
+    s0 = t.at(*SHARE, steps[0])
+    ev = dict(step0_share=float(np.mean(s0)), step0_share_range=[float(np.min(s0)), float(np.max(s0))],
+              last_step=steps[-1], last_share=means[-1], max_share=max(means),
+              reference_level=ref.level, reference_max_share=max(ref.mean_at(*SHARE, s) for s in ref.steps(*SHARE)))
+    all_step = next((s for s, m in zip(steps, means) if m >= 0.999), None)
+    ev["first_step_all_zero"] = all_step
+    clip = float(t.spec.loss.clip) if not t.spec.loss.from_logits else 0.0
+    fid = "zero-gradient"
+    text = (f"at {t.label}, {pct(ev['step0_share'])} of training samples (seeds: {pct(ev['step0_share_range'][0])}–"
+            f"{pct(ev['step0_share_range'][1])}) had an exactly zero loss gradient at step {steps[0]}")
+    if clip > 0 and t.has(*BELOW_CLIP):
+        low0, high0 = t.mean_at(*BELOW_CLIP, steps[0]), t.mean_at(*ABOVE_CLIP, steps[0])
+        low_last, high_last = t.mean_at(*BELOW_CLIP, steps[-1]), t.mean_at(*ABOVE_CLIP, steps[-1])
+        ev.update(clip=clip, step0_below_clip=low0, step0_above_1_minus_clip=high0, last_below_clip=low_last,
+                  last_above_1_minus_clip=high_last)
+        if low0 + high0 >= 0.9 * ev["step0_share"]:
+            fid = "clipped-zero-gradient"
+            text += (f": their true-class probability was below the clip {clip:g} ({pct(low0)}) or above 1 − clip "
+                     f"({pct(high0)}), where the clipped cross-entropy has no gradient")
+        plateau = -math.log(clip) * low_last
+        ev.update(plateau_loss_predicted=plateau, final_train_loss=t.final_train_loss)
+        if math.isfinite(t.final_train_loss) and abs(plateau - t.final_train_loss) <= 0.1 * t.final_train_loss:
+            text += (f"; at step {steps[-1]} {pct(low_last)} sit below the clip, and −log({clip:g}) × {low_last:.3f} = "
+                     f"{plateau:.2f} ≈ the final train loss {t.final_train_loss:.2f}")
+    if all_step is not None:
+        text += f"; from step {all_step} on, every probed sample was in that region"
+    if t.has(*TOTAL_NORM):
+        text += _stopped_gradient(t, ev)
+    text += f". At {ref.label}: at most {pct(ev['reference_max_share'])}."
+    return [Finding(fid, t.level, ev, text)]
+
+
+def _stopped_gradient(t: LevelView, ev: dict) -> str:
+    """The step from which the batch gradient was exactly zero at every probed step, and
+    the seeds that stopped learning for good (added to ``ev``); the text that says so."""
+    gsteps = t.steps(*TOTAL_NORM)
+    zero_from = next((s for s in gsteps if all(np.all(t.at(*TOTAL_NORM, u) == 0) for u in gsteps if u >= s)), None)
+    ev["batch_gradient_exactly_zero_from_step"] = zero_from
+    if zero_from is None:
+        return ""
+    text = f"; the batch gradient was exactly 0.0 at every probed step from {zero_from} on"
+    # stopped for good: a seed whose last epochs have the very same training loss
+    frozen = sum(1 for ls in t.train_loss_by_seed if len(ls) >= 2 and abs(ls[-1] - ls[-2]) <= 1e-6 * abs(ls[-1]))
+    ev["seeds_with_frozen_weights"] = frozen
+    if frozen:
+        text += (f"; {frozen} of {len(t.train_loss_by_seed)} seeds stopped learning (the same training loss in "
+                 f"their last two epochs)")
+    return text
