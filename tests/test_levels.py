@@ -15,7 +15,7 @@ LEVELS = [{}, {"input.scale": "1/255"}, {"input.scale": 1e-3, "optim.lr": 0.1}, 
 def test_every_reader_labels_a_level_the_same_way(level):
     label = level_label(level)
     assert view(level, SPEC, {}).label == label                                      # explain
-    assert _spec.Trial(study="s", level=level, seed=0, spec={}).level_name == label  # the engine's trials
+    assert _spec.Trial(study="s", level=level, seed=0, spec=_spec.TrialSpec(name="s")).level_name == label  # the engine's trials
     assert _report.level_label is level_label and _html.level_label is level_label   # report, HTML
     assert _report.to_csv([dict(level=level, n_seeds=1, n_diverged=0, train_loss_by_epoch=[], val_loss_by_epoch=[],
                                 val_acc_by_epoch=[], **{m: dict(mean=None, std=None, ci95=[None, None])

@@ -18,7 +18,7 @@ from ._executors import LocalExecutor
 from ._spec import SpecError, StudySpec, expand, load_spec
 from ._splits import trial_split
 from ._store import Store
-from .engine import Progress, check_trials, plan_groups, resolve_device
+from .engine import Progress as StepProgress, check_trials, plan_groups, resolve_device
 
 
 def environment(device: str) -> dict:
@@ -114,7 +114,7 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
                 TimeRemainingColumn()]
         with Progress(*cols, console=_stderr_console(), transient=False) as bar:
             task = bar.add_task("train", total=total)
-            executor.run(groups, save, [*hooks, Progress(lambda n: bar.advance(task, n))])
+            executor.run(groups, save, [*hooks, StepProgress(lambda n: bar.advance(task, n))])
     else:
         executor.run(groups, save, hooks)
     return sid

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import torch
-
 from ._base import Probe, plain_mlp
 
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import torch
-
 from ..optim import adam_step_scalars
 from ._base import Probe, median
 

@@ -1,0 +1,114 @@
+"""From a plain dict (parsed TOML, ``--set`` overrides) to a validated study spec, with
+one-line errors that name the key path; grid and arm keys checked against the spec."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ._sections import SpecError, StudySpec
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    cls: Any = StudySpec
+    for part in loc[:-1]:
+        f = getattr(cls, "model_fields", {}).get(part)
+        if f is None:
+            return []
+        cls = f.annotation
+    return list(getattr(cls, "model_fields", {}))
+
+
+def _one_line(e: ValidationError, source: str) -> str:
+    err = e.errors()[0]
+    loc = tuple(str(p) for p in err["loc"] if not str(p).startswith(("function-", "literal[", "list[", "int", "float",
+                                                                      "str", "bool", "tuple[", "constrained")))
+    path = ".".join(loc) or "(top level)"
+    where = f"{source}: " if source else ""
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(tuple(p for p in err["loc"]))
+        return f"{where}unknown key '{path}'; allowed here: {', '.join(allowed)}"
+    if err["type"] == "missing":
+        return f"{where}missing key '{path}'"
+    msg = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
+    got = err.get("input")
+    return f"{where}{path} = {got!r}: {msg}"
+
+
+def parse_spec(raw: dict, source: str = "") -> StudySpec:
+    """Validate a plain dict (e.g. parsed TOML) into a :class:`StudySpec`."""
+    try:
+        spec = StudySpec.model_validate(raw)
+    except ValidationError as e:
+        raise SpecError(_one_line(e, source)) from None
+    _check_grid(spec, source)
+    return spec
+
+
+
+
+def _set_path(d: dict, path: str, value) -> None:
+    parts = path.split(".")
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+    d[parts[-1]] = value
+
+
+def _get_path(d: dict, path: str):
+    for p in path.split("."):
+        d = d[p]
+    return d
+
+
+def _check_key(base: dict, key: str, where: str, what: str) -> None:
+    if key in ("name", "grid", "arms", "seeds", "profile", "question"):
+        raise SpecError(f"{where}{what} '{key}' cannot vary; vary a key inside a section, e.g. 'input.scale'")
+    try:
+        _get_path(base, key)
+    except (KeyError, TypeError):
+        raise SpecError(f"{where}{what} '{key}' is not a spec key; use a dotted path such as "
+                        f"'input.scale' or 'optim.lr'") from None
+
+
+def _check_grid(spec: StudySpec, source: str) -> None:
+    where = f"{source}: " if source else ""
+    base = spec.model_dump(exclude={"grid", "arms"})
+    for key, values in spec.grid.items():
+        _check_key(base, key, where, "grid key")
+        if not values:
+            raise SpecError(f"{where}grid.{key} is empty; give at least one value")
+        for v in values:
+            trial = copy.deepcopy(base)
+            _set_path(trial, key, v)
+            try:
+                StudySpec.model_validate(trial)
+            except ValidationError as e:
+                raise SpecError(f"{where}grid.{key} value {v!r}: " + _one_line(e, "").split(": ", 1)[-1]) from None
+    for arm, overrides in spec.arms.items():
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.*+-]*", arm):
+            raise SpecError(f"{where}arms.{arm}: an arm name is letters, digits and _.*+-")
+        trial = copy.deepcopy(base)
+        for key, v in overrides.items():
+            _check_key(base, key, where, f"arms.{arm}: key")
+            if key in spec.grid:
+                raise SpecError(f"{where}arms.{arm}: '{key}' is also swept in grid; set it in one place")
+            _set_path(trial, key, v)
+        try:
+            StudySpec.model_validate(trial)
+        except ValidationError as e:
+            raise SpecError(f"{where}arms.{arm}: " + _one_line(e, "")) from None
+
+
+
+def load_spec(obj: "str | Path | dict | StudySpec") -> StudySpec:
+    """A spec from a TOML path, a dict or a StudySpec."""
+    if isinstance(obj, StudySpec):
+        _check_grid(obj, "")
+        return obj
+    if isinstance(obj, dict):
+        return parse_spec(obj)
+    return StudySpec.from_toml(obj)

@@ -1,0 +1,217 @@
+"""The spec's sections: pydantic models that fail loudly on an unknown key, a wrong type or an
+out-of-range value. Fields left unset (``None``) are filled from the chosen profile by
+:func:`scalelab._spec.resolve`."""
+
+from __future__ import annotations
+
+import tomllib
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+
+class SpecError(ValueError):
+    """A spec that cannot be run; the message is one actionable line."""
+
+
+def _parse_number(v):
+    """Accept numbers and fraction strings such as "1/255" (TOML has no fractions)."""
+    if isinstance(v, str):
+        try:
+            return float(Fraction(v.replace(" ", "")))
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"expected a number or a fraction like '1/255', got {v!r}") from None
+    return v
+
+
+Num = Annotated[float, BeforeValidator(_parse_number)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    def __getitem__(self, key: str):
+        """Read access by key (``spec["optim"]["lr"]``) for callers that think of a spec as
+        the TOML table it came from; the package itself reads attributes."""
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+
+DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file", "heatmap", "sin-plus-y")
+INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
+         "normal_glorot", "torch_default")
+
+
+class DataSpec(_Section):
+    dataset: Literal[DATASETS] = "fashion-mnist"
+    dir: str | None = None                 # Fashion-MNIST folder (else --data-dir, SCALELAB_DATA, known places)
+    verify: bool = True                    # check the official sha256 of Fashion-MNIST files
+    path: str | None = None                # dataset = "file": an .npz (X, y) or .csv
+    target: str | None = None              # CSV target column
+    task: Literal["classification", "regression"] | None = None
+    validation: Num = Field(0.0, ge=0)     # fraction (< 1) or count (>= 1) taken from the end of the training set
+    train_subset: int | None = Field(None, ge=1)  # keep only the first N training samples
+    test_subset: int | None = Field(None, ge=1)
+    test_fraction: Num = Field(0.2, gt=0, lt=1)   # for sets that ship without a test split
+    split_seed: int = 0                    # also the seed of a synthetic data set
+    n_samples: int | None = Field(None, ge=2)   # synthetic sets: training samples (default: the generator's)
+    noise: Num = Field(0.1, ge=0)          # synthetic regression: noise std
+
+
+class InputSpec(_Section):
+    transform: Literal["none", "scale", "standardize", "minmax"] = "none"
+    scale: Num = 1.0                       # factor for transform = "scale"
+    per_feature: bool = True               # standardize / minmax per feature or over all values
+    feature_range: tuple[Num, Num] = (0.0, 1.0)
+    # Train as the model whose inputs are multiplied by this factor would: the first
+    # layer's init, lr, eps, L2 and weight decay are rescaled exactly (see _equivalence).
+    equivalent_to: Num | None = Field(None, gt=0)
+    features: list[str] = []               # extra columns computed from raw ones, e.g. ["sin(x0)"]
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, v):
+        from .._synthetic import parse_feature
+
+        for f in v:
+            parse_feature(f)  # raises with the accepted forms
+        return v
+
+
+class TargetSpec(_Section):
+    """Regression targets: transformed (fitted on training targets) for training; metrics are
+    reported in the original units through the inverse transform."""
+
+    transform: Literal["none", "scale", "standardize", "minmax"] = "none"
+    scale: Num = 1.0
+    per_feature: bool = False              # one statistic over all target values (e.g. all pixels)
+    feature_range: tuple[Num, Num] = (0.0, 1.0)
+
+
+class ModelSpec(_Section):
+    kind: Literal["mlp", "fcn", "layers"] = "mlp"  # fcn: fully convolutional; layers: the list below
+    hidden: list[Annotated[int, Field(ge=1)]] = [128]
+    # kind = "layers": hidden layers as listed, e.g. [{kind = "dense", units = 64}, {kind = "activation"}];
+    # a dense head with one unit per output follows
+    layers: list[dict[str, Any]] = []
+    conv: list[Annotated[int, Field(ge=1)]] = [16, 16]   # fcn: channels of the conv blocks
+    kernel: int = Field(3, ge=1)
+    batchnorm: bool = False                # BN before each hidden activation
+    bn_momentum: Num | None = Field(None, ge=0, lt=1)   # share of the running average kept per step (Keras)
+    bn_eps: Num | None = Field(None, gt=0)
+    activation: Literal["relu", "tanh", "sigmoid", "linear"] = "relu"
+    init: Literal[INITS] | list[Literal[INITS]] | None = None      # one scheme or one per layer
+    init_scale: Num | list[Num] = 1.0      # multiplies each layer's initial weights
+    bias_init: Literal["zeros", "torch_default"] | None = None
+
+
+class LossSpec(_Section):
+    name: Literal["crossentropy", "mse", "mae"] = "crossentropy"
+    from_logits: bool | None = None        # False: softmax output, clipped probabilities (Keras)
+    clip: Num | None = Field(None, ge=0, lt=0.5)  # probability clip of the softmax output
+
+
+class OptimSpec(_Section):
+    name: Literal["sgd", "momentum", "adam", "adamw"] = "adam"
+    lr: Num = Field(1e-3, gt=0)
+    momentum: Num = Field(0.9, ge=0, lt=1)
+    nesterov: bool = False
+    beta1: Num = Field(0.9, ge=0, lt=1)
+    beta2: Num = Field(0.999, ge=0, lt=1)
+    eps: Num | None = Field(None, ge=0)
+    eps_mode: Literal["keras", "torch"] | None = None  # where eps enters Adam's denominator
+    l2: Num = Field(0.0, ge=0)             # penalty l2 * sum(W**2) on kernels, added to the loss
+    weight_decay: Num = Field(0.0, ge=0)   # decoupled: each step W -= lr * weight_decay * W
+    lr_mult: list[Num] | None = None       # per-layer multipliers, one per dense layer
+    eps_mult: list[Num] | None = None
+    l2_mult: list[Num] | None = None
+    wd_mult: list[Num] | None = None
+
+
+class TrainSpec(_Section):
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(5, ge=1)
+    shuffle: bool = True
+    device: str = "cpu"                    # cpu, cuda, cuda:N or auto
+    dtype: Literal["float32", "float64"] = "float32"
+    group_size: int | None = Field(None, ge=1)  # models per stacked group; None: chosen for the device
+    compile: bool | None = None            # torch.compile the step; None: where it helps
+    flush_denormals: bool = True           # float32 denormals → 0 on CPU (as TensorFlow does): much faster
+
+
+class ProbesSpec(_Section):
+    preset: Literal["none", "cheap", "standard", "full"] = "none"
+    only: list[str] | None = None          # explicit probe names instead of the preset's
+    schedule: Literal["log", "linear"] = "log"
+    points_per_decade: int = Field(8, ge=1)   # log schedule
+    every: int = Field(100, ge=1)          # linear schedule
+    batch: int = Field(512, ge=1)          # fixed training rows the forward probes look at
+    hessian_batch: int = Field(256, ge=1)
+    hessian_iters: int = Field(20, ge=1)
+
+
+class _Sections(_Section):
+    """What a study and each of its trials share: the name, the profile and every section."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    question: str = ""
+    profile: Literal["keras", "keras-logits", "torch"] = "keras"
+    seeds: list[int] | Annotated[int, Field(ge=1)] = 5
+    data: DataSpec = DataSpec()
+    input: InputSpec = InputSpec()
+    target: TargetSpec = TargetSpec()
+    model: ModelSpec = ModelSpec()
+    loss: LossSpec = LossSpec()
+    optim: OptimSpec = OptimSpec()
+    train: TrainSpec = TrainSpec()
+    probes: ProbesSpec = ProbesSpec()
+
+
+class EffectiveSpec(_Section):
+    """Per weighted layer (one value per kernel, in layer order), what the optimizer really
+    uses: the section's value × its per-layer multiplier × the input.equivalent_to multiplier
+    of the first kernel. Biases take lr and eps × the per-layer multiplier only."""
+
+    lr: list[float]
+    eps: list[float]
+    l2: list[float]
+    weight_decay: list[float]
+    init_scale: list[float]
+
+
+class TrialSpec(_Sections):
+    """The resolved spec of one trial: every section, every profile default filled in
+    (:func:`resolve`), frozen, and the effective per-layer hyperparameters. Code reads it by
+    attribute (``spec.train.batch_size``)."""
+
+    effective: EffectiveSpec | None = None
+
+
+class StudySpec(_Sections):
+    """A study: the sections of a trial plus the factors that vary."""
+
+    grid: dict[str, list[Any]] = {}
+    # Named arms: each a set of dotted-key overrides (a level that is not a grid product);
+    # crossed with the grid when both are given.
+    arms: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "StudySpec":
+        path = Path(path)
+        if not path.exists():
+            raise SpecError(f"spec file {path} does not exist")
+        try:
+            raw = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise SpecError(f"{path}: not valid TOML ({e})") from None
+        from ._parse import parse_spec
+
+        return parse_spec(raw, source=str(path))
+
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+

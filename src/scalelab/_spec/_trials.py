@@ -1,0 +1,59 @@
+"""A study's trials: arms × the factor grid × seeds, each with its resolved, frozen spec."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .._levels import level_label
+from ._parse import _one_line, _set_path
+from ._resolve import effective_hyperparameters, resolve
+from ._sections import SpecError, StudySpec, TrialSpec
+
+class Trial(BaseModel):
+    """One model to train: a point of the grid and a seed, with its fully resolved spec."""
+
+    model_config = ConfigDict(frozen=True)
+    study: str
+    level: dict[str, Any]      # grid key -> value as written in the spec
+    seed: int
+    spec: TrialSpec            # resolved spec of this trial (grid applied, profile filled)
+
+    @property
+    def key(self) -> str:
+        # what the trial computes; ``effective`` is derived from the rest
+        blob = json.dumps({"spec": self.spec.model_dump(exclude={"effective"}), "seed": self.seed}, sort_keys=True,
+                          default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+    @property
+    def level_name(self) -> str:
+        return level_label(self.level)
+
+
+def expand(spec: StudySpec) -> list[Trial]:
+    """The trials of a study: arms × the factor grid (all combinations) × seeds, in a stable order."""
+    base = spec.model_dump(exclude={"grid", "arms"})
+    keys = list(spec.grid)
+    arms = list(spec.arms.items()) or [(None, {})]
+    trials = []
+    for arm, overrides in arms:
+        for combo in itertools.product(*(spec.grid[k] for k in keys)) if keys else [()]:
+            d = copy.deepcopy(base)
+            for k, v in [*overrides.items(), *zip(keys, combo)]:
+                _set_path(d, k, v)
+            try:
+                resolved = resolve(StudySpec.model_validate(d))
+            except ValidationError as e:
+                raise SpecError(_one_line(e, "")) from None
+            rdump = resolved.model_dump(exclude={"grid", "arms"})
+            rspec = TrialSpec.model_validate({**rdump, "effective": effective_hyperparameters(resolved)})
+            level = ({"arm": arm} if arm is not None else {}) | dict(zip(keys, combo))
+            for seed in spec.seed_list():
+                trials.append(Trial(study=spec.name, level=level, seed=seed, spec=rspec))
+    return trials
