@@ -61,7 +61,20 @@ class DataSpec(_Section):
     noise: Num = Field(0.1, ge=0)          # synthetic regression: noise std
 
 
-class InputSpec(_Section):
+class _TransformSection(_Section):
+    """A section that names an affine transform (none, scale, standardize, minmax)."""
+
+    def make_transform(self):
+        """The section's transform, unfitted (see :mod:`scalelab._transforms`)."""
+        from .._transforms import make_transform
+
+        params = {"scale": {"factor": self.scale}, "standardize": {"per_feature": self.per_feature},
+                  "minmax": {"feature_range": self.feature_range, "per_feature": self.per_feature},
+                  "none": {}}[self.transform]
+        return make_transform(self.transform, **params)
+
+
+class InputSpec(_TransformSection):
     transform: Literal["none", "scale", "standardize", "minmax"] = "none"
     scale: Num = 1.0                       # factor for transform = "scale"
     per_feature: bool = True               # standardize / minmax per feature or over all values
@@ -81,7 +94,7 @@ class InputSpec(_Section):
         return v
 
 
-class TargetSpec(_Section):
+class TargetSpec(_TransformSection):
     """Regression targets: transformed (fitted on training targets) for training; metrics are
     reported in the original units through the inverse transform."""
 

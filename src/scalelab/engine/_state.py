@@ -9,7 +9,6 @@ import torch
 from .. import _equivalence
 from .. import optim as _optim
 from .._spec import Trial
-from .._transforms import make_transform
 from ..models import Model, stack_params
 
 
@@ -22,13 +21,6 @@ def to_device(X: np.ndarray, y: np.ndarray, classification: bool, dtype, device)
     return Xt, (yt if classification else yt.to(dtype))
 
 
-def _transform_params(sec) -> dict:
-    """The make_transform arguments of an input or target spec section."""
-    return {"scale": {"factor": sec.scale}, "standardize": {"per_feature": sec.per_feature},
-            "minmax": {"feature_range": sec.feature_range, "per_feature": sec.per_feature},
-            "none": {}}[sec.transform]
-
-
 def fit_input_transforms(trials: list[Trial], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each model's input transform fitted on the training inputs: scale_, offset_ of shape (M, D)."""
     cache: dict[str, tuple] = {}
@@ -37,7 +29,7 @@ def fit_input_transforms(trials: list[Trial], X: np.ndarray) -> tuple[np.ndarray
         inp = t.spec.input
         key = repr(sorted(inp.model_dump().items()))
         if key not in cache:
-            tf = make_transform(inp.transform, **_transform_params(inp))
+            tf = inp.make_transform()
             # "none" and "scale" learn nothing from the data
             tf.fit(X[:1] if inp.transform in ("none", "scale") else X)
             cache[key] = (tf.scale_, tf.offset_)
@@ -51,7 +43,7 @@ def fit_target_transforms(trials: list[Trial], y: np.ndarray) -> tuple[np.ndarra
     out_s, out_o = [], []
     for t in trials:
         tg = t.spec.target
-        tf = make_transform(tg.transform, **_transform_params(tg)).fit(y)
+        tf = tg.make_transform().fit(y)
         out_s.append(tf.scale_)
         out_o.append(tf.offset_)
     return np.stack(out_s), np.stack(out_o)
