@@ -32,7 +32,7 @@ class Figure:
     fig: object      # matplotlib Figure
 
 
-def _band(ax, x, values, label, color, log_x=False):
+def _band(ax, x, values, label, color):
     """Mean line and min–max band over seeds; values of shape (n_seeds, len(x))."""
     v = np.asarray(values, dtype=float)
     mean = np.nanmean(v, axis=0)

@@ -101,10 +101,10 @@ class StepView:
 
     def optimizer_state(self, name: str) -> dict[str, torch.Tensor]:
         """The optimizer's state ``name`` ("m", "v" for Adam; "buf" for momentum), per parameter."""
-        values = getattr(self._g.opt, name, None)
-        if values is None:
-            raise KeyError(f"the {self.optimizer_family} optimizer has no state {name!r}")
-        return dict(zip(self._g.opt.names, values))
+        moments = self._g.opt.moments
+        if name not in moments:
+            raise KeyError(f"the {self.optimizer_family} optimizer has no state {name!r}; it has {', '.join(moments)}")
+        return dict(zip(self._g.opt.names, moments[name]))
 
     def hyperparameter(self, name: str) -> MappingProxyType:
         """Effective per-parameter hyperparameter ``name`` (lr, eps, wd, b1, b2, keras, mom) as
