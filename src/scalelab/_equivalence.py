@@ -1,4 +1,4 @@
-"""When is scaling the inputs a no-op? The exact reparametrization, and a numerical proof.
+"""When is scaling the inputs a no-op? The exact reparametrization (its numerical proof is in _equivalence_check).
 
 Model A sees inputs x. Model B sees x' = c·x (c per feature, or one number) and starts
 from first-layer kernel W1' = W1 / c, everything else equal. Then x'·W1' = x·W1: both
