@@ -27,6 +27,13 @@ def level_label(level: dict) -> str:
     return ", ".join(f"{k}={value_label(v)}" for k, v in level.items()) or "(base)"
 
 
+def level_description(level: dict, descriptions: dict) -> str:
+    """The spec's one-line descriptions of a level's values, joined ("" when it has none):
+    ``descriptions`` maps "factor=value" (``arm=NAME`` for an arm) to a line."""
+    norm = {k.replace(" ", ""): v for k, v in (descriptions or {}).items()}
+    return "; ".join(d for k, v in level.items() if (d := norm.get(f"{k}={value_label(v)}".replace(" ", ""))))
+
+
 def fmt(x, digits: int = 4) -> str:
     """A number with ``digits`` significant digits; a missing one (None) as a dash."""
     return "—" if x is None else f"{x:.{digits}g}"

@@ -35,7 +35,9 @@ def environment(device: str) -> dict:
 
 
 def spec_hash(spec: StudySpec) -> str:
-    return hashlib.sha256(json.dumps(spec.model_dump(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    # descriptions are presentation: editing one does not make a new study (nor rerun it)
+    dump = spec.model_dump(exclude={"descriptions"})
+    return hashlib.sha256(json.dumps(dump, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def builtin_studies() -> dict[str, Path]:

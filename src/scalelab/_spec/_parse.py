@@ -31,7 +31,7 @@ def _one_line(e: ValidationError, source: str) -> str:
     where = f"{source}: " if source else ""
     if err["type"] == "extra_forbidden":
         allowed = _allowed_keys(tuple(p for p in err["loc"]))
-        return f"{where}unknown key '{path}'; allowed here: {', '.join(allowed)}"
+        return f"{where}unknown key '{path}';{did_you_mean(loc[-1], allowed)} allowed here: {', '.join(allowed)}"
     if err["type"] == "missing":
         return f"{where}missing key '{path}'"
     msg = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
@@ -65,18 +65,47 @@ def _get_path(d: dict, path: str):
 
 
 def _check_key(base: dict, key: str, where: str, what: str) -> None:
-    if key in ("name", "grid", "arms", "seeds", "profile", "question"):
+    if key in ("name", "grid", "arms", "seeds", "profile", "question", "descriptions"):
         raise SpecError(f"{where}{what} '{key}' cannot vary; vary a key inside a section, e.g. 'input.scale'")
     try:
         _get_path(base, key)
     except (KeyError, TypeError):
-        raise SpecError(f"{where}{what} '{key}' is not a spec key; use a dotted path such as "
-                        f"'input.scale' or 'optim.lr'") from None
+        raise SpecError(f"{where}{what} '{key}' is not a spec key;{did_you_mean(key, _dotted_keys(base))} use a "
+                        f"dotted path such as 'input.scale' or 'optim.lr'") from None
+
+
+def _dotted_keys(d: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in d.items():
+        out += _dotted_keys(v, f"{prefix}{k}.") if isinstance(v, dict) and v else [f"{prefix}{k}"]
+    return out
+
+
+def did_you_mean(word: str, choices, n: int = 1) -> str:
+    """" did you mean 'x'?" for the closest of ``choices`` to a mistyped ``word``, or ""."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=n, cutoff=0.6)
+    return f" did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _check_descriptions(spec: StudySpec, where: str) -> None:
+    """Each description names a level value the study has: "factor=value" (arm=NAME for an arm)."""
+    from .._levels import value_label
+
+    known = {f"{k}={value_label(v)}" for k, vs in spec.grid.items() for v in vs}
+    known |= {f"arm={a}" for a in spec.arms}
+    for key in spec.descriptions:
+        if key.replace(" ", "") not in {k.replace(" ", "") for k in known}:
+            raise SpecError(f"{where}descriptions.'{key}' names no level of this study;"
+                            f"{did_you_mean(key, sorted(known)) or ' levels: ' + ', '.join(sorted(known))}"
+                            f" write FACTOR=VALUE as in the grid, or arm=NAME")
 
 
 def _check_grid(spec: StudySpec, source: str) -> None:
     where = f"{source}: " if source else ""
-    base = spec.model_dump(exclude={"grid", "arms"})
+    _check_descriptions(spec, where)
+    base = spec.model_dump(exclude={"grid", "arms", "descriptions"})
     for key, values in spec.grid.items():
         _check_key(base, key, where, "grid key")
         if not values:
