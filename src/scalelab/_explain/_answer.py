@@ -78,12 +78,11 @@ def _named(label: str, desc: str) -> str:
 
 def answer_views(views: list[LevelView], findings: list[Finding], descriptions: dict | None = None,
                  targets: list[LevelView] | None = None) -> list[Answer]:
-    """One :class:`Answer` per level of ``targets`` (default: every level), from the
-    levels' views and the findings :func:`explain_views` gave for them."""
+    """One :class:`Answer` per level of ``targets`` (default: every level), the best level
+    first, from the levels' views and the findings :func:`explain_views` gave for them."""
     ref = reference(views)
     name, value, higher = _headline(views)
     best = value(ref)
-    ref_name = _named(ref.label, level_description(ref.level, descriptions))
     out = []
     for v in targets or views:
         mine = [f for f in findings if f.level == v.level]
@@ -95,7 +94,7 @@ def answer_views(views: list[LevelView], findings: list[Finding], descriptions: 
         n_div = len(v.diverged_steps)
         if n_div == v.n_seeds:
             text = (f"{who}: every seed diverged (loss not finite from step {min(v.diverged_steps)}); "
-                    f"best: {ref_name}, {name} {fmt(best, 3)}.")
+                    f"the best level reaches {name} {fmt(best, 3)}.")
         elif v is ref:
             text = f"{who}: best, {name} {fmt(x, 3)}"
             text += f"; even so, {_clause(cause, v.label)}." if cause else \
@@ -106,11 +105,11 @@ def answer_views(views: list[LevelView], findings: list[Finding], descriptions: 
             why = cause or cons
             if why is not None:
                 text += f"; {'the cause' if why is cause and not verdict.startswith('about') else 'seen'}: {_clause(why, v.label)}"
-            text += "." if verdict.startswith("about") else f". Best: {ref_name}."
+            text += "."
         if 0 < n_div < v.n_seeds:
             text = text[:-1] + f"; {n_div} of {v.n_seeds} seeds diverged."
         out.append(Answer(v.level, v.label, desc, text, name, x, best, v is ref, mine))
-    return out
+    return sorted(out, key=lambda a: not a.best)   # the best level first: the others read against it
 
 
 def answers(store, study: str, trial_id: int | None = None) -> tuple[list[Answer], list[Finding]]:
