@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .._suggest import did_you_mean
 from ._sections import SpecError, StudySpec
 
 
@@ -79,14 +80,6 @@ def _dotted_keys(d: dict, prefix: str = "") -> list[str]:
     for k, v in d.items():
         out += _dotted_keys(v, f"{prefix}{k}.") if isinstance(v, dict) and v else [f"{prefix}{k}"]
     return out
-
-
-def did_you_mean(word: str, choices, n: int = 1) -> str:
-    """" did you mean 'x'?" for the closest of ``choices`` to a mistyped ``word``, or ""."""
-    import difflib
-
-    close = difflib.get_close_matches(word, list(choices), n=n, cutoff=0.6)
-    return f" did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def _check_descriptions(spec: StudySpec, where: str) -> None:
