@@ -58,6 +58,7 @@ def with_overrides(spec: StudySpec, overrides: list[str]) -> StudySpec:
     import tomllib
 
     from ._spec import _set_path, parse_spec
+    from ._spec._parse import prune_descriptions
 
     d = spec.model_dump()
     for item in overrides:
@@ -69,6 +70,7 @@ def with_overrides(spec: StudySpec, overrides: list[str]) -> StudySpec:
         except tomllib.TOMLDecodeError:
             parsed = value
         _set_path(d, key.strip(), parsed)
+    prune_descriptions(d)
     return parse_spec(d, source="--set")
 
 

@@ -82,12 +82,23 @@ def _dotted_keys(d: dict, prefix: str = "") -> list[str]:
     return out
 
 
-def _check_descriptions(spec: StudySpec, where: str) -> None:
-    """Each description names a level value the study has: "factor=value" (arm=NAME for an arm)."""
+def level_keys(grid: dict, arms: dict) -> set[str]:
+    """The "factor=value" names a description can take (``arm=NAME`` for an arm)."""
     from .._levels import value_label
 
-    known = {f"{k}={value_label(v)}" for k, vs in spec.grid.items() for v in vs}
-    known |= {f"arm={a}" for a in spec.arms}
+    return {f"{k}={value_label(v)}" for k, vs in grid.items() for v in vs} | {f"arm={a}" for a in arms}
+
+
+def prune_descriptions(d: dict) -> None:
+    """Drop the descriptions of levels a ``--set grid=…`` or ``arms=…`` override removed."""
+    known = {k.replace(" ", "") for k in level_keys(d.get("grid") or {}, d.get("arms") or {})}
+    if isinstance(d.get("descriptions"), dict):
+        d["descriptions"] = {k: v for k, v in d["descriptions"].items() if k.replace(" ", "") in known}
+
+
+def _check_descriptions(spec: StudySpec, where: str) -> None:
+    """Each description names a level value the study has: "factor=value" (arm=NAME for an arm)."""
+    known = level_keys(spec.grid, spec.arms)
     for key in spec.descriptions:
         if key.replace(" ", "") not in {k.replace(" ", "") for k in known}:
             raise SpecError(f"{where}descriptions.'{key}' names no level of this study;"
@@ -97,7 +108,6 @@ def _check_descriptions(spec: StudySpec, where: str) -> None:
 
 def _check_grid(spec: StudySpec, source: str) -> None:
     where = f"{source}: " if source else ""
-    _check_descriptions(spec, where)
     base = spec.model_dump(exclude={"grid", "arms", "descriptions"})
     for key, values in spec.grid.items():
         _check_key(base, key, where, "grid key")
@@ -123,6 +133,7 @@ def _check_grid(spec: StudySpec, source: str) -> None:
             StudySpec.model_validate(trial)
         except ValidationError as e:
             raise SpecError(f"{where}arms.{arm}: " + _one_line(e, "")) from None
+    _check_descriptions(spec, where)
 
 
 
