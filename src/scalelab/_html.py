@@ -31,7 +31,7 @@ details .num{font-size:.85rem;color:#333}
 th,td{padding:.3rem .55rem;border-bottom:1px solid #e3e3e3;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left;position:sticky;left:0;background:#fff;z-index:1;
 box-shadow:1px 0 0 #e3e3e3}
-td.desc{white-space:normal;min-width:12rem;text-align:left;color:#555}
+td.desc,th:last-child{white-space:normal;min-width:12rem;text-align:left;color:#555}
 figure{margin:1rem 0}.panels{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:.5rem}
 .panels svg{width:100%;height:auto;display:block}
 .legend{display:flex;flex-wrap:wrap;gap:.2rem 1rem;list-style:none;padding:0;margin:.3rem 0;font-size:.85rem}
