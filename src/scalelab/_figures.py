@@ -80,9 +80,11 @@ def inline_svg(fig, prefix: str) -> str:
 
 
 def _panel(title: str, width: float = 1.0):
-    import matplotlib.pyplot as plt
+    # not through pyplot: a panel is freed with its Figure, however many a study has
+    from matplotlib.figure import Figure as MplFigure
 
-    fig, ax = plt.subplots(figsize=(PANEL_SIZE[0] * width, PANEL_SIZE[1]), layout="constrained")
+    fig = MplFigure(figsize=(PANEL_SIZE[0] * width, PANEL_SIZE[1]), layout="constrained")
+    ax = fig.subplots()
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     return fig, ax
@@ -307,10 +309,10 @@ def _probe_figure(levels, colors, band) -> Figure | None:
 
 def level_colors(n: int) -> list[str]:
     """One colour per level, the same in every figure (tab10, then tab20 for more levels)."""
-    import matplotlib.pyplot as plt
+    import matplotlib
     from matplotlib.colors import to_hex
 
-    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
     return [to_hex(cmap(i % cmap.N)) for i in range(n)]
 
 
@@ -319,9 +321,6 @@ def build_figures(levels: list[LevelRecord], descriptions: dict | None = None, b
 
     >>> figs = build_figures(read_levels(store, "input-scaling"))   # in Jupyter, a Figure shows inline
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     if band not in BANDS:
         raise ValueError(f"band {band!r}: choose one of {', '.join(BANDS)}")
     colors = level_colors(len(levels))
@@ -336,9 +335,14 @@ def build_figures(levels: list[LevelRecord], descriptions: dict | None = None, b
     return figs
 
 
-def close(figs: list[Figure]) -> None:
-    import matplotlib.pyplot as plt
+def figures(store, study: str, band: str = "std") -> list[Figure]:
+    """The report's figures of a stored study; in Jupyter each shows inline (SVG panels and legend).
 
-    for f in figs:
-        for _, fig in f.panels:
-            plt.close(fig)
+    >>> figs = scalelab.figures(scalelab.Store("scalelab.db"), "input-scaling")
+    >>> figs[0]                   # training curves
+    >>> figs[0].save("figures")   # each panel as PNG and SVG
+    """
+    from ._levels import read_levels
+
+    descriptions = store.require_study(study)["spec"].get("descriptions", {})
+    return build_figures(read_levels(store, study), descriptions, band)

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from ._explain import answer_views, explain_views, level_views
-from ._figures import BANDS, Figure, build_figures, close, loss_units
+from ._figures import BANDS, Figure, build_figures, loss_units
 from ._levels import fmt, level_description, level_label, read_levels
 from ._report import NAMES, ci_metric, factor_cells, metric_cells, shown_metrics, summarize_levels
 from ._store import Store
@@ -105,7 +105,6 @@ def render_html(store: Store, study: str, png_dir: str | Path | None = None, ban
         for f in figs:
             f.save(png_dir)
     body_figs = [figure_html(f) for f in figs]
-    close(figs)
     views = level_views(levels)
     findings = explain_views(views)
     answers = answer_views(views, findings, descriptions)
