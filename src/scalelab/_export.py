@@ -7,22 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import math
-from fractions import Fraction
 
-from ._levels import read_levels, value_label
+from ._levels import read_levels, value_label, value_number as _number
 from ._store import METRICS, Store
-
-
-def _number(v):
-    """A factor value as a number when it is one ("1/255" -> 0.00392...), else None."""
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, (int, float)):
-        return float(v)
-    try:
-        return float(Fraction(str(v).replace(" ", "")))
-    except (ValueError, ZeroDivisionError):
-        return None
 
 
 def tidy_rows(store: Store, study: str) -> tuple[list[str], list[dict]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._levels import LevelRecord, level_description, value_label
+from ._levels import LevelRecord, level_description, value_label, value_number
 from .probes import AdamEps, Activations, Gradients, Hessian, Logits, PreactivationStep, ZeroGradient
 
 BANDS = {"std": "mean ± std over seeds", "ci": "95% CI of the mean over seeds", "minmax": "min–max over seeds",
@@ -184,19 +184,6 @@ def _curves(levels, colors, band, units) -> Figure:
     return fig
 
 
-def _fraction(v):
-    from fractions import Fraction
-
-    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-        return None
-    if isinstance(v, (int, float)):
-        return float(v)
-    try:
-        return float(Fraction(str(v).replace(" ", "")))
-    except (ValueError, ZeroDivisionError):
-        return None
-
-
 def _vs_factor(levels, colors, units) -> list[Figure]:
     factors = list(levels[0].level) if levels else []
     second = ("test_mse", "final test MSE") if is_regression(levels) else ("test_acc", "final test accuracy")
@@ -206,7 +193,7 @@ def _vs_factor(levels, colors, units) -> list[Figure]:
     # sharing a value spread a little); with several factors, also one point per level
     for f in factors + ([None] if len(factors) > 1 else []):
         values = [lv.level[f] for lv in levels] if f else [None] * len(levels)
-        numeric = f is not None and all(not isinstance(v, bool) and _fraction(v) is not None for v in values)
+        numeric = f is not None and all(not isinstance(v, bool) and value_number(v) is not None for v in values)
         cats = list(dict.fromkeys(json.dumps(v, default=str) for v in values)) if f else []
         group = Figure(f"final-vs-{f}".replace(".", "-") if f else "final-by-level",
                        f"Final metrics against {f}" if f else "Final metrics per level (numbered as in the legend)",
@@ -216,7 +203,7 @@ def _vs_factor(levels, colors, units) -> list[Figure]:
             xs = []
             for i, (lv, color) in enumerate(zip(levels, colors)):
                 if numeric:
-                    x = _fraction(lv.level[f])
+                    x = value_number(lv.level[f])
                 elif f:
                     c = json.dumps(lv.level[f], default=str)
                     same = [j for j, v in enumerate(values) if json.dumps(v, default=str) == c]

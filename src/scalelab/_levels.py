@@ -21,6 +21,20 @@ def value_label(value) -> str:
     return str(value)
 
 
+def value_number(value) -> float | None:
+    """A grid value as a number when it is one ("1/255" -> 0.00392..., 3 -> 3.0), else None."""
+    from fractions import Fraction
+
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(Fraction(value.replace(" ", "")))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
 def level_label(level: dict) -> str:
     """How a whole sweep level is shown: ``"input.scale=1/255, seed=0"``, or ``"(base)"``
     for a study without factors."""
