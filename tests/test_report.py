@@ -39,7 +39,10 @@ def test_report_is_self_contained_and_lists_everything(tmp_path, small_study):
     assert "<link" not in text and "@import" not in text
     for name in ("curves", "final-vs-arm", "probes"):
         assert f"data-plot='{name}'" in text
-        assert (png / f"{name}.png").stat().st_size > 1000 and (png / f"{name}.svg").read_text().startswith("<?xml")
+        panels = sorted(png.glob(f"{name}-*.png"))
+        assert panels and all(p.stat().st_size > 1000 and p.with_suffix(".svg").read_text().startswith("<?xml")
+                              for p in panels)
+    assert (png / "curves-train-loss.png").exists() and (png / "final-vs-arm-test-acc.png").exists()
     assert "Diverged trials" in text and "arm=explodes, seed 0" in text
     assert "tiny" in text and "Findings" in text and "Environment" in text
     assert "<span class='id'>diverged</span> at arm=explodes, 2 of 2 seeds diverged" in text
@@ -62,13 +65,14 @@ def test_report_renders_in_headless_chromium(tmp_path, small_study):
         b.send("Page.navigate", {"url": url}, session=session)
         b.wait_for("Page.loadEventFired")
         sizes = b.send("Runtime.evaluate", {"returnByValue": True, "expression": """
-            [...document.querySelectorAll('img[data-plot]')].map(e => {
+            [...document.querySelectorAll('figure[data-plot] svg')].map(e => {
               const r = e.getBoundingClientRect();
-              return {name: e.dataset.plot, w: r.width, h: r.height, natural: e.naturalWidth, ok: e.complete};
+              return {name: e.closest('figure').dataset.plot, w: r.width, h: r.height,
+                      text: e.querySelectorAll('text').length};
             })"""}, session=session)["result"]["value"]
         assert {s["name"] for s in sizes} == {"curves", "final-vs-arm", "probes"}
         for s in sizes:
-            assert s["ok"] and s["w"] > 100 and s["h"] > 100 and s["natural"] > 100, s
+            assert s["w"] > 100 and s["h"] > 100 and s["text"] > 3, s
         shot = b.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=session)
         Path(os.environ.get("SCALELAB_SCREENSHOT", tmp_path / "report.png")).write_bytes(base64.b64decode(shot["data"]))
         # a phone-sized viewport: the page itself never scrolls sideways (tables scroll in their box)

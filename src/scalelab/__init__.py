@@ -20,6 +20,7 @@ _EXPORTS = {
     "check_equivalence": "_equivalence_check",
     "LocalExecutor": "_executors",
     "Finding": "_explain", "explain": "_explain",
+    "Figure": "_figures", "figures": "_figures",
     "write_report": "_html",
     "summarize": "_report",
     "SpecError": "_spec", "StudySpec": "_spec", "Trial": "_spec", "expand": "_spec", "resolve": "_spec",

@@ -7,22 +7,50 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sqlite3
 import sys
 
+from ._cli_help import EXAMPLES
+from ._suggest import did_you_mean
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is the same one line as every other error."""
+    """argparse with examples under every --help, and a usage error as the same one line as
+    every other error, with a suggestion for a mistyped command or option."""
+
+    def __init__(self, *a, **kw):
+        kw.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*a, **kw)
+
+    def _options(self) -> set[str]:
+        out = set()
+        for action in self._actions:
+            out |= set(action.option_strings)
+            for sub in (action.choices or {}).values() if isinstance(action, argparse._SubParsersAction) else ():
+                out |= sub._options()
+        return out
 
     def error(self, message):
-        print(f"scalelab: error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        hint = ""
+        if m := re.search(r"unrecognized arguments: (\S+)", message):
+            hint = did_you_mean(m.group(1).split("=")[0], self._options())
+        elif m := re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message):
+            hint = did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
+        print(f"scalelab: error: {self.prog}: {message};{hint} see {self.prog} --help", file=sys.stderr)
         sys.exit(2)
+
+
+def _sub(sub, name: str, help: str, key: str | None = None):
+    """A subcommand with its examples under --help."""
+    return sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".",
+                          epilog=EXAMPLES[key or name])
 
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="scalelab", description="Controlled, multi-seed experiments on how scale "
-                                "changes neural-network training.")
-    sub = p.add_subparsers(dest="cmd", required=True)
+                                "changes neural-network training.", epilog=EXAMPLES["scalelab"])
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     def run_opts(sp):
         sp.add_argument("--db", default="scalelab.db", help="SQLite store (default ./scalelab.db)")
@@ -33,39 +61,62 @@ def _parser() -> argparse.ArgumentParser:
                         help="override a spec key, e.g. --set train.epochs=1 (repeatable)")
         sp.add_argument("--probes", choices=("none", "cheap", "standard", "full"),
                         help="probe preset to record (default: the spec's probes.preset)")
-        sp.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+        sp.add_argument("--quiet", action="store_true", help="no progress, no table")
+        sp.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
+                        help="when stderr is not a terminal, a progress line every SECONDS (default 30)")
 
-    r = sub.add_parser("run", help="run a study from a TOML spec file")
-    r.add_argument("spec")
+    stored = "a study stored in --db (scalelab ls lists them)"
+    r = _sub(sub, "run", "run a study from a TOML spec file")
+    r.add_argument("spec", help="the study's TOML file (scalelab study spec NAME prints a built-in one)")
     run_opts(r)
 
-    st = sub.add_parser("study", help="built-in studies")
-    stsub = st.add_subparsers(dest="study_cmd", required=True)
-    stsub.add_parser("list", help="list the built-in studies")
-    sr = stsub.add_parser("run", help="run a built-in study")
-    sr.add_argument("name")
+    st = _sub(sub, "study", "built-in studies: list, run, print their spec")
+    stsub = st.add_subparsers(dest="study_cmd", required=True, metavar="ACTION")
+    _sub(stsub, "list", "list the built-in studies", "study list")
+    sr = _sub(stsub, "run", "run a built-in study", "study run")
+    sr.add_argument("name", help="a built-in study (scalelab study list)")
     run_opts(sr)
-    ss = stsub.add_parser("spec", help="print a built-in study's TOML spec")
-    ss.add_argument("name")
+    ss = _sub(stsub, "spec", "print a built-in study's TOML spec", "study spec")
+    ss.add_argument("name", help="a built-in study (scalelab study list)")
 
-    sh = sub.add_parser("show", help="results of a stored study")
-    sh.add_argument("study")
-    sh.add_argument("--db", default="scalelab.db")
-    sh.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    def db_opt(sp):
+        sp.add_argument("--db", default="scalelab.db", help="SQLite store (default ./scalelab.db)")
 
-    rp = sub.add_parser("report", help="write a self-contained HTML report of a stored study")
-    rp.add_argument("study")
-    rp.add_argument("--db", default="scalelab.db")
+    sh = _sub(sub, "show", "results of a stored study: the table, then the answers and findings")
+    sh.add_argument("study", help=stored)
+    db_opt(sh)
+    sh.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                    help="table (default), json or csv: one record per level")
+
+    rp = _sub(sub, "report", "write a self-contained HTML report of a stored study")
+    rp.add_argument("study", help=stored)
+    db_opt(rp)
     rp.add_argument("-o", "--output", help="HTML file to write (default reports/STUDY.html)")
-    rp.add_argument("--png", metavar="DIR", help="also write every figure as PNG and SVG into DIR")
+    rp.add_argument("--png", metavar="DIR", help="also write every figure's panels as PNG and SVG into DIR")
+    rp.add_argument("--band", choices=("std", "ci", "minmax", "none"), default="std",
+                    help="band around each mean curve: ±std (default), 95%% CI, min–max over seeds, none")
 
-    ex = sub.add_parser("explain", help="findings (mechanisms, with numbers) from a stored study's probes")
-    ex.add_argument("study")
-    ex.add_argument("--db", default="scalelab.db")
-    ex.add_argument("--trial", type=int, help="one trial's id instead of every sweep level")
+    ex = _sub(sub, "explain", "the answer per level, then the findings (mechanisms, with numbers)")
+    ex.add_argument("study", help=stored)
+    db_opt(ex)
+    ex.add_argument("--trial", type=int, metavar="ID", help="one trial instead of every level "
+                    "(scalelab trials STUDY lists the ids)")
     ex.add_argument("--format", choices=("text", "json"), default="text")
 
-    eq = sub.add_parser("equivalence", help="prove the exact reparametrization that makes an input scale a no-op")
+    ls = _sub(sub, "ls", "the studies in a store: trials stored of the spec's total, status, last update")
+    db_opt(ls)
+    tr = _sub(sub, "trials", "the trials of a stored study: id, level, seed, status, final metrics")
+    tr.add_argument("study", help=stored)
+    db_opt(tr)
+    tr.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    xp = _sub(sub, "export", "a stored study in tidy form: one row per trial × epoch, a column per factor")
+    xp.add_argument("study", help=stored)
+    db_opt(xp)
+    xp.add_argument("--format", choices=("csv", "parquet"), default="csv", help="csv (default) or parquet "
+                    "(needs pandas and pyarrow: pip install 'scalelab[export]')")
+    xp.add_argument("-o", "--output", help="file to write (default: csv to stdout; parquet needs a file)")
+
+    eq = _sub(sub, "equivalence", "prove the exact reparametrization that makes an input scale a no-op")
     eq.add_argument("--input-scale", required=True, type=_number, metavar="C",
                     help="multiply the inputs by C (e.g. 255, 256 or 1/255)")
     eq.add_argument("--optimizer", required=True, choices=("sgd", "momentum", "adam", "adamw"))
@@ -82,14 +133,14 @@ def _parser() -> argparse.ArgumentParser:
     eq.add_argument("--data-dir")
     eq.add_argument("--format", choices=("text", "json"), default="text")
 
-    d = sub.add_parser("data", help="data sets")
-    dsub = d.add_subparsers(dest="data_cmd", required=True)
-    f = dsub.add_parser("fetch", help="download a data set from its official location")
-    f.add_argument("dataset", choices=("fashion-mnist",))
+    d = _sub(sub, "data", "data sets: fetch, check")
+    dsub = d.add_subparsers(dest="data_cmd", required=True, metavar="ACTION")
+    f = _sub(dsub, "fetch", "download a data set from its official location", "data fetch")
+    f.add_argument("dataset", choices=("fashion-mnist",), help="the data set (fashion-mnist)")
     f.add_argument("--dest", help="folder to write to (default ~/.scalelab/data/fashion-mnist)")
     f.add_argument("--url", help="base URL (default: the official location)")
-    c = dsub.add_parser("check", help="find and verify a data set")
-    c.add_argument("dataset", choices=("fashion-mnist",))
+    c = _sub(dsub, "check", "find and verify a data set", "data check")
+    c.add_argument("dataset", choices=("fashion-mnist",), help="the data set (fashion-mnist)")
     c.add_argument("--data-dir")
     return p
 
@@ -161,22 +212,80 @@ def _run(spec, args) -> int:
         raise ValueError(f"--group-size {args.group_size}: must be at least 1")
     store = Store(args.db)
     run_study(spec, store, data_dir=args.data_dir, device=args.device, progress=not args.quiet,
-              group_size=args.group_size, probes=args.probes)
+              group_size=args.group_size, probes=args.probes, progress_every=args.progress_every)
     if not args.quiet:
         _print_results(store, spec.name, f"{spec.name} ({args.db})")
     return 0
 
 
 def _print_results(store, study: str, title: str) -> None:
-    """The summary table, then the findings when probes were recorded."""
-    from ._explain import explain, render_text
+    """The summary table, then the answer per level and the findings."""
     from ._report import print_table, summarize
 
     print_table(summarize(store, study), title=title)
-    findings = explain(store, study)
+    print()
+    _print_explain(store, study, None)
+
+
+def _print_explain(store, study: str, trial) -> None:
+    from ._explain import answers, render_text
+
+    ans, findings = answers(store, study, trial)
+    print("Answer:")
+    for a in ans:
+        print(f"- {a.text}")
     if findings:
         print(f"\nFindings (scalelab explain {study}):")
-        print(render_text(findings), end="")
+    print(render_text(findings), end="")
+
+
+def _listing(args) -> int:
+    from ._listing import studies_table, study_rows, trial_rows, trials_table
+    from ._report import print_rich
+
+    store = _open_store(args.db)
+    if args.cmd == "ls":
+        rows = study_rows(store)
+        if not rows:
+            print(f"no studies in {args.db}; run one: scalelab study run NAME --db {args.db}")
+            return 0
+        print_rich(studies_table(rows, args.db))
+        return 0
+    rows = trial_rows(store, args.study)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    elif args.format == "csv":
+        import csv
+
+        w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    else:
+        print_rich(trials_table(rows, f"{args.study} ({args.db})"))
+    return 0
+
+
+def _export(args) -> int:
+    from ._export import tidy_csv
+
+    store = _open_store(args.db)
+    if args.format == "csv":
+        text = tidy_csv(store, args.study)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            sys.stdout.write(text)
+        return 0
+    if not args.output:
+        raise ValueError("--format parquet writes a file: add -o FILE.parquet")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ValueError("parquet needs pyarrow: pip install 'scalelab[export]' (or use --format csv)") from None
+    store.to_dataframe(args.study).to_parquet(args.output, index=False)
+    print(f"{args.output} written", file=sys.stderr)
+    return 0
 
 
 def _main(args) -> int:
@@ -214,18 +323,23 @@ def _main(args) -> int:
     if args.cmd == "report":
         from ._html import write_report
 
-        out = write_report(_open_store(args.db), args.study, args.output or f"reports/{args.study}.html", args.png)
+        out = write_report(_open_store(args.db), args.study, args.output or f"reports/{args.study}.html", args.png,
+                           args.band)
         print(f"report written to {out.resolve()} ({out.stat().st_size / 1e6:.2f} MB)")
         return 0
     if args.cmd == "explain":
-        from ._explain import explain, render_text
+        from ._explain import explain
 
-        findings = explain(_open_store(args.db), args.study, args.trial)
         if args.format == "json":
+            findings = explain(_open_store(args.db), args.study, args.trial)
             print(json.dumps([f.as_dict() for f in findings], indent=2, default=str))
         else:
-            print(render_text(findings), end="")
+            _print_explain(_open_store(args.db), args.study, args.trial)
         return 0
+    if args.cmd in ("ls", "trials"):
+        return _listing(args)
+    if args.cmd == "export":
+        return _export(args)
     if args.cmd == "data":
         from ._data import FASHION_URL, fetch_fashion_mnist, load_fashion_mnist
 
@@ -247,7 +361,14 @@ def main(argv=None) -> int:
     from ._spec import SpecError
 
     try:
-        return _main(args)
+        rc = _main(args)
+        sys.stdout.flush()   # a closed pipe shows here, inside the try
+        return rc
+    except BrokenPipeError:
+        # the reader went away (`scalelab explain X | head -1`): stop quietly; point stdout
+        # at /dev/null so that the interpreter's final flush does not complain either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (SpecError, DataError, ValueError, KeyError, FileNotFoundError, sqlite3.DatabaseError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"scalelab: error: {msg}", file=sys.stderr)

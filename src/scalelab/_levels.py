@@ -21,10 +21,31 @@ def value_label(value) -> str:
     return str(value)
 
 
+def value_number(value) -> float | None:
+    """A grid value as a number when it is one ("1/255" -> 0.00392..., 3 -> 3.0), else None."""
+    from fractions import Fraction
+
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(Fraction(value.replace(" ", "")))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
 def level_label(level: dict) -> str:
     """How a whole sweep level is shown: ``"input.scale=1/255, seed=0"``, or ``"(base)"``
     for a study without factors."""
     return ", ".join(f"{k}={value_label(v)}" for k, v in level.items()) or "(base)"
+
+
+def level_description(level: dict, descriptions: dict) -> str:
+    """The spec's one-line descriptions of a level's values, joined ("" when it has none):
+    ``descriptions`` maps "factor=value" (``arm=NAME`` for an arm) to a line."""
+    norm = {k.replace(" ", ""): v for k, v in (descriptions or {}).items()}
+    return "; ".join(d for k, v in level.items() if (d := norm.get(f"{k}={value_label(v)}".replace(" ", ""))))
 
 
 def fmt(x, digits: int = 4) -> str:

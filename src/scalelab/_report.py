@@ -61,7 +61,11 @@ def summarize_levels(levels: list[LevelRecord]) -> list[dict]:
             for e in rec.epochs:
                 by_epoch.setdefault(e["epoch"], []).append(e["train_loss"])
                 val_by_epoch.setdefault(e["epoch"], []).append((e["val_loss"], e["val_acc"]))
-        r = dict(level=lv.level, n_seeds=len(lv.trials), n_diverged=lv.n_diverged)
+        spec = lv.trials[0].trial["spec"] if lv.trials else {}
+        transformed = spec.get("target", {}).get("transform", "none") != "none" and \
+            spec.get("loss", {}).get("name") != "crossentropy"
+        r = dict(level=lv.level, n_seeds=len(lv.trials), n_diverged=lv.n_diverged,
+                 loss_units="transformed" if transformed else "original")
         for m in SUMMARY_METRICS:
             d = describe(finals[m])
             r[m] = dict(mean=d["mean"], std=d["std"], ci95=d["ci95"])
@@ -140,17 +144,22 @@ def render_table(records: list[dict], title: str = ""):
     per metric, the 95% CI of test accuracy (regression: test RMSE), and the per-epoch means."""
     from rich.table import Table
 
-    table = Table(title=title or None, caption="metrics: mean ± std over seeds")
+    # regression with transformed targets: the loss is in those units (RMSE, R² in the original ones)
+    units = any(r.get("loss_units") == "transformed" for r in records)
+    table = Table(title=title or None, caption="metrics: mean ± std over seeds" + (
+        "; ᵗ train loss in transformed target units where target.transform ≠ none, RMSE and R² in original units"
+        if units else ""))
     factors = list(records[0]["level"]) if records else []
     width = lambda f: max([len(f)] + [len(value_label(r["level"].get(f, ""))) for r in records])  # noqa: E731
     for f in factors or ["level"]:
-        table.add_column(f, no_wrap=True, min_width=min(width(f), 24))
-    table.add_column("seeds", justify="right", no_wrap=True, min_width=5)
+        table.add_column(f, overflow="fold", min_width=min(width(f), 12))
+    table.add_column("seeds", justify="right", overflow="fold")
     metrics = shown_metrics(records)
     ci = ci_metric(records)
     for m in metrics:
-        table.add_column(NAMES[m], justify="right", no_wrap=True)
-    table.add_column(f"{NAMES[ci]} 95% CI", justify="right", no_wrap=True)
+        table.add_column(NAMES[m] + (" ᵗ" if m == "final_train_loss" and units else ""), justify="right",
+                         overflow="fold")
+    table.add_column(f"{NAMES[ci]} 95% CI", justify="right", overflow="fold")
     n_ep = max((len(r["train_loss_by_epoch"]) for r in records), default=0)
     shown_ep = _epoch_sample(n_ep)
     which = "by epoch" if len(shown_ep) == n_ep else "at epochs " + ",".join(str(e + 1) for e in shown_ep)
@@ -175,11 +184,17 @@ def render_table(records: list[dict], title: str = ""):
     return table
 
 
-def print_table(records: list[dict], title: str = "") -> None:
-    """Print the table to stdout, wide enough not to wrap when stdout is a file or a pipe."""
+def print_rich(renderable) -> None:
+    """Print a rich table to stdout: at the terminal's width (columns wrap to fit), or 200
+    columns wide into a file or a pipe."""
     import sys
 
     from rich.console import Console
 
     console = Console() if sys.stdout.isatty() else Console(width=200)
-    console.print(render_table(records, title))
+    console.print(renderable)
+
+
+def print_table(records: list[dict], title: str = "") -> None:
+    """Print the summary table to stdout (see :func:`print_rich`)."""
+    print_rich(render_table(records, title))

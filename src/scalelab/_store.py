@@ -11,6 +11,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from ._suggest import did_you_mean
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (
     id INTEGER PRIMARY KEY,
@@ -131,7 +133,8 @@ class Store:
         info = self.latest_study(name)
         if info is None:
             names = sorted({s["name"] for s in self.studies()})
-            raise KeyError(f"no study named {name!r} in {self.path}; stored: {', '.join(names) or 'none'} "
+            raise KeyError(f"no study named {name!r} in {self.path};{did_you_mean(name, names)} stored: "
+                           f"{', '.join(names) or 'none'} "
                            f"(run it first: scalelab study run {name})")
         return info
 
@@ -153,6 +156,17 @@ class Store:
                                  (trial_id,)).fetchall()
         return [dict(zip(("epoch", *METRICS), (r[0], *(float("nan") if v is None else v for v in r[1:]))))
                 for r in rows]
+
+    def to_dataframe(self, study: str):
+        """The newest study of that name in tidy form, one row per trial × epoch (pandas);
+        see :func:`scalelab._export.tidy_rows` for the columns.
+
+        >>> df = scalelab.Store("scalelab.db").to_dataframe("input-scaling")
+        >>> df[df.epoch == df.epoch.max()].groupby("input.scale").test_acc.mean()
+        """
+        from ._export import to_dataframe
+
+        return to_dataframe(self, study)
 
     def probes(self, trial_id: int) -> list[tuple]:
         return self.conn.execute("SELECT step, probe, name, value FROM probes WHERE trial_id=? ORDER BY step, probe,"

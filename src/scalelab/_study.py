@@ -7,7 +7,6 @@ import json
 import math
 import os
 import platform
-import sys
 from importlib import resources
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from ._executors import LocalExecutor
 from ._spec import SpecError, StudySpec, expand, load_spec
 from ._splits import trial_split
 from ._store import Store
+from ._suggest import did_you_mean
 from .engine import Progress as StepProgress, check_trials, plan_groups, resolve_device
 
 
@@ -35,7 +35,9 @@ def environment(device: str) -> dict:
 
 
 def spec_hash(spec: StudySpec) -> str:
-    return hashlib.sha256(json.dumps(spec.model_dump(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    # descriptions are presentation: editing one does not make a new study (nor rerun it)
+    dump = spec.model_dump(exclude={"descriptions"})
+    return hashlib.sha256(json.dumps(dump, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def builtin_studies() -> dict[str, Path]:
@@ -46,7 +48,8 @@ def builtin_studies() -> dict[str, Path]:
 def builtin_spec(name: str) -> StudySpec:
     studies = builtin_studies()
     if name not in studies:
-        raise SpecError(f"no built-in study named {name!r}; `scalelab study list` shows: {', '.join(sorted(studies))}")
+        raise SpecError(f"no built-in study named {name!r};{did_you_mean(name, studies)} `scalelab study list` shows: "
+                        f"{', '.join(sorted(studies))}")
     return StudySpec.from_toml(studies[name])
 
 
@@ -55,6 +58,7 @@ def with_overrides(spec: StudySpec, overrides: list[str]) -> StudySpec:
     import tomllib
 
     from ._spec import _set_path, parse_spec
+    from ._spec._parse import prune_descriptions
 
     d = spec.model_dump()
     for item in overrides:
@@ -66,13 +70,22 @@ def with_overrides(spec: StudySpec, overrides: list[str]) -> StudySpec:
         except tomllib.TOMLDecodeError:
             parsed = value
         _set_path(d, key.strip(), parsed)
+    prune_descriptions(d)
     return parse_spec(d, source="--set")
 
 
 def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | None = None,
               device: str | None = None, progress: bool = False, executor=None, group_size: int | None = None,
-              probes: str | None = None) -> int:
-    """Run every trial of ``spec`` not yet in the store; returns the study's id."""
+              probes: str | None = None, progress_every: float = 30.0) -> int:
+    """Run every trial of ``spec`` not yet in the store; returns the study's id.
+
+    ``spec``: a :class:`StudySpec`, a dict or a TOML path; ``db``: a path or a :class:`Store`;
+    ``progress``: show progress on stderr (a bar on a terminal, else a line every
+    ``progress_every`` seconds).
+
+    >>> spec = scalelab.builtin_spec("feature-scales")
+    >>> scalelab.run_study(spec, "scalelab.db", progress=True)
+    """
     spec = load_spec(spec)
     if probes is not None:  # a preset chosen at run time (CLI --probes) is part of the spec
         spec = spec.model_copy(update={"probes": spec.probes.model_copy(update={"preset": probes})})
@@ -106,21 +119,10 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
         hooks.append(make_probe_set)
 
     if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
+        from ._progress import study_progress
 
-        cols = [TextColumn(f"{spec.name}: {len(todo)} trials in {len(groups)} group(s)"), BarColumn(),
-                MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn(), TextColumn("ETA"),
-                TimeRemainingColumn()]
-        with Progress(*cols, console=_stderr_console(), transient=False) as bar:
-            task = bar.add_task("train", total=total)
-            executor.run(groups, save, [*hooks, StepProgress(lambda n: bar.advance(task, n))])
+        with study_progress(spec.name, total, len(todo), len(groups), progress_every) as advance:
+            executor.run(groups, save, [*hooks, StepProgress(advance)])
     else:
         executor.run(groups, save, hooks)
     return sid
-
-
-def _stderr_console():
-    from rich.console import Console
-
-    return Console(file=sys.stderr)

@@ -19,10 +19,11 @@ from __future__ import annotations
 # the rule modules register themselves on import
 from . import _class_collapse, _curvature, _dead_relu, _diverged, _first_layer_step, _fit, _no_pathology  # noqa: F401
 from . import _zero_gradient  # noqa: F401
+from ._answer import Answer, answer_views, answers
 from ._findings import CAUSE, CONSEQUENCE, NOTE, ROLES, Finding
 from ._registry import Rule, register, rules, run_rules
 from ._run import explain, explain_views, reference, render_text
 from ._view import LevelView, level_views, study_views, view_of
 
-__all__ = ["CAUSE", "CONSEQUENCE", "NOTE", "ROLES", "Finding", "LevelView", "Rule", "explain", "explain_views",
+__all__ = ["Answer", "answer_views", "answers", "CAUSE", "CONSEQUENCE", "NOTE", "ROLES", "Finding", "LevelView", "Rule", "explain", "explain_views",
            "level_views", "reference", "register", "render_text", "rules", "run_rules", "study_views", "view_of"]

@@ -29,17 +29,26 @@ def explain_views(views: list[LevelView], targets: list[LevelView] | None = None
 
 
 def explain(store: Store, study: str, trial_id: int | None = None) -> list[Finding]:
-    """Findings of a stored study, or of one of its trials (contrasted with the study's best level)."""
+    """Findings of a stored study, or of one of its trials (contrasted with the study's best level).
+
+    >>> for f in scalelab.explain(scalelab.Store("scalelab.db"), "input-scaling"):
+    ...     print(f.id, f.role, f.text)
+    """
+    views, targets = study_targets(store, study, trial_id)
+    return explain_views(views, targets)
+
+
+def study_targets(store: Store, study: str, trial_id: int | None = None) -> tuple[list[LevelView], list | None]:
+    """The views of every level of a stored study, and the one-trial view to explain when
+    ``trial_id`` is given (None: every level)."""
     views = study_views(store, study)
     if trial_id is None:
-        return explain_views(views)
+        return views, None
     info = store.require_study(study)
     t = next((t for t in store.trials(info["id"]) if t["id"] == trial_id), None)
     if t is None:
-        raise KeyError(f"trial {trial_id} is not in study {study!r}; scalelab show {study} --format json lists "
-                       f"its levels, and the store's trials table their ids")
-    one = view_of([trial_record(store, t)], {**t["level"], "seed": t["seed"]})
-    return explain_views(views, [one])
+        raise KeyError(f"trial {trial_id} is not in study {study!r}; `scalelab trials {study}` lists its trial ids")
+    return views, [view_of([trial_record(store, t)], {**t["level"], "seed": t["seed"]})]
 
 
 def render_text(findings: list[Finding]) -> str:

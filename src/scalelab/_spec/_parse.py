@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .._suggest import did_you_mean
 from ._sections import SpecError, StudySpec
 
 
@@ -31,7 +32,7 @@ def _one_line(e: ValidationError, source: str) -> str:
     where = f"{source}: " if source else ""
     if err["type"] == "extra_forbidden":
         allowed = _allowed_keys(tuple(p for p in err["loc"]))
-        return f"{where}unknown key '{path}'; allowed here: {', '.join(allowed)}"
+        return f"{where}unknown key '{path}';{did_you_mean(loc[-1], allowed)} allowed here: {', '.join(allowed)}"
     if err["type"] == "missing":
         return f"{where}missing key '{path}'"
     msg = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
@@ -65,18 +66,49 @@ def _get_path(d: dict, path: str):
 
 
 def _check_key(base: dict, key: str, where: str, what: str) -> None:
-    if key in ("name", "grid", "arms", "seeds", "profile", "question"):
+    if key in ("name", "grid", "arms", "seeds", "profile", "question", "descriptions"):
         raise SpecError(f"{where}{what} '{key}' cannot vary; vary a key inside a section, e.g. 'input.scale'")
     try:
         _get_path(base, key)
     except (KeyError, TypeError):
-        raise SpecError(f"{where}{what} '{key}' is not a spec key; use a dotted path such as "
-                        f"'input.scale' or 'optim.lr'") from None
+        raise SpecError(f"{where}{what} '{key}' is not a spec key;{did_you_mean(key, _dotted_keys(base))} use a "
+                        f"dotted path such as 'input.scale' or 'optim.lr'") from None
+
+
+def _dotted_keys(d: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in d.items():
+        out += _dotted_keys(v, f"{prefix}{k}.") if isinstance(v, dict) and v else [f"{prefix}{k}"]
+    return out
+
+
+def level_keys(grid: dict, arms: dict) -> set[str]:
+    """The "factor=value" names a description can take (``arm=NAME`` for an arm)."""
+    from .._levels import value_label
+
+    return {f"{k}={value_label(v)}" for k, vs in grid.items() for v in vs} | {f"arm={a}" for a in arms}
+
+
+def prune_descriptions(d: dict) -> None:
+    """Drop the descriptions of levels a ``--set grid=…`` or ``arms=…`` override removed."""
+    known = {k.replace(" ", "") for k in level_keys(d.get("grid") or {}, d.get("arms") or {})}
+    if isinstance(d.get("descriptions"), dict):
+        d["descriptions"] = {k: v for k, v in d["descriptions"].items() if k.replace(" ", "") in known}
+
+
+def _check_descriptions(spec: StudySpec, where: str) -> None:
+    """Each description names a level value the study has: "factor=value" (arm=NAME for an arm)."""
+    known = level_keys(spec.grid, spec.arms)
+    for key in spec.descriptions:
+        if key.replace(" ", "") not in {k.replace(" ", "") for k in known}:
+            raise SpecError(f"{where}descriptions.'{key}' names no level of this study;"
+                            f"{did_you_mean(key, sorted(known)) or ' levels: ' + ', '.join(sorted(known))}"
+                            f" write FACTOR=VALUE as in the grid, or arm=NAME")
 
 
 def _check_grid(spec: StudySpec, source: str) -> None:
     where = f"{source}: " if source else ""
-    base = spec.model_dump(exclude={"grid", "arms"})
+    base = spec.model_dump(exclude={"grid", "arms", "descriptions"})
     for key, values in spec.grid.items():
         _check_key(base, key, where, "grid key")
         if not values:
@@ -101,6 +133,7 @@ def _check_grid(spec: StudySpec, source: str) -> None:
             StudySpec.model_validate(trial)
         except ValidationError as e:
             raise SpecError(f"{where}arms.{arm}: " + _one_line(e, "")) from None
+    _check_descriptions(spec, where)
 
 
 

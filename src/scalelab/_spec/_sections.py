@@ -210,6 +210,9 @@ class StudySpec(_Sections):
     # Named arms: each a set of dotted-key overrides (a level that is not a grid product);
     # crossed with the grid when both are given.
     arms: dict[str, dict[str, Any]] = {}
+    # One line per level value for readers of reports and the CLI: "input.scale=1/255" or
+    # "arm=A" -> what that value means. Presentation only: not part of a trial.
+    descriptions: dict[str, str] = {}
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "StudySpec":

@@ -38,7 +38,7 @@ class Trial(BaseModel):
 
 def expand(spec: StudySpec) -> list[Trial]:
     """The trials of a study: arms × the factor grid (all combinations) × seeds, in a stable order."""
-    base = spec.model_dump(exclude={"grid", "arms"})
+    base = spec.model_dump(exclude={"grid", "arms", "descriptions"})
     keys = list(spec.grid)
     arms = list(spec.arms.items()) or [(None, {})]
     trials = []
@@ -51,7 +51,7 @@ def expand(spec: StudySpec) -> list[Trial]:
                 resolved = resolve(StudySpec.model_validate(d))
             except ValidationError as e:
                 raise SpecError(_one_line(e, "")) from None
-            rdump = resolved.model_dump(exclude={"grid", "arms"})
+            rdump = resolved.model_dump(exclude={"grid", "arms", "descriptions"})
             rspec = TrialSpec.model_validate({**rdump, "effective": effective_hyperparameters(resolved)})
             level = ({"arm": arm} if arm is not None else {}) | dict(zip(keys, combo))
             for seed in spec.seed_list():

@@ -1,0 +1,120 @@
+"""One plain sentence per level, computed from the run: how the level did against the best
+level (its headline metric, both numbers), and why, from the first ``cause`` finding of
+that level (else a ``consequence``). The report and ``scalelab explain`` open with these
+sentences; the findings and numbers behind each stay one click (or one line) away.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._levels import fmt, level_description
+from ._findings import CAUSE, CONSEQUENCE, Finding
+from ._run import explain_views, reference, study_targets
+from ._view import LevelView
+
+
+@dataclass
+class Answer:
+    """The sentence for one level, with what it was computed from."""
+
+    level: dict
+    label: str
+    description: str
+    text: str
+    metric: str                      # the headline metric's name ("test accuracy", "test R²", ...)
+    value: float                     # this level's value of it (mean over finished seeds; R²: median)
+    best_value: float                # the best level's
+    best: bool                       # this is the best level
+    findings: list[Finding] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return dict(level=self.level, text=self.text, metric=self.metric, value=self.value,
+                    best_value=self.best_value, best=self.best, findings=[f.id for f in self.findings])
+
+
+def _headline(views: list[LevelView]) -> tuple[str, callable, bool]:
+    """The metric a sentence quotes: (name, value of a view, higher is better)."""
+    if all("test_r2" in v.final for v in views if v.final):
+        return "test R²", lambda v: float(np.nanmedian(v.final["test_r2"])) if "test_r2" in v.final else math.nan, True
+    if any(math.isfinite(v.final_test_acc) for v in views):
+        return "test accuracy", lambda v: v.final_test_acc, True
+    return "final train loss", lambda v: v.final_train_loss, False
+
+
+def _verdict(x: float, best: float, higher: bool) -> str:
+    """How far a level is from the best, in words (relative shortfall: under 2%, under 20%, more)."""
+    if not math.isfinite(x):
+        return "has no finished seed to compare"
+    gap = (best - x) if higher else (x - best)
+    rel = gap / max(abs(best), 1e-12)
+    if rel <= 0.02:
+        return "about as good as the best level"
+    return "a little worse" if rel <= 0.2 else "much worse"
+
+
+def _clause(f: Finding, label: str) -> str:
+    """A finding's first clause (up to the first "; " outside brackets), without its leading
+    "at LEVEL, "."""
+    text = f.text
+    for prefix in (f"at {label}, ", f"at {label}: "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch in "([" and 1 or -(ch in ")]")
+        if depth == 0 and (text.startswith("; ", i) or text.startswith(". At ", i)):
+            return text[:i]
+    return text.rstrip(".")
+
+
+def _named(label: str, desc: str) -> str:
+    """A level as a sentence names it: its description first when the spec gives one."""
+    return f"{desc[:1].upper()}{desc[1:]} ({label})" if desc else label
+
+
+def answer_views(views: list[LevelView], findings: list[Finding], descriptions: dict | None = None,
+                 targets: list[LevelView] | None = None) -> list[Answer]:
+    """One :class:`Answer` per level of ``targets`` (default: every level), the best level
+    first, from the levels' views and the findings :func:`explain_views` gave for them."""
+    ref = reference(views)
+    name, value, higher = _headline(views)
+    best = value(ref)
+    out = []
+    for v in targets or views:
+        mine = [f for f in findings if f.level == v.level]
+        desc = level_description(v.level, descriptions)
+        who = _named(v.label, desc)
+        x = value(v)
+        cause = next((f for f in mine if f.role == CAUSE and f.id != "diverged"), None)
+        cons = next((f for f in mine if f.role == CONSEQUENCE), None)
+        n_div = len(v.diverged_steps)
+        if n_div == v.n_seeds:
+            text = (f"{who}: every seed diverged (loss not finite from step {min(v.diverged_steps)}); "
+                    f"the best level reaches {name} {fmt(best, 3)}.")
+        elif v is ref:
+            text = f"{who}: best, {name} {fmt(x, 3)}"
+            text += f"; even so, {_clause(cause, v.label)}." if cause else \
+                ("; the probes found no pathology." if any(f.id == "no-pathology" for f in mine) else ".")
+        else:
+            verdict = _verdict(x, best, higher)
+            text = f"{who}: {verdict}, {name} {fmt(x, 3)} against {fmt(best, 3)} at the best level"
+            why = cause or cons
+            if why is not None:
+                text += f"; {'the cause' if why is cause and not verdict.startswith('about') else 'seen'}: {_clause(why, v.label)}"
+            text += "."
+        if 0 < n_div < v.n_seeds:
+            text = text[:-1] + f"; {n_div} of {v.n_seeds} seeds diverged."
+        out.append(Answer(v.level, v.label, desc, text, name, x, best, v is ref, mine))
+    return sorted(out, key=lambda a: not a.best)   # the best level first: the others read against it
+
+
+def answers(store, study: str, trial_id: int | None = None) -> tuple[list[Answer], list[Finding]]:
+    """The answer sentences and the findings of a stored study (or of one trial)."""
+    views, targets = study_targets(store, study, trial_id)
+    findings = explain_views(views, targets)
+    descriptions = store.require_study(study)["spec"].get("descriptions", {})
+    return answer_views(views, findings, descriptions, targets), findings

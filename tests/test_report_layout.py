@@ -1,0 +1,77 @@
+"""The report of every built-in study, rendered by headless Chromium on a phone (390 px)
+and a laptop (1280 px): the page never scrolls sideways, every legend sits outside every
+plot area, and the first text after the title is the answer sentence computed from the run."""
+
+import base64
+import os
+from pathlib import Path
+
+import pytest
+
+from browser import Chromium, find_chromium
+from builtin_stores import all_builtin_stores
+from conftest import write_fashion_like
+from scalelab import Store
+from scalelab._explain import answers
+from scalelab._html import write_report
+
+requires_chromium = pytest.mark.skipif(find_chromium() is None and not os.environ.get("CI"),
+                                       reason="Chromium not installed (make test installs Debian's chromium)")
+
+MEASURE = """(() => {
+  const rect = e => { const r = e.getBoundingClientRect(); return {l: r.left, t: r.top, r: r.right, b: r.bottom}; };
+  // a matplotlib axes is <g id="...axes_N">; its first child is the plot area's background patch
+  const plots = [...document.querySelectorAll('svg g[id*="axes_"]')].filter(g => /axes_\\d+$/.test(g.id))
+      .map(g => rect(g.firstElementChild));
+  const legends = [...document.querySelectorAll('[data-role=legend], svg g[id*="legend_"]')].map(e => ({
+      box: rect(e), fig: rect(e.closest('figure'))}));
+  const first = [...document.body.children].find(e => e.tagName !== 'H1' && e.offsetHeight > 0
+      && e.innerText.trim());
+  const panels = [...document.querySelectorAll('svg[data-panel]')].map(s => s.getBoundingClientRect().width);
+  return {scroll: document.documentElement.scrollWidth, inner: window.innerWidth, plots, legends, panels,
+          first: first && first.querySelector('p') ? first.querySelector('p').innerText : null};
+})()"""
+
+
+def overlap(a, b) -> float:
+    return max(0, min(a["r"], b["r"]) - max(a["l"], b["l"])) * max(0, min(a["b"], b["b"]) - max(a["t"], b["t"]))
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("builtin")
+    db = tmp / "all.db"
+    names = all_builtin_stores(db, write_fashion_like(tmp / "fmnist"))
+    store = Store(db)
+    return {n: (write_report(store, n, tmp / f"{n}.html"), answers(store, n)[0]) for n in names}
+
+
+@requires_chromium
+def test_every_builtin_report_reads_on_a_phone_and_a_laptop(reports):
+    shots = os.environ.get("SCALELAB_SCREENSHOT_DIR")
+    b = Chromium()
+    try:
+        session = b.open_page()
+        for width in (390, 1280):
+            b.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": 900, "deviceScaleFactor": 1,
+                                                           "mobile": width < 600}, session=session)
+            for name, (path, ans) in reports.items():
+                b.send("Page.navigate", {"url": path.resolve().as_uri()}, session=session)
+                b.wait_for("Page.loadEventFired")
+                m = b.send("Runtime.evaluate", {"returnByValue": True, "expression": MEASURE},
+                           session=session)["result"]["value"]
+                where = f"{name} at {width} px"
+                assert m["inner"] == width and m["scroll"] <= width, f"{where}: the page scrolls sideways {m['scroll']}"
+                assert m["plots"] and m["legends"], where
+                for lg in m["legends"]:
+                    assert all(overlap(lg["box"], p) < 1 for p in m["plots"]), f"{where}: a legend covers a plot"
+                    assert lg["fig"]["l"] - 1 <= lg["box"]["l"] and lg["box"]["r"] <= lg["fig"]["r"] + 1, where
+                # readable panels: at least 300 px wide, one per row on a phone
+                assert min(m["panels"]) >= (0.9 * (width - 20) if width < 600 else 300), (where, m["panels"])
+                assert m["first"] == ans[0].text, where
+                if shots:
+                    shot = b.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
+                                  session=session)
+                    Path(shots, f"report-{name}-{width}.png").write_bytes(base64.b64decode(shot["data"]))
+    finally:
+        b.close()
