@@ -129,19 +129,17 @@ class Session:
             self._y.append(y[:need].detach().clone())
 
     def start(self, total_steps: int, steps_per_epoch: int, probe_data=None) -> None:
-        """Build the view and the probe set (before the first update)."""
+        """Build the view and the probe set (before the first update). ``probe_data=(x, y)``:
+        the rows the probes pick their fixed batch from, as the built-in studies pick it from
+        the training set; else the training rows seen so far."""
         if probe_data is not None:
-            x, y = (torch.as_tensor(t) for t in probe_data)
+            x, y = probe_data
+            if len(x) != len(y):
+                raise ValueError(f"probe_data: {len(x)} inputs but {len(y)} targets; pass (x, y) of the same rows")
         elif self._x:
             x, y = torch.cat(self._x), torch.cat(self._y)
         else:
             raise ValueError("no probe batch: pass probe_data=(x, y), or let the watcher see a training batch first")
-        x = x.to(self.a.device)
-        if x.is_floating_point():
-            x = x.to(self.a.dtype)
-        y = y.to(self.a.device)
-        if self.a.classification:
-            y = y.reshape(-1).long()
         self.view = AttachedView(self.a, x, y, total_steps, steps_per_epoch)
         trial = WatchedTrial(self.study, self.level, self.seed, self._spec())
         self.probe_set = make_probe_set([trial]) if self.cfg.preset != "none" else None

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
+import numpy as np
 import torch
 
 
@@ -50,6 +51,13 @@ def flat_tap(t: torch.Tensor, channels_first: bool) -> torch.Tensor | None:
     return t.reshape(1, -1, t.shape[-1])
 
 
+def pick(data, rows: torch.Tensor) -> torch.Tensor:
+    """Rows of a tensor or of an array (only those rows are converted: a training set stays as it is)."""
+    if isinstance(data, torch.Tensor):
+        return data[rows.to(data.device)]
+    return torch.as_tensor(np.asarray(data[rows.cpu().numpy()]))
+
+
 class AttachedView:
     """What probes see of a user's model (M = 1): the same properties and methods as the
     engine's :class:`~scalelab.engine.StepView`; see there for their meaning."""
@@ -57,10 +65,9 @@ class AttachedView:
     M = 1
     flat_taps = True   # every tap is (1, samples, units), also for convolutions (see Activations)
 
-    def __init__(self, adapter, probe_x: torch.Tensor, probe_y: torch.Tensor, total_steps: int,
-                 steps_per_epoch: int):
+    def __init__(self, adapter, probe_x, probe_y, total_steps: int, steps_per_epoch: int):
         self.a = adapter
-        self._x, self._y = probe_x, probe_y
+        self._x, self._y = probe_x, probe_y   # the rows probes may pick from: tensors or arrays (converted per pick)
         self._total, self._spe = total_steps, steps_per_epoch
         self._records: list[list[tuple]] = [[]]
         self._params = None
@@ -78,7 +85,7 @@ class AttachedView:
 
     @property
     def device(self) -> torch.device:
-        return self._x.device
+        return self.a.device
 
     @property
     def dtype(self) -> torch.dtype:
@@ -145,7 +152,11 @@ class AttachedView:
     # -- computing on the model
 
     def training_rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._x[rows].unsqueeze(0), self._y[rows].unsqueeze(0)
+        x, y = pick(self._x, rows).to(self.device), pick(self._y, rows).to(self.device)
+        if not getattr(self.a, "token_inputs", False):
+            x = x.to(self.dtype)   # raw uint8 pixels too: the model computes in its own dtype
+        y = y.reshape(-1).long() if self.classification else y.to(self.dtype)
+        return x.unsqueeze(0), y.unsqueeze(0)
 
     def forward(self, params, x, taps: dict | None = None) -> torch.Tensor:
         return self.a.forward(params, x[0], taps).unsqueeze(0)
