@@ -254,7 +254,7 @@ class Diagnose(keras.callbacks.Callback):
         known = {"profile": "keras",
                  "loss": ({"name": "crossentropy", "from_logits": a.from_logits, "clip": a.clip} if a.classification
                           else {"name": "mae" if "absolute" in a.loss_name else "mse"}),
-                 "optim": {"name": a.optimizer_family if a.optimizer_family != "momentum" else "momentum",
+                 "optim": {"name": a.optimizer_family,
                            "lr": float(np.asarray(keras.ops.convert_to_numpy(o.learning_rate)))},
                  "train": {"epochs": epochs},
                  "model": {"batchnorm": any(isinstance(l, keras.layers.BatchNormalization) for l in a.leaves)}}
