@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "DataError": "_data", "Dataset": "_data", "fetch_fashion_mnist": "_data", "load_fashion_mnist": "_data",
     "load_sklearn": "_data", "load_user": "_data",
+    "Watcher": "attach", "watch": "attach",
     "Hook": "engine", "StackedGroup": "engine", "StepView": "engine", "TrialResult": "engine",
     "train_group": "engine",
     "Parametrization": "_equivalence", "fold_affine": "_equivalence", "parametrization": "_equivalence",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._levels import pct
@@ -36,6 +38,8 @@ def rule_class_collapse(t: LevelView, ref: LevelView, found=()) -> list[Finding]
               reference_level=ref.level, reference_classes_for_95pct=ref.mean_at(*CLASSES_FOR_95, ref_last))
     text = (f"at {t.label}, predictions collapsed onto one or two of {k} classes in {collapsed} of {len(per_seed)} seeds "
             f"(step {last}: the top class took {pct(float(np.mean(top)))} of predictions on average; classes covering "
-            f"95%: {', '.join(str(int(x)) for x in per_seed)}); test accuracy {t.final_test_acc:.3f}. "
-            f"At {ref.label}: {ev['reference_classes_for_95pct']:.1f} classes cover 95%.")
+            f"95%: {', '.join(str(int(x)) for x in per_seed)})"
+            # a watched run may have no test set
+            + (f"; test accuracy {t.final_test_acc:.3f}" if math.isfinite(t.final_test_acc) else "")
+            + f". At {ref.label}: {ev['reference_classes_for_95pct']:.1f} classes cover 95%.")
     return [Finding("class-collapse", t.level, ev, text)]

@@ -17,7 +17,8 @@ class Activations(Probe):
     needs_forward = True
 
     def applies(self, view):
-        return plain_mlp(view)   # reads the dense layers' taps
+        # reads (M, samples, units) taps: the engine's MLP, or a watched model's flattened taps
+        return plain_mlp(view) or getattr(view, "flat_taps", False)
 
     def _compute(self, ctx):
         taps = ctx.forward()[2]

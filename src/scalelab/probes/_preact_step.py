@@ -19,14 +19,19 @@ class PreactivationStep(Probe):
     needs_params_before = True
 
     def applies(self, view):
-        return plain_mlp(view)   # reads the dense layers' taps
+        # reads the dense layers' taps: the engine's MLP, or a watched model whose weighted layers are all dense
+        return plain_mlp(view) or (getattr(view, "flat_taps", False) and all(l.kind == "dense" for l in view.weighted))
 
     def _compute(self, ctx):
         view = ctx.view
         x, _, taps, _, _ = ctx.forward()
         out = {}
         for layer in view.weighted:
-            h = x if layer.index == 0 else taps[f"act{layer.index - 1}"]
+            # the layer's input: tapped where the model has layers in between (a watched model), else
+            # the previous activation (the engine's MLP)
+            h = taps.get(f"in{layer.index}")
+            if h is None:
+                h = x if layer.index == 0 else taps[f"act{layer.index - 1}"]
             dW = view.params[layer.weight] - ctx.params_before[layer.weight]
             db = view.params[layer.bias] - ctx.params_before[layer.bias]
             dz = torch.baddbmm(db, h, dW)

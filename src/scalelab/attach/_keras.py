@@ -1,0 +1,295 @@
+"""``scalelab.keras.Diagnose``: the probes inside a Keras 3 ``model.fit`` (torch backend).
+
+The callback sees what Keras computes: it wraps the model's own ``train_step`` for the
+length of ``fit`` (the probes that look at the model before the update run before it, the
+gradient, update and optimizer-state probes after it, on the gradients Keras left on its
+variables and the state of Keras's own optimizer) and its ``_compute_loss`` (the batch
+loss Keras reports). The per-sample loss the probes differentiate is Keras's own loss
+function on Keras's own softmax of the output layer's pre-activations, so a softmax output
+with a probability loss keeps Keras's clip to [eps, 1 - eps], and its exactly zero
+gradient outside it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import keras
+
+from ._session import Session
+from ._view import LayerInfo, flat_tap
+
+SOFTMAX = keras.activations.softmax
+LINEAR = keras.activations.linear
+
+
+def leaf_layers(layer) -> list:
+    subs = [s for s in getattr(layer, "layers", []) or [] if s is not layer]
+    return [leaf for s in subs for leaf in leaf_layers(s)] if subs else [layer]
+
+
+class KerasAdapter:
+    """A built Keras 3 model on the torch backend, as the step view needs it (M = 1)."""
+
+    framework = "keras"
+
+    def __init__(self, model):
+        self.model = model
+        self.device = model.trainable_variables[0].value.device
+        self.dtype = model.trainable_variables[0].value.dtype
+        self.skipped: list[tuple[str, str]] = []
+        self.leaves = [layer for layer in leaf_layers(model) if not isinstance(layer, keras.layers.InputLayer)]
+        self.token_inputs = bool(self.leaves) and isinstance(self.leaves[0], keras.layers.Embedding)
+        self._describe()
+        self._loss_fn()
+
+    def _describe(self) -> None:
+        self.layers: list[LayerInfo] = []
+        self.layouts: dict[str, tuple[object, str]] = {}    # view name -> (the variable, its layout)
+        self.tap_of: dict[int, tuple[str, int]] = {}        # id(layer) -> (tap kind, weighted index)
+        seen, last = set(), -1
+        for layer in self.leaves:
+            kernel, bias = getattr(layer, "kernel", None), getattr(layer, "bias", None)
+            kind = ("dense" if isinstance(layer, keras.layers.Dense) else
+                    "conv" if "Conv" in type(layer).__name__ else None)
+            if kind is not None and kernel is not None and bias is not None:
+                last += 1
+                info = LayerInfo(kind, last, layer.name, f"{kind}{last}.W", f"{kind}{last}.b")
+                self.layouts[info.weight] = (kernel, kind)
+                self.layouts[info.bias] = (bias, "bias")
+                seen |= {id(kernel), id(bias)}
+                self.layers.append(info)
+                self.tap_of[id(layer)] = ("pre", last)
+            elif isinstance(layer, (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU)) and last >= 0:
+                self.layers.append(LayerInfo("activation", last, layer.name))
+                self.tap_of[id(layer)] = ("act", last)
+            elif layer.trainable_variables:
+                self.layers.append(LayerInfo(type(layer).__name__, -1, layer.name))
+        for v in self.model.trainable_variables:
+            if id(v) not in seen:
+                self.layouts[v.path.replace("/", ".")] = (v, "other")
+        # the output: a softmax (as the layer's activation or a layer of its own) is read as its logits
+        out = self.leaves[-1]
+        self.softmax_layer = out if (getattr(out, "activation", None) is SOFTMAX or isinstance(out, keras.layers.Softmax)
+                                     or (isinstance(out, keras.layers.Activation) and out.activation is SOFTMAX)) else None
+
+    def _loss_fn(self) -> None:
+        """Keras's compiled loss, unreduced: its function and arguments (``from_logits``)."""
+        loss = self.model.loss
+        if isinstance(loss, (list, dict)):
+            raise ValueError("scalelab.keras.Diagnose: one loss for one output is supported; this model has "
+                             f"{len(loss)}")
+        fn = keras.losses.get(loss)
+        self.fn, self.fn_kwargs = getattr(fn, "fn", fn), dict(getattr(fn, "_fn_kwargs", {}))
+        name = getattr(self.fn, "__name__", "")
+        self.loss_name = name
+        self.classification = "categorical" in name
+        self.onehot = name == "categorical_crossentropy"
+        self.from_logits = bool(self.fn_kwargs.get("from_logits", False))
+        self.clip = float(keras.config.epsilon()) if self.classification and not self.from_logits else 0.0
+        if self.classification and not self.from_logits and self.softmax_layer is None:
+            self.clip = float(keras.config.epsilon())
+            self.skipped.append((self.leaves[-1].name, "the output is not a softmax; logits read as its output"))
+
+    # -- layouts
+
+    @staticmethod
+    def to_view(t: torch.Tensor, layout: str) -> torch.Tensor:
+        if layout in ("dense", "conv"):
+            return t.reshape(-1, t.shape[-1]).unsqueeze(0)   # Keras kernels are (..., fan_in, fan_out)
+        return t.unsqueeze(0) if t.dim() == 2 else t.reshape(1, 1, -1)
+
+    def params(self) -> dict[str, torch.Tensor]:
+        return {k: self.to_view(v.value.detach(), lay) for k, (v, lay) in self.layouts.items()}
+
+    def grads(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for k, (v, lay) in self.layouts.items():
+            g = v.value.grad
+            out[k] = self.to_view(g if g is not None else torch.zeros_like(v.value), lay)
+        return out
+
+    # -- the model on given parameters, with taps
+
+    def forward(self, params, x, taps=None) -> torch.Tensor:
+        values = {id(v): params[k].reshape(v.value.shape) for k, (v, _) in self.layouts.items()}
+        trainable = [values.get(id(v), v.value) for v in self.model.trainable_variables]
+        non_trainable = [v.value for v in self.model.non_trainable_variables]
+        seen: dict = {} if taps is None else taps
+        restore = self._tap(seen)
+        try:
+            out, _ = self.model.stateless_call(trainable, non_trainable, x, training=False)
+        finally:
+            restore()
+        if not isinstance(out, torch.Tensor):
+            raise ValueError("scalelab.keras.Diagnose: one output tensor is supported; this model returns "
+                             f"{type(out).__name__}")
+        out = seen.pop("logits", out) if self.softmax_layer is not None else out
+        return out.reshape(-1, out.shape[-1])
+
+    def _tap(self, taps: dict):
+        """Wrap each layer's ``call`` (and fused activation) for one pass; returns the undo."""
+        undo = []
+        channels_first = keras.config.image_data_format() == "channels_first"
+
+        def put(name, t, conv):
+            f = flat_tap(t, channels_first and conv)
+            if f is None:
+                return False
+            taps[name] = f
+            return True
+
+        for layer in self.leaves:
+            kind, i = self.tap_of.get(id(layer), (None, -1))
+            is_out = layer is self.softmax_layer
+            conv = self.layers and any(li.kind == "conv" and li.index == i for li in self.layers)
+            call = layer.call
+
+            def wrapped(*args, _call=call, _layer=layer, _kind=kind, _i=i, _out=is_out, _conv=conv, **kwargs):
+                if _kind == "pre" and args:
+                    put(f"in{_i}", args[0], _conv)
+                if _out and not hasattr(_layer, "kernel") and args:   # a Softmax layer: its input is the logits
+                    taps["logits"] = args[0]
+                y = _call(*args, **kwargs)
+                if _kind == "act" and not put(f"act{_i}", y, _conv):
+                    self._skip(_layer.name, "its output is not one tensor; no activation statistics")
+                return y
+
+            object.__setattr__(layer, "call", wrapped)
+            undo.append(lambda _layer=layer: object.__delattr__(_layer, "call"))
+            act = getattr(layer, "activation", None)
+            if kind == "pre" and act is not None:
+                def act_tap(z, _act=act, _i=i, _out=is_out, _conv=conv):
+                    put(f"pre{_i}", z, _conv)
+                    if _out:
+                        taps["logits"] = z
+                    a = _act(z)
+                    if not _out and _act is not LINEAR:
+                        put(f"act{_i}", a, _conv)
+                    return a
+                object.__setattr__(layer, "activation", act_tap)
+                undo.append(lambda _layer=layer, _act=act: object.__setattr__(_layer, "activation", _act))
+
+        def restore():
+            for u in reversed(undo):
+                u()
+        return restore
+
+    def _skip(self, name: str, why: str) -> None:
+        if (name, why) not in self.skipped:
+            self.skipped.append((name, why))
+
+    def loss_per_sample(self, out, y) -> torch.Tensor:
+        """Keras's own loss function, unreduced, on Keras's own softmax of the logits."""
+        pred = SOFTMAX(out) if self.softmax_layer is not None else out
+        target = torch.nn.functional.one_hot(y, out.shape[-1]).to(out.dtype) if self.onehot else y
+        per = self.fn(target, pred, **self.fn_kwargs)
+        return per.reshape(out.shape[0], -1).mean(1) if per.dim() > 1 else per
+
+    # -- Keras's optimizer
+
+    @property
+    def opt(self):
+        return self.model.optimizer
+
+    @property
+    def optimizer_family(self) -> str:
+        if isinstance(self.opt, (keras.optimizers.Adam, keras.optimizers.AdamW)):
+            return "adam"
+        return "momentum" if float(getattr(self.opt, "momentum", 0.0) or 0.0) else "sgd"
+
+    @property
+    def optimizer_step(self) -> int:
+        return int(self.opt.iterations.value)
+
+    def optimizer_state(self, name: str) -> dict[str, torch.Tensor]:
+        slots = {"m": "_momentums", "v": "_velocities", "buf": "momentums"}.get(name)
+        store = getattr(self.opt, slots, None) if slots else None
+        if not store:
+            raise KeyError(f"the Keras {type(self.opt).__name__} optimizer has no state {name!r}")
+        return {k: self.to_view(store[self.opt._get_variable_index(v)].value, lay) for k, (v, lay) in self.layouts.items()}
+
+    def hyperparameter(self, name: str) -> dict[str, torch.Tensor]:
+        o = self.opt
+        values = {"lr": lambda: float(np.asarray(keras.ops.convert_to_numpy(o.learning_rate))),
+                  "eps": lambda: float(getattr(o, "epsilon", 0.0)), "b1": lambda: float(getattr(o, "beta_1", 0.0)),
+                  "b2": lambda: float(getattr(o, "beta_2", 0.0)), "wd": lambda: float(o.weight_decay or 0.0),
+                  "mom": lambda: float(getattr(o, "momentum", 0.0) or 0.0), "keras": lambda: 1.0}
+        if name not in values:
+            raise KeyError(f"no hyperparameter {name!r}; known: {', '.join(values)}")
+        v = values[name]()
+        return {k: torch.full((1, 1, 1), v, dtype=self.dtype, device=self.device) for k in self.layouts}
+
+
+class Diagnose(keras.callbacks.Callback):
+    """Record scalelab's probes inside ``model.fit``, store the run as a trial of study
+    ``study`` (``db=``) and print its findings when training ends::
+
+        model.fit(x, y, epochs=5, callbacks=[scalelab.keras.Diagnose(study="mine", probe_data=(x, y))])
+
+    ``probe_data=(x, y)``: the training data (or part of it) the fixed probe batch is drawn
+    from, as the built-in studies draw it (default: the first training batch); ``level``:
+    what this run is (``{"input.scale": "1/255"}``), runs of one study are compared by
+    level; ``probes``: none, cheap, standard or full. ``findings`` holds them after fit."""
+
+    def __init__(self, study: str, *, db: str = "scalelab.db", probes: str = "cheap", level: dict | None = None,
+                 seed: int | None = None, probe_data=None, probe_batch: int = 512, verbose: bool = True):
+        super().__init__()
+        backend = keras.backend.backend()
+        if backend != "torch":
+            raise RuntimeError(f"scalelab.keras.Diagnose runs on Keras's torch backend, not {backend!r}: set "
+                               "KERAS_BACKEND=torch before keras is imported")
+        self.options = dict(study=study, db=db, probes=probes, level=level, seed=seed, probe_batch=probe_batch,
+                            verbose=verbose)
+        self.probe_data = probe_data
+        self.findings: list = []
+        self.session: Session | None = None
+
+    def on_train_begin(self, logs=None):
+        m = self.model
+        a = KerasAdapter(m)
+        epochs, steps = int(self.params.get("epochs") or 1), int(self.params.get("steps") or 0)
+        o = m.optimizer
+        known = {"profile": "keras",
+                 "loss": ({"name": "crossentropy", "from_logits": a.from_logits, "clip": a.clip} if a.classification
+                          else {"name": "mae" if "absolute" in a.loss_name else "mse"}),
+                 "optim": {"name": a.optimizer_family,
+                           "lr": float(np.asarray(keras.ops.convert_to_numpy(o.learning_rate)))},
+                 "train": {"epochs": epochs},
+                 "model": {"batchnorm": any(isinstance(l, keras.layers.BatchNormalization) for l in a.leaves)}}
+        self.session = s = Session(a, known=known, **self.options)
+        self._steps = (epochs * steps) if steps else 10 ** 6
+        self._spe = steps or self._steps
+        self._loss = None
+        train_step, compute_loss = m.train_step, m._compute_loss
+
+        def observed_loss(*args, **kwargs):
+            self._loss = compute_loss(*args, **kwargs)
+            return self._loss
+
+        def observed_step(data):
+            x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+            if s.view is None:
+                if self.probe_data is None:
+                    s.offer_batch(x, y)
+                s.start(self._steps, self._spe, self.probe_data)
+            s.step_start()
+            out = train_step(data)
+            s.step_end(float(self._loss.detach()), int(len(y)))
+            return out
+
+        object.__setattr__(m, "train_step", observed_step)
+        object.__setattr__(m, "_compute_loss", observed_loss)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        names = {"accuracy": "train_acc", "sparse_categorical_accuracy": "train_acc", "val_loss": "val_loss",
+                 "val_accuracy": "val_acc", "val_sparse_categorical_accuracy": "val_acc"}
+        self.session.epoch_end({names[k]: v for k, v in logs.items() if k in names})
+
+    def on_train_end(self, logs=None):
+        for name in ("train_step", "_compute_loss"):
+            if name in self.model.__dict__:
+                object.__delattr__(self.model, name)
+        self.findings = self.session.finish()

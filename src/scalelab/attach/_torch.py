@@ -1,0 +1,309 @@
+"""``scalelab.watch``: the probes on an ordinary PyTorch training loop.
+
+The watcher needs no change to the loop: it registers hooks, in the style of
+``torch.utils.hooks``, and removes them on exit (``RemovableHandle``):
+
+* the optimizer's step pre-hook and post-hook are the step's events: the probes that look
+  at the model before the update run before ``optimizer.step()``, the gradient and update
+  probes right after it;
+* a forward pre-hook on the model keeps the first training inputs as the fixed probe batch,
+  and a forward hook on the loss module sees the targets and the batch loss.
+
+What it computes is done by the same probe classes as the built-in studies, through an
+adapter that offers the engine's step view over the model (:class:`TorchAdapter`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._session import Session
+from ._view import LayerInfo, flat_tap
+
+ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Mish,
+               nn.Hardtanh, nn.ReLU6, nn.PReLU)
+CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
+
+
+class TorchAdapter:
+    """A PyTorch module, its loss and optimizer, as the step view needs them (M = 1)."""
+
+    framework = "pytorch"
+
+    def __init__(self, model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"scalelab.watch: model must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(loss_fn, nn.Module):
+            raise TypeError("scalelab.watch: loss_fn must be a loss module (e.g. nn.CrossEntropyLoss()), whose "
+                            f"forward hook shows the targets; got {type(loss_fn).__name__}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"scalelab.watch: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        first = next(model.parameters())
+        self.device, self.dtype = first.device, first.dtype
+        self.classification = isinstance(loss_fn, CLASSIFICATION_LOSSES)
+        self.clip = 0.0
+        self.skipped: list[tuple[str, str]] = []
+        self._describe()
+
+    def _describe(self) -> None:
+        """Layers in registration order; parameters named as the engine names them
+        (``dense0.W``, ``conv1.b``), the rest by their module path."""
+        self.layers: list[LayerInfo] = []
+        self.layouts: dict[str, tuple[torch.Tensor, str]] = {}   # view name -> (the parameter, its layout)
+        self.tap_of: dict[nn.Module, tuple[str, int]] = {}       # module -> (tap kind, weighted index)
+        counts = {"dense": 0, "conv": 0}
+        last = -1
+        seen = set()
+        for name, mod in self.model.named_modules():
+            kind = ("dense" if isinstance(mod, nn.Linear) else
+                    "conv" if isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) else None)
+            if kind is not None and mod.bias is not None:
+                last = counts["dense"] + counts["conv"]
+                counts[kind] += 1
+                info = LayerInfo(kind, last, name, f"{kind}{last}.W", f"{kind}{last}.b")
+                self.layouts[info.weight] = (mod.weight, kind)
+                self.layouts[info.bias] = (mod.bias, "bias")
+                seen |= {id(mod.weight), id(mod.bias)}
+                self.layers.append(info)
+                self.tap_of[mod] = ("pre", last)
+            elif isinstance(mod, ACTIVATIONS) and last >= 0:
+                self.layers.append(LayerInfo("activation", last, name))
+                self.tap_of[mod] = ("act", last)
+            elif next(mod.children(), None) is None and any(True for _ in mod.parameters(recurse=False)):
+                self.layers.append(LayerInfo(type(mod).__name__, -1, name))
+        for pname, p in self.model.named_parameters():
+            if id(p) not in seen and p.requires_grad:
+                self.layouts[pname] = (p, "other")
+
+    # -- layouts: the engine's 3-D (1, rows, cols) of each parameter, and back
+
+    @staticmethod
+    def to_view(t: torch.Tensor, layout: str) -> torch.Tensor:
+        if layout in ("dense", "conv"):
+            return t.reshape(t.shape[0], -1).t().unsqueeze(0)     # (1, fan_in, fan_out)
+        if t.dim() == 2:
+            return t.unsqueeze(0)
+        return t.reshape(1, 1, -1)
+
+    @staticmethod
+    def from_view(v: torch.Tensor, like: torch.Tensor, layout: str) -> torch.Tensor:
+        if layout in ("dense", "conv"):
+            return v[0].t().reshape(like.shape)
+        return v.reshape(like.shape)
+
+    def params(self) -> dict[str, torch.Tensor]:
+        return {k: self.to_view(p.detach(), lay) for k, (p, lay) in self.layouts.items()}
+
+    def grads(self) -> dict[str, torch.Tensor]:
+        return {k: self.to_view(p.grad if p.grad is not None else torch.zeros_like(p), lay)
+                for k, (p, lay) in self.layouts.items()}
+
+    # -- the model, evaluated on given parameters
+
+    def forward(self, params, x, taps=None) -> torch.Tensor:
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        given = {names[id(p)]: self.from_view(params[k], p, lay) for k, (p, lay) in self.layouts.items()}
+        handles = []
+        if taps is not None:
+            for mod, (kind, i) in self.tap_of.items():
+                handles.append(mod.register_forward_hook(self._tapper(taps, kind, i, mod)))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            out = torch.func.functional_call(self.model, given, (x,))
+        finally:
+            self.model.train(was_training)
+            for h in handles:
+                h.remove()
+        if taps is not None:
+            self._check_taps(taps)
+        return out.reshape(-1, out.shape[-1])
+
+    def _tapper(self, taps, kind, i, mod):
+        # a convolution's output and the activation after it: channels are the units
+        channels_first = any(layer.kind == "conv" and layer.index == i for layer in self.layers)
+
+        def hook(module, args, output):
+            t = flat_tap(output, channels_first)
+            if t is None:
+                self._skip(type(module).__name__, "its output is not one tensor; no activation statistics")
+                return
+            taps[f"{kind}{i}"] = t
+            if kind == "pre" and isinstance(args[0], torch.Tensor):
+                taps[f"in{i}"] = flat_tap(args[0], channels_first)
+        return hook
+
+    def _check_taps(self, taps) -> None:
+        weighted = [layer for layer in self.layers if layer.weighted]
+        for layer in weighted[:-1]:   # the output layer's activation is the loss's business
+            if f"act{layer.index}" not in taps:
+                self._skip(layer.name, "its activation is not a module (e.g. F.relu in forward); no activation "
+                                       "statistics or dead units")
+
+    def _skip(self, name: str, why: str) -> None:
+        if (name, why) not in self.skipped:
+            self.skipped.append((name, why))
+
+    def loss_per_sample(self, out, y) -> torch.Tensor:
+        # the user's own loss module, unreduced; forward() rather than __call__: its hooks stay quiet
+        reduction, self.loss_fn.reduction = self.loss_fn.reduction, "none"
+        try:
+            per = self.loss_fn.forward(out, y)
+        finally:
+            self.loss_fn.reduction = reduction
+        return per.reshape(out.shape[0], -1).mean(1) if per.dim() > 1 else per
+
+    # -- the optimizer
+
+    @property
+    def optimizer_family(self) -> str:
+        if isinstance(self.optimizer, (torch.optim.Adam, torch.optim.AdamW)):
+            return "adam"
+        if self.optimizer.defaults.get("momentum", 0):
+            return "momentum"
+        return "sgd"
+
+    def _state(self, p) -> dict:
+        return self.optimizer.state.get(p, {})
+
+    @property
+    def optimizer_step(self) -> int:
+        for p, _ in self.layouts.values():
+            step = self._state(p).get("step")
+            if step is not None:
+                return int(step)
+        return 0
+
+    STATES = {"m": "exp_avg", "v": "exp_avg_sq", "buf": "momentum_buffer"}
+
+    def optimizer_state(self, name: str) -> dict[str, torch.Tensor]:
+        key = self.STATES.get(name)
+        out = {k: self.to_view(self._state(p)[key], lay) for k, (p, lay) in self.layouts.items()
+               if key in self._state(p)}
+        if not out:
+            raise KeyError(f"the {type(self.optimizer).__name__} optimizer has no state {name!r}")
+        return out
+
+    def hyperparameter(self, name: str) -> dict[str, torch.Tensor]:
+        groups = {id(p): g for g in self.optimizer.param_groups for p in g["params"]}
+        values = {"lr": lambda g: g["lr"], "eps": lambda g: g.get("eps", 0.0), "wd": lambda g: g.get("weight_decay", 0.0),
+                  "b1": lambda g: g.get("betas", (0.0, 0.0))[0], "b2": lambda g: g.get("betas", (0.0, 0.0))[1],
+                  "mom": lambda g: g.get("momentum", 0.0), "keras": lambda g: 0.0}
+        if name not in values:
+            raise KeyError(f"no hyperparameter {name!r}; known: {', '.join(values)}")
+        return {k: torch.full((1, 1, 1), float(values[name](groups[id(p)])), dtype=self.dtype, device=self.device)
+                for k, (p, _) in self.layouts.items()}
+
+
+class Watcher:
+    """The probes on a PyTorch training loop; see :func:`scalelab.watch`."""
+
+    def __init__(self, model, loss_fn, optimizer, *, study: str, db: str = "scalelab.db", probes: str = "cheap",
+                 level: dict | None = None, seed: int | None = None, epochs: int | None = None,
+                 steps_per_epoch: int | None = None, total_steps: int | None = None, probe_data=None,
+                 probe_batch: int = 512, verbose: bool = True):
+        self.adapter = a = TorchAdapter(model, loss_fn, optimizer)
+        known = {"profile": "torch",
+                 "loss": {"name": "crossentropy", "from_logits": True, "clip": 0.0} if a.classification else
+                 {"name": "mse" if isinstance(loss_fn, nn.MSELoss) else "mae"},
+                 "optim": {"name": "adam" if a.optimizer_family == "adam" else a.optimizer_family,
+                           "lr": float(optimizer.defaults["lr"])},
+                 "model": {"batchnorm": any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())}}
+        if epochs:
+            known["train"] = {"epochs": int(epochs)}
+        self.session = Session(a, study=study, db=db, probes=probes, level=level, seed=seed, probe_batch=probe_batch,
+                               known=known, verbose=verbose)
+        self.steps_per_epoch = steps_per_epoch
+        self.total_steps = total_steps or (epochs * steps_per_epoch if epochs and steps_per_epoch else 10 ** 6)
+        self.probe_data = probe_data
+        self.findings: list = []
+        self._x = self._batch_n = self._loss = None
+        self._in_epoch = 0
+        self._handles = [
+            model.register_forward_pre_hook(self._on_model_input),
+            loss_fn.register_forward_hook(self._on_loss),
+            optimizer.register_step_pre_hook(self._on_step_start),
+            optimizer.register_step_post_hook(self._on_step_end),
+        ]
+
+    # -- hooks
+
+    def _training(self) -> bool:
+        return self.adapter.model.training and torch.is_grad_enabled()
+
+    def _on_model_input(self, module, args):
+        if self._training() and args and isinstance(args[0], torch.Tensor):
+            self._x = args[0]
+
+    def _on_loss(self, module, args, output):
+        if not torch.is_grad_enabled() or len(args) < 2:
+            return
+        self._loss, self._batch_n = output, args[1].shape[0]
+        if self.session.collecting and self._x is not None and self.probe_data is None:
+            self.session.offer_batch(self._x, args[1])
+
+    def _on_step_start(self, optimizer, args, kwargs):
+        s = self.session
+        if s.view is None:
+            s.start(self.total_steps, self.steps_per_epoch or self.total_steps, self.probe_data)
+        s.step_start()
+
+    def _on_step_end(self, optimizer, args, kwargs):
+        loss = float(self._loss.detach()) if self._loss is not None else float("nan")
+        self.session.step_end(loss, self._batch_n or 1)
+        self._in_epoch += 1
+        if self.steps_per_epoch and self._in_epoch == self.steps_per_epoch:
+            self.epoch_end()
+
+    # -- the user's calls
+
+    def epoch_end(self, **metrics) -> dict:
+        """Close an epoch (automatic every ``steps_per_epoch`` steps): its training loss is the
+        sample-weighted mean of its batch losses; ``metrics`` adds e.g. ``val_loss=``, ``test_acc=``."""
+        self._in_epoch = 0
+        if metrics and self.session.epochs and not self.session._epoch_losses:
+            self.session.epochs[-1].update({k: float(v) for k, v in metrics.items()})
+            return self.session.epochs[-1]
+        return self.session.epoch_end(metrics)
+
+    def remove(self) -> None:
+        """Remove every hook (the model, loss and optimizer are as before)."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def close(self) -> list:
+        """Remove the hooks, store the run, print and return its findings."""
+        self.remove()
+        self.findings = self.session.finish()
+        return self.findings
+
+    def __enter__(self) -> "Watcher":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:   # a failed loop: hooks off, nothing stored
+            self.remove()
+            self.session.store.close()
+
+
+def watch(model, loss_fn, optimizer, *, study: str, **options) -> Watcher:
+    """Record scalelab's probes inside an ordinary PyTorch training loop, store the run as
+    a trial of study ``study`` (``db=``, default ``scalelab.db``) and print its findings::
+
+        with scalelab.watch(model, loss_fn, opt, study="mine", probes="standard", steps_per_epoch=len(loader)):
+            for epoch in range(5):
+                for x, y in loader:
+                    opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
+
+    ``probes``: none, cheap, standard or full (see :mod:`scalelab.probes`); ``level``: what
+    this run is (``{"input.scale": "1/255"}``), runs of the same study are compared by
+    level and runs of the same level are its seeds; ``epochs`` and ``steps_per_epoch`` (or
+    ``total_steps``) place the probes on a log schedule; ``probe_data=(x, y)`` fixes the
+    probe batch (default: the first ``probe_batch`` training samples the loop shows).
+    Without ``with``, call ``close()`` after the loop."""
+    return Watcher(model, loss_fn, optimizer, study=study, **options)
