@@ -34,6 +34,14 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--probes", choices=("none", "cheap", "standard", "full"),
                         help="probe preset to record (default: the spec's probes.preset)")
         sp.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+        sp.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="where groups run: this process (default) or Ray (pip install 'scalelab[ray]')")
+        sp.add_argument("--address", help="with --executor ray: the cluster to join (HOST:6379 or auto; "
+                                          "default: start a local Ray instance)")
+        sp.add_argument("--max-retries", type=int, help="with --executor ray: retries of a group whose worker "
+                                                        "or node died (default 3)")
+        sp.add_argument("--cpus-per-group", type=float, help="with --executor ray: CPUs each group asks for "
+                                                              "(default 1)")
 
     r = sub.add_parser("run", help="run a study from a TOML spec file")
     r.add_argument("spec")
@@ -152,6 +160,7 @@ def _open_store(path):
 
 
 def _run(spec, args) -> int:
+    from ._executors import make_executor
     from ._store import Store
     from ._study import run_study, with_overrides
 
@@ -159,11 +168,19 @@ def _run(spec, args) -> int:
         spec = with_overrides(spec, args.set)
     if args.group_size is not None and args.group_size < 1:
         raise ValueError(f"--group-size {args.group_size}: must be at least 1")
+    options = {k: v for k, v in (("max_retries", args.max_retries), ("cpus_per_group", args.cpus_per_group))
+               if v is not None}
+    executor = make_executor(args.executor, args.data_dir, args.device, args.address, **options)
     store = Store(args.db)
-    run_study(spec, store, data_dir=args.data_dir, device=args.device, progress=not args.quiet,
-              group_size=args.group_size, probes=args.probes)
+    sid = run_study(spec, store, data_dir=args.data_dir, device=args.device, progress=not args.quiet,
+                    group_size=args.group_size, probes=args.probes, executor=executor)
     if not args.quiet:
         _print_results(store, spec.name, f"{spec.name} ({args.db})")
+    failed = store.failed(sid)
+    if failed:
+        print(f"scalelab: {len(failed)} trial(s) failed, e.g. seed {failed[0]['seed']} at {failed[0]['level']}: "
+              f"{failed[0]['reason']}; rerun the same command to try them again", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._executors import LocalExecutor
+from ._executors import make_executor
 from ._spec import SpecError, StudySpec, expand, load_spec
 from ._splits import trial_split
 from ._store import Store
@@ -71,8 +71,12 @@ def with_overrides(spec: StudySpec, overrides: list[str]) -> StudySpec:
 
 def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | None = None,
               device: str | None = None, progress: bool = False, executor=None, group_size: int | None = None,
-              probes: str | None = None) -> int:
-    """Run every trial of ``spec`` not yet in the store; returns the study's id."""
+              probes: str | None = None, hooks=()) -> int:
+    """Run every trial of ``spec`` not yet in the store; returns the study's id.
+
+    ``executor`` is an executor object or a name (``"local"``, the default, or ``"ray"``:
+    a local Ray instance; ``RayExecutor(address=...)`` joins a cluster). ``hooks`` are your
+    own picklable hook factories ``factory(trials) -> Hook | None``, run with each group."""
     spec = load_spec(spec)
     if probes is not None:  # a preset chosen at run time (CLI --probes) is part of the spec
         spec = spec.model_copy(update={"probes": spec.probes.model_copy(update={"preset": probes})})
@@ -88,7 +92,8 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
     dev = device or trials[0].spec.train.device
     env = environment(dev)
     groups = plan_groups(todo, group_size, data_dir, device)
-    executor = executor or LocalExecutor(data_dir, device)
+    if executor is None or isinstance(executor, str):
+        executor = make_executor(executor or "local", data_dir, device)
 
     total = 0
     for g in groups:
@@ -98,8 +103,13 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
 
     def save(result):
         store.save_trial(sid, result, env)
+        if advance_trials is not None:
+            advance_trials(1)
 
-    hooks = []
+    advance_trials = None
+    by_steps = getattr(executor, "reports_steps", True)
+
+    hooks = list(hooks)
     if any(t.spec.probes.preset != "none" or t.spec.probes.only for t in todo):
         from .probes import make_probe_set
 
@@ -110,11 +120,16 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
             TimeRemainingColumn
 
         cols = [TextColumn(f"{spec.name}: {len(todo)} trials in {len(groups)} group(s)"), BarColumn(),
-                MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn(), TextColumn("ETA"),
-                TimeRemainingColumn()]
+                MofNCompleteColumn(), TextColumn("steps" if by_steps else "trials"), TimeElapsedColumn(),
+                TextColumn("ETA"), TimeRemainingColumn()]
         with Progress(*cols, console=_stderr_console(), transient=False) as bar:
-            task = bar.add_task("train", total=total)
-            executor.run(groups, save, [*hooks, StepProgress(lambda n: bar.advance(task, n))])
+            if by_steps:
+                task = bar.add_task("train", total=total)
+                executor.run(groups, save, [*hooks, StepProgress(lambda n: bar.advance(task, n))])
+            else:  # groups run elsewhere: count trials as their results reach this process
+                task = bar.add_task("train", total=len(todo))
+                advance_trials = lambda n: bar.advance(task, n)  # noqa: E731
+                executor.run(groups, save, hooks)
     else:
         executor.run(groups, save, hooks)
     return sid
