@@ -19,6 +19,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 import scalelab  # noqa: E402
 from scalelab import Hook, Store, run_study  # noqa: E402
+from scalelab._cli import main  # noqa: E402
 from scalelab._ray_executor import RayExecutor  # noqa: E402
 from scalelab._spec import load_spec  # noqa: E402
 
@@ -142,7 +143,7 @@ def test_killed_worker_is_retried_and_finished_trials_stored_once(cluster, local
     assert same_numbers(store, local_store) == []
 
 
-def test_worker_that_keeps_dying_is_recorded_failed_then_rerun_completes(cluster, local_store, tmp_path):
+def test_worker_that_keeps_dying_is_recorded_failed_then_rerun_completes(cluster, local_store, tmp_path, capsys):
     target = sorted(t.key for t in scalelab.expand(load_spec(SPEC)))[0]
     (tmp_path / "k").mkdir()
     store = Store(tmp_path / "ray.db")
@@ -153,6 +154,10 @@ def test_worker_that_keeps_dying_is_recorded_failed_then_rerun_completes(cluster
     assert len(failed) == 2 and target in {f["key"] for f in failed}  # the target's whole group
     assert all("after 2 attempt(s)" in f["reason"] for f in failed)
     assert len(store.trials(1)) == N_TRIALS - 2  # the other groups finished
+    capsys.readouterr()
+    assert main(["show", SPEC["name"], "--db", str(store.path), "--format", "json"]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("scalelab: 2 trial(s) failed") and err.endswith("rerun the same command to try them again")
     run_study(SPEC, store, executor=RayExecutor())  # the same command again, without the killer
     keys = stored_keys(store)
     assert len(keys) == len(set(keys)) == N_TRIALS and store.failed(1) == []

@@ -176,12 +176,17 @@ def _run(spec, args) -> int:
                     group_size=args.group_size, probes=args.probes, executor=executor)
     if not args.quiet:
         _print_results(store, spec.name, f"{spec.name} ({args.db})")
+    return 1 if _report_failed(store, sid) else 0
+
+
+def _report_failed(store, sid: int) -> bool:
+    """One line on stderr when trials of the study failed (they have no outcome; a rerun retries them)."""
     failed = store.failed(sid)
     if failed:
-        print(f"scalelab: {len(failed)} trial(s) failed, e.g. seed {failed[0]['seed']} at {failed[0]['level']}: "
-              f"{failed[0]['reason']}; rerun the same command to try them again", file=sys.stderr)
-        return 1
-    return 0
+        f = failed[0]
+        print(f"scalelab: {len(failed)} trial(s) failed, e.g. seed {f['seed']} at {f['level']}: {f['reason']}; "
+              f"rerun the same command to try them again", file=sys.stderr)
+    return bool(failed)
 
 
 def _print_results(store, study: str, title: str) -> None:
@@ -225,6 +230,7 @@ def _main(args) -> int:
             print(to_csv(records), end="")
         else:
             _print_results(store, args.study, args.study)
+        _report_failed(store, store.require_study(args.study)["id"])
         return 0
     if args.cmd == "equivalence":
         return _equivalence(args)
