@@ -20,7 +20,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 import scalelab  # noqa: E402
 from scalelab import Hook, Store, run_study  # noqa: E402
 from scalelab._cli import main  # noqa: E402
-from scalelab._ray_executor import RayExecutor  # noqa: E402
+from scalelab import RayExecutor  # noqa: E402
 from scalelab._spec import load_spec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,6 +162,44 @@ def test_worker_that_keeps_dying_is_recorded_failed_then_rerun_completes(cluster
     keys = stored_keys(store)
     assert len(keys) == len(set(keys)) == N_TRIALS and store.failed(1) == []
     assert same_numbers(store, local_store) == []
+
+
+class _Raise(Hook):
+    def on_group_start(self, view):
+        raise RuntimeError("this group cannot train")
+
+
+class RaiseIn:
+    """Hook factory: training of the group holding ``key`` raises; counts its attempts."""
+
+    def __init__(self, key: str, folder: str):
+        self.key, self.folder = key, folder
+
+    def __call__(self, trials):
+        if self.key not in {t.key for t in trials}:
+            return None
+        with open(Path(self.folder, "attempts"), "a") as f:
+            f.write("x")
+        return _Raise()
+
+
+def test_training_error_is_recorded_failed_without_retry(cluster, tmp_path):
+    target = sorted(t.key for t in scalelab.expand(load_spec(SPEC)))[5]
+    store = Store(tmp_path / "ray.db")
+    run_study(SPEC, store, executor=RayExecutor(max_retries=3), hooks=[RaiseIn(target, str(tmp_path))])
+    assert (tmp_path / "attempts").read_text() == "x"  # an error in training is not a crash: no retry
+    failed = store.failed(1)
+    assert len(failed) == 2 and target in {f["key"] for f in failed}
+    assert {f["reason"] for f in failed} == {"training raised RuntimeError: this group cannot train"}
+    assert len(store.trials(1)) == N_TRIALS - 2
+
+
+def test_group_no_node_can_hold_is_refused_in_one_line(cluster, tmp_path):
+    store = Store(tmp_path / "ray.db")
+    with pytest.raises(ValueError, match=r"^no node of the Ray cluster can run a group needing .*'num_cpus': 4"
+                                         r".*use a smaller --group-size or start nodes with more resources$"):
+        run_study(SPEC, store, executor=RayExecutor(cpus_per_group=4))
+    assert stored_keys(store) == []
 
 
 def test_killed_driver_rerun_completes_without_duplicates(cluster, local_store, tmp_path):

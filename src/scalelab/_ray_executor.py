@@ -128,10 +128,11 @@ class RayExecutor:
     def resources(self, group: list[Trial]) -> dict:
         """The Ray resource request of one group's task."""
         from ._splits import trial_split
-        from .engine import resolve_device
 
-        dev = resolve_device(self.device or group[0].spec.train.device)
-        req = dict(num_cpus=self.cpus, num_gpus=self.gpu_fraction if dev.type == "cuda" else 0)
+        # The workers' devices count, not the driver's: "auto" asks for a GPU when the cluster has one.
+        name = self.device or group[0].spec.train.device
+        gpu = name.startswith("cuda") or (name == "auto" and self.ray.cluster_resources().get("GPU", 0) > 0)
+        req = dict(num_cpus=self.cpus, num_gpus=self.gpu_fraction if gpu else 0)
         if self.memory:
             req["memory"] = estimate_memory(group, trial_split(group[0].spec, self.data_dir)[1].X_train)
         return req
