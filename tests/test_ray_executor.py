@@ -111,10 +111,11 @@ def run_with_killer(folder: Path, **kw) -> None:
         killer.join()
 
 
-def test_same_numbers_as_local_and_data_sent_once_per_node(cluster, local_store, tmp_path):
+def test_same_numbers_as_local_and_data_sent_once_per_node(cluster, local_store, tmp_path, capsys):
     store = Store(tmp_path / "ray.db")
     ex = RayExecutor()
-    run_study(SPEC, store, executor=ex)
+    run_study(SPEC, store, executor=ex, progress=True)
+    assert "8/8 trials" in capsys.readouterr().err  # the driver's bar counts trials from every node
     assert len(stored_keys(store)) == N_TRIALS
     assert same_numbers(store, local_store) == []
     # every trial says where it ran; both nodes took groups

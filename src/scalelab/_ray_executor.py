@@ -192,4 +192,4 @@ def _last_line(e: BaseException) -> str:
 
 
 def _failed(group: list[Trial], reason: str) -> list[TrialResult]:
-    return [TrialResult(t, "failed", None, [], 0.0, reason=reason) for t in group]
+    return [TrialResult(t, "failed", None, [], 0.0, reason=reason, env={"executor": "ray"}) for t in group]

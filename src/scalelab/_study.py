@@ -90,7 +90,6 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
         return sid
     check_trials(todo, data_dir)  # a spec the data cannot serve fails here, before any progress output
     dev = device or trials[0].spec.train.device
-    env = environment(dev)
     groups = plan_groups(todo, group_size, data_dir, device)
     if executor is None or isinstance(executor, str):
         executor = make_executor(executor or "local", data_dir, device)
@@ -101,7 +100,11 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
         n = len(trial_split(s, data_dir)[1].X_train)
         total += math.ceil(n / s.train.batch_size) * s.train.epochs
 
+    env = {}
+
     def save(result):
+        if result.env is None and not env:  # results from elsewhere say where they ran; this driver may have no GPU
+            env.update(environment(dev))
         store.save_trial(sid, result, env)
         if advance_trials is not None:
             advance_trials(1)
