@@ -233,6 +233,44 @@ def test_killed_driver_rerun_completes_without_duplicates(cluster, local_store, 
     assert same_numbers(store, local_store) == []
 
 
+class StallOnNode:
+    """Hook factory: every group that lands on node ``node_id`` stalls (the test then removes that node)."""
+
+    def __init__(self, node_id: str, folder: str):
+        self.node_id, self.folder = node_id, folder
+
+    def __call__(self, trials):
+        return _Stall(self.folder) if ray.get_runtime_context().get_node_id() == self.node_id else None
+
+
+def test_node_killed_mid_group_is_retried_on_another_node(cluster, local_store, tmp_path):
+    """Runs last: it takes the second node away for good."""
+    doomed = next(n for n in cluster.list_all_nodes() if n is not cluster.head_node)
+    folder = tmp_path / "k"
+    folder.mkdir()
+    stop = threading.Event()
+
+    def remove_node_when_stalled():
+        while not stop.is_set() and not list(folder.glob("*.pid")):
+            time.sleep(0.1)
+        if not stop.is_set():
+            cluster.remove_node(doomed, allow_graceful=False)  # the node's processes are killed
+
+    killer = threading.Thread(target=remove_node_when_stalled, daemon=True)
+    killer.start()
+    store = Store(tmp_path / "ray.db")
+    try:
+        run_study(SPEC, store, executor=RayExecutor(max_retries=2), hooks=[StallOnNode(doomed.node_id, str(folder))])
+    finally:
+        stop.set()
+        killer.join()
+    assert list(folder.glob("*.pid"))  # a group did stall on the node that was then removed
+    keys = stored_keys(store)
+    assert len(keys) == len(set(keys)) == N_TRIALS and store.failed(1) == []
+    assert {t["env"]["node_id"] for t in store.trials(1)} == {cluster.head_node.node_id}
+    assert same_numbers(store, local_store) == []
+
+
 def test_cli_without_ray_says_how_to_install(tmp_path):
     """A user without Ray gets one line naming the extra (Ray hidden from the import system)."""
     code = ("import sys; sys.modules['ray'] = None\n"
