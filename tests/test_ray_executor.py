@@ -289,3 +289,12 @@ def _toml(spec: dict) -> str:
                                        for kk, vv in v.items())
                 for k, v in spec.items() if isinstance(v, dict)]
     return "\n".join(top) + "\n\n" + "\n\n".join(sections) + "\n"
+
+
+def test_address_where_no_cluster_answers_is_one_line(tmp_path):
+    cmd = [sys.executable, "-m", "scalelab", "study", "run", "feature-scales", "--executor", "ray", "--address",
+           "127.0.0.1:9", "--db", str(tmp_path / "x.db"), "--quiet"]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.strip().startswith("scalelab: error: no Ray cluster answers at 127.0.0.1:9")
+    assert len(p.stderr.strip().splitlines()) == 1

@@ -109,6 +109,7 @@ class RayExecutor:
         ray = self.ray
         if ray.is_initialized():
             return
+        _check_reachable(self.address)
         try:
             ray.init(address=self.address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
         except ConnectionError as e:
@@ -184,6 +185,22 @@ class RayExecutor:
             raise ValueError(f"the Ray workers run scalelab {results[0].env.get('scalelab')} but this driver runs "
                              f"{__version__}; install the same version on every node")
         return results
+
+
+def _check_reachable(address: str | None) -> None:
+    """Ray keeps retrying an address where nothing listens, for minutes: try it once first."""
+    if not address or address == "auto":
+        return
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except ValueError:
+        raise ValueError(f"--address {address!r}: expected HOST:PORT, e.g. 10.0.0.1:6379 (or auto)") from None
+    except OSError as e:
+        raise ValueError(f"no Ray cluster answers at {address} ({e.strerror or e}); start one there with "
+                         f"`ray start --head --port {port}` or check the address") from None
 
 
 def _last_line(e: BaseException) -> str:
