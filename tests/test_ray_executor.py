@@ -116,6 +116,9 @@ def test_same_numbers_as_local_and_data_sent_once_per_node(cluster, local_store,
     ex = RayExecutor()
     run_study(SPEC, store, executor=ex, progress=True)
     assert "8/8 trials" in capsys.readouterr().err  # the driver's bar counts trials from every node
+    # the workers ran this checkout's scalelab (they inherit PYTHONPATH from the test process)
+    where = ray.get(ray.remote(num_cpus=1)(lambda: __import__("scalelab").__file__).remote())
+    assert Path(where).resolve() == Path(scalelab.__file__).resolve()
     assert len(stored_keys(store)) == N_TRIALS
     assert same_numbers(store, local_store) == []
     # every trial says where it ran; both nodes took groups
