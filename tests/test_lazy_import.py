@@ -13,7 +13,7 @@ import pytest
 import scalelab
 from scalelab._cli import _parser
 
-HEAVY = ("torch", "matplotlib", "numpy", "pydantic")
+HEAVY = ("torch", "matplotlib", "numpy", "pydantic", "ray")
 SRC = str(Path(scalelab.__file__).resolve().parents[1])
 
 
@@ -88,3 +88,17 @@ def test_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         scalelab.nope  # noqa: B018
     assert not hasattr(scalelab, "nope")
+
+
+def test_local_study_does_not_import_ray(tmp_path):
+    """Ray is imported only when the Ray executor is asked for."""
+    db = tmp_path / "s.db"
+    code = f"""
+import sys
+from scalelab import run_study
+run_study(dict(name="t", seeds=1, data=dict(dataset="iris"), loss=dict(name="crossentropy"),
+               model=dict(hidden=[4]), train=dict(epochs=1)), {str(db)!r})
+assert "ray" not in sys.modules
+"""
+    r = run_python(code)
+    assert r.returncode == 0, r.stderr

@@ -19,7 +19,7 @@ _EXPORTS = {
     "train_group": "engine",
     "Parametrization": "_equivalence", "fold_affine": "_equivalence", "parametrization": "_equivalence",
     "check_equivalence": "_equivalence_check",
-    "LocalExecutor": "_executors",
+    "LocalExecutor": "_executors", "RayExecutor": "_ray_executor",
     "Finding": "_explain", "explain": "_explain",
     "Figure": "_figures", "figures": "_figures",
     "write_report": "_html",

@@ -64,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--quiet", action="store_true", help="no progress, no table")
         sp.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
                         help="when stderr is not a terminal, a progress line every SECONDS (default 30)")
+        sp.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="where groups run: this process (default) or Ray (pip install 'scalelab[ray]')")
+        sp.add_argument("--address", help="with --executor ray: the cluster to join (HOST:6379 or auto; "
+                                          "default: start a local Ray instance)")
+        sp.add_argument("--max-retries", type=int, help="with --executor ray: retries of a group whose worker "
+                                                        "or node died (default 3)")
+        sp.add_argument("--cpus-per-group", type=float, help="with --executor ray: CPUs each group asks for "
+                                                              "(default 1)")
 
     stored = "a study stored in --db (scalelab ls lists them)"
     r = _sub(sub, "run", "run a study from a TOML spec file")
@@ -203,6 +211,7 @@ def _open_store(path):
 
 
 def _run(spec, args) -> int:
+    from ._executors import make_executor
     from ._store import Store
     from ._study import run_study, with_overrides
 
@@ -210,12 +219,26 @@ def _run(spec, args) -> int:
         spec = with_overrides(spec, args.set)
     if args.group_size is not None and args.group_size < 1:
         raise ValueError(f"--group-size {args.group_size}: must be at least 1")
+    options = {k: v for k, v in (("max_retries", args.max_retries), ("cpus_per_group", args.cpus_per_group))
+               if v is not None}
+    executor = make_executor(args.executor, args.data_dir, args.device, args.address, **options)
     store = Store(args.db)
-    run_study(spec, store, data_dir=args.data_dir, device=args.device, progress=not args.quiet,
-              group_size=args.group_size, probes=args.probes, progress_every=args.progress_every)
+    sid = run_study(spec, store, data_dir=args.data_dir, device=args.device, progress=not args.quiet,
+                    group_size=args.group_size, probes=args.probes, executor=executor,
+                    progress_every=args.progress_every)
     if not args.quiet:
         _print_results(store, spec.name, f"{spec.name} ({args.db})")
-    return 0
+    return 1 if _report_failed(store, sid) else 0
+
+
+def _report_failed(store, sid: int) -> bool:
+    """One line on stderr when trials of the study failed (they have no outcome; a rerun retries them)."""
+    failed = store.failed(sid)
+    if failed:
+        f = failed[0]
+        print(f"scalelab: {len(failed)} trial(s) failed, e.g. seed {f['seed']} at {f['level']}: {f['reason']}; "
+              f"rerun the same command to try them again", file=sys.stderr)
+    return bool(failed)
 
 
 def _print_results(store, study: str, title: str) -> None:
@@ -317,6 +340,7 @@ def _main(args) -> int:
             print(to_csv(records), end="")
         else:
             _print_results(store, args.study, args.study)
+        _report_failed(store, store.require_study(args.study)["id"])
         return 0
     if args.cmd == "equivalence":
         return _equivalence(args)

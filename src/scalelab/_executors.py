@@ -16,6 +16,8 @@ from .engine import TrialResult, train_group
 class LocalExecutor:
     """Runs groups one after another in this process (the device's threads do the parallel work)."""
 
+    reports_steps = True  # progress hooks run in this process, so the bar can count steps
+
     def __init__(self, data_dir: str | None = None, device: str | None = None):
         self.data_dir = data_dir
         self.device = device
@@ -30,4 +32,19 @@ class LocalExecutor:
                 on_result(result)
 
 
-EXECUTORS = {"local": LocalExecutor}
+EXECUTORS = ("local", "ray")
+
+
+def make_executor(name: str = "local", data_dir: str | None = None, device: str | None = None,
+                  address: str | None = None, **options):
+    """An executor by name; ``ray`` (imported only here) takes ``address`` and the options
+    of :class:`scalelab._ray_executor.RayExecutor`."""
+    if name == "ray":
+        from ._ray_executor import RayExecutor
+
+        return RayExecutor(data_dir, device, address, **options)
+    if name != "local":
+        raise ValueError(f"executor {name!r} is not known; use one of {', '.join(EXECUTORS)}")
+    if address is not None or options:
+        raise ValueError("--address and the Ray options need --executor ray")
+    return LocalExecutor(data_dir, device)

@@ -18,8 +18,10 @@ def _clock(seconds: float) -> str:
 class PlainProgress:
     """``advance(n)`` after each n steps; prints a line when ``every`` seconds have passed."""
 
-    def __init__(self, name: str, total: int, every: float = 30.0, stream=None, clock=time.monotonic):
+    def __init__(self, name: str, total: int, every: float = 30.0, stream=None, clock=time.monotonic,
+                 unit: str = "steps"):
         self.name, self.total, self.every, self.stream, self.clock = name, max(total, 1), every, stream, clock
+        self.unit = unit
         self.done = 0
         self.start = self.last = clock()
 
@@ -27,7 +29,7 @@ class PlainProgress:
         elapsed = self.clock() - self.start
         frac = self.done / self.total
         eta = _clock(elapsed * (1 - frac) / frac) if frac > 0 else "?"
-        return (f"{self.name}: {self.done}/{self.total} steps ({100 * frac:.0f}%), elapsed {_clock(elapsed)}, "
+        return (f"{self.name}: {self.done}/{self.total} {self.unit} ({100 * frac:.0f}%), elapsed {_clock(elapsed)}, "
                 f"ETA {eta}")
 
     def advance(self, n: int) -> None:
@@ -41,12 +43,13 @@ class PlainProgress:
 
 
 @contextmanager
-def study_progress(name: str, total: int, n_trials: int, n_groups: int, every: float = 30.0):
-    """Yield a callback ``advance(n_steps)`` that shows the study's progress on stderr."""
+def study_progress(name: str, total: int, n_trials: int, n_groups: int, every: float = 30.0, unit: str = "steps"):
+    """Yield a callback ``advance(n)`` that shows the study's progress on stderr, counted in
+    ``unit`` (steps, or trials where groups run on other machines)."""
     stream = sys.stderr
     if not stream.isatty():
-        p = PlainProgress(name, total, every, stream)
-        print(f"{name}: {n_trials} trials in {n_groups} group(s), {total} steps", file=stream, flush=True)
+        p = PlainProgress(name, total, every, stream, unit=unit)
+        print(f"{name}: {n_trials} trials in {n_groups} group(s), {total} {unit}", file=stream, flush=True)
         yield p.advance
         p._print()
         return
@@ -58,7 +61,7 @@ def study_progress(name: str, total: int, n_trials: int, n_groups: int, every: f
     cols = [TextColumn(label), BarColumn(bar_width=16), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("ETA"), TimeRemainingColumn()]
     console = Console(file=stream)
-    console.print(f"{name}: {n_trials} trials in {n_groups} group(s); steps done/total, elapsed, ETA")
+    console.print(f"{name}: {n_trials} trials in {n_groups} group(s); {unit} done/total, elapsed, ETA")
     with Progress(*cols, console=console, transient=False) as bar:
         task = bar.add_task("train", total=total)
         yield lambda n: bar.advance(task, n)

@@ -29,10 +29,15 @@ class Split:
 _DATA_CACHE: dict[str, Dataset] = {}
 
 
+def dataset_key(data, data_dir: str | None = None) -> str:
+    """What identifies a loaded data set in the per-process cache (executors seed it remotely)."""
+    return repr((data.dataset, data.dir or data_dir, data.verify, data.path, data.target, data.task,
+                 data.test_fraction, data.split_seed, data.n_samples, data.noise))
+
+
 def load_dataset(data, data_dir: str | None = None) -> Dataset:
     """The raw data set a resolved ``data`` section names (cached per process)."""
-    key = repr((data.dataset, data.dir or data_dir, data.verify, data.path, data.target, data.task,
-                data.test_fraction, data.split_seed, data.n_samples, data.noise))
+    key = dataset_key(data, data_dir)
     if key not in _DATA_CACHE:
         name = data.dataset
         if name == "fashion-mnist":

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS trials (
     seed INTEGER NOT NULL,
     spec TEXT NOT NULL,
     env TEXT NOT NULL,
-    status TEXT NOT NULL,
+    status TEXT NOT NULL,          -- done, diverged (outcomes) or failed (retried on the next run)
+    reason TEXT,
     diverged_step INTEGER,
     wall_s REAL,
     finished REAL NOT NULL,
@@ -79,6 +80,9 @@ class Store:
             for m in METRICS:
                 if m not in have:
                     self.conn.execute(f"ALTER TABLE epochs ADD COLUMN {m} REAL")
+            # and stores written before failed trials were recorded
+            if "reason" not in {r[1] for r in self.conn.execute("PRAGMA table_info(trials)")}:
+                self.conn.execute("ALTER TABLE trials ADD COLUMN reason TEXT")
 
     def close(self):
         self.conn.close()
@@ -92,17 +96,22 @@ class Store:
         return self.conn.execute("SELECT id FROM studies WHERE name=? AND spec_hash=?", (name, spec_hash)).fetchone()[0]
 
     def finished_keys(self, study_id: int) -> set[str]:
-        return {r[0] for r in self.conn.execute("SELECT key FROM trials WHERE study_id=?", (study_id,))}
+        """Keys of trials with an outcome; a failed trial is not finished, a rerun tries it again."""
+        return {r[0] for r in self.conn.execute("SELECT key FROM trials WHERE study_id=? AND status!='failed'",
+                                                (study_id,))}
 
     def save_trial(self, study_id: int, result, env: dict) -> None:
-        """All rows of one finished trial, in one transaction; a second save of the same trial is ignored."""
+        """All rows of one finished trial, in one transaction; a second save of the same trial is ignored,
+        except that an outcome replaces an earlier failure."""
         t = result.trial
         with self.conn:
+            self.conn.execute("DELETE FROM trials WHERE study_id=? AND key=? AND status='failed'", (study_id, t.key))
             cur = self.conn.execute(
-                "INSERT OR IGNORE INTO trials(study_id, key, level, seed, spec, env, status, diverged_step, wall_s,"
-                " finished) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO trials(study_id, key, level, seed, spec, env, status, reason, diverged_step,"
+                " wall_s, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (study_id, t.key, json.dumps(t.level, default=str), t.seed, json.dumps(t.spec.model_dump(), default=str),
-                 json.dumps(env), result.status, result.diverged_step, result.wall_s, time.time()))
+                 json.dumps(result.env or env), result.status, result.reason, result.diverged_step, result.wall_s,
+                 time.time()))
             if cur.rowcount == 0:
                 return
             tid = cur.lastrowid
@@ -118,9 +127,11 @@ class Store:
 
     def studies(self) -> list[dict]:
         rows = self.conn.execute(
-            "SELECT s.id, s.name, s.created, COUNT(t.id), SUM(t.status='diverged') FROM studies s "
+            "SELECT s.id, s.name, s.created, COUNT(t.id) - COALESCE(SUM(t.status='failed'), 0),"
+            " SUM(t.status='diverged'), SUM(t.status='failed') FROM studies s "
             "LEFT JOIN trials t ON t.study_id = s.id GROUP BY s.id ORDER BY s.id").fetchall()
-        return [dict(id=r[0], name=r[1], created=r[2], n_trials=r[3], n_diverged=r[4] or 0) for r in rows]
+        return [dict(id=r[0], name=r[1], created=r[2], n_trials=r[3], n_diverged=r[4] or 0, n_failed=r[5] or 0)
+                for r in rows]
 
     def latest_study(self, name: str) -> dict | None:
         """The newest study of that name (a changed spec makes a new study; the newest is shown)."""
@@ -146,10 +157,17 @@ class Store:
         return out
 
     def trials(self, study_id: int) -> list[dict]:
+        """Trials with an outcome (done or diverged), in stored order; failed ones are in :meth:`failed`."""
         rows = self.conn.execute("SELECT id, key, level, seed, status, diverged_step, wall_s, spec, env FROM trials "
-                                 "WHERE study_id=? ORDER BY id", (study_id,)).fetchall()
+                                 "WHERE study_id=? AND status!='failed' ORDER BY id", (study_id,)).fetchall()
         return [dict(id=r[0], key=r[1], level=json.loads(r[2]), seed=r[3], status=r[4], diverged_step=r[5],
                      wall_s=r[6], spec=json.loads(r[7]), env=json.loads(r[8])) for r in rows]
+
+    def failed(self, study_id: int) -> list[dict]:
+        """Trials that failed (their worker kept dying, or training raised), with the reason."""
+        rows = self.conn.execute("SELECT key, level, seed, reason FROM trials WHERE study_id=? AND status='failed' "
+                                 "ORDER BY id", (study_id,)).fetchall()
+        return [dict(key=r[0], level=json.loads(r[1]), seed=r[2], reason=r[3]) for r in rows]
 
     def epochs(self, trial_id: int) -> list[dict]:
         rows = self.conn.execute(f"SELECT epoch, {', '.join(METRICS)} FROM epochs WHERE trial_id=? ORDER BY epoch",

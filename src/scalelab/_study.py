@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._executors import LocalExecutor
+from ._executors import make_executor
 from ._spec import SpecError, StudySpec, expand, load_spec
 from ._splits import trial_split
 from ._store import Store
@@ -76,12 +76,15 @@ def with_overrides(spec: StudySpec, overrides: list[str]) -> StudySpec:
 
 def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | None = None,
               device: str | None = None, progress: bool = False, executor=None, group_size: int | None = None,
-              probes: str | None = None, progress_every: float = 30.0) -> int:
+              probes: str | None = None, progress_every: float = 30.0, hooks=()) -> int:
     """Run every trial of ``spec`` not yet in the store; returns the study's id.
 
     ``spec``: a :class:`StudySpec`, a dict or a TOML path; ``db``: a path or a :class:`Store`;
     ``progress``: show progress on stderr (a bar on a terminal, else a line every
-    ``progress_every`` seconds).
+    ``progress_every`` seconds). ``executor`` is an executor object or a name (``"local"``,
+    the default, or ``"ray"``: a local Ray instance; ``RayExecutor(address=...)`` joins a
+    cluster). ``hooks`` are your own picklable hook factories ``factory(trials) -> Hook | None``,
+    run with each group.
 
     >>> spec = scalelab.builtin_spec("feature-scales")
     >>> scalelab.run_study(spec, "scalelab.db", progress=True)
@@ -99,9 +102,9 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
         return sid
     check_trials(todo, data_dir)  # a spec the data cannot serve fails here, before any progress output
     dev = device or trials[0].spec.train.device
-    env = environment(dev)
     groups = plan_groups(todo, group_size, data_dir, device)
-    executor = executor or LocalExecutor(data_dir, device)
+    if executor is None or isinstance(executor, str):
+        executor = make_executor(executor or "local", data_dir, device)
 
     total = 0
     for g in groups:
@@ -109,10 +112,19 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
         n = len(trial_split(s, data_dir)[1].X_train)
         total += math.ceil(n / s.train.batch_size) * s.train.epochs
 
-    def save(result):
-        store.save_trial(sid, result, env)
+    env = {}
 
-    hooks = []
+    def save(result):
+        if result.env is None and not env:  # results from elsewhere say where they ran; this driver may have no GPU
+            env.update(environment(dev))
+        store.save_trial(sid, result, env)
+        if advance_trials is not None:
+            advance_trials(1)
+
+    advance_trials = None
+    by_steps = getattr(executor, "reports_steps", True)
+
+    hooks = list(hooks)
     if any(t.spec.probes.preset != "none" or t.spec.probes.only for t in todo):
         from .probes import make_probe_set
 
@@ -121,8 +133,15 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
     if progress:
         from ._progress import study_progress
 
-        with study_progress(spec.name, total, len(todo), len(groups), progress_every) as advance:
-            executor.run(groups, save, [*hooks, StepProgress(advance)])
+        # groups that run elsewhere report no steps: count trials as their results arrive
+        unit_total = total if by_steps else len(todo)
+        with study_progress(spec.name, unit_total, len(todo), len(groups), progress_every,
+                            unit="steps" if by_steps else "trials") as advance:
+            if by_steps:
+                executor.run(groups, save, [*hooks, StepProgress(advance)])
+            else:
+                advance_trials = advance
+                executor.run(groups, save, hooks)
     else:
         executor.run(groups, save, hooks)
     return sid

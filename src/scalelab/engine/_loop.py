@@ -19,11 +19,13 @@ from ._view import StepView
 @dataclass
 class TrialResult:
     trial: Trial
-    status: str                           # "done" or "diverged"
+    status: str                           # "done", "diverged" (an outcome) or "failed" (no outcome: see reason)
     diverged_step: int | None
     epochs: list[dict]                    # per-epoch metrics
     wall_s: float
     probes: list[tuple] = field(default_factory=list)   # (step, probe, name, value)
+    reason: str | None = None             # why a trial failed
+    env: dict | None = None               # where it ran, when an executor ran it elsewhere
 
 
 def train_group(trials: list[Trial], data_dir: str | None = None, device: str | None = None,
