@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import scalelab
-from scalelab._cli import _parser
+from scalelab._cli_parser import _parser
 
 HEAVY = ("torch", "matplotlib", "numpy", "pydantic", "ray")
 SRC = str(Path(scalelab.__file__).resolve().parents[1])

@@ -108,7 +108,7 @@ def test_group_family_and_unknown_names():
 def test_cli_equivalence_offers_every_optimizer():
     import argparse
 
-    from scalelab._cli import _parser
+    from scalelab._cli_parser import _parser
 
     sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
     opt = next(a for a in sub.choices["equivalence"]._actions if a.dest == "optimizer")

@@ -55,6 +55,8 @@ class WatchedResult:
     wall_s: float = 0.0
     epochs: list[dict] = field(default_factory=list)
     probes: list[tuple] = field(default_factory=list)
+    reason: str | None = None          # why a trial failed (never: a watched run is stored as it ended)
+    env: dict | None = None            # None: the environment the session passes to save_trial
 
 
 def trial_spec(study: str, level: dict, known: dict, probes: ProbesSpec) -> TrialSpec:
