@@ -126,8 +126,9 @@ def _vs_factor(levels, records, colors) -> list[Figure]:
                 finals = [eps[-1][key] for eps in _finished(lv)]
                 if finals:
                     ax.scatter([x] * len(finals), finals, color=color, alpha=0.5, s=14)
-                    ax.errorbar([x], [np.mean(finals)], yerr=[[np.mean(finals) - np.min(finals)],
-                                                               [np.max(finals) - np.mean(finals)]],
+                    mean = np.mean(finals)  # a float mean can lie a rounding past min or max
+                    ax.errorbar([x], [mean], yerr=[[max(0.0, mean - np.min(finals))],
+                                                   [max(0.0, np.max(finals) - mean)]],
                                 fmt="D", color=color, capsize=4, ms=6, label=lv.label)
                 n_div = lv.n_diverged
                 if n_div:

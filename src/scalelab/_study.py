@@ -10,12 +10,14 @@ import platform
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from ._executors import LocalExecutor
-from ._spec import SpecError, StudySpec, expand, load_spec
+from ._runner import run_units
+from ._spec import SpecError, StudySpec, iter_trials, load_spec
 from ._splits import trial_split
 from ._store import Store
 from .engine import Progress as StepProgress, check_trials, plan_groups, resolve_device
@@ -71,52 +73,61 @@ def with_overrides(spec: StudySpec, overrides: list[str]) -> StudySpec:
 
 def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | None = None,
               device: str | None = None, progress: bool = False, executor=None, group_size: int | None = None,
-              probes: str | None = None) -> int:
-    """Run every trial of ``spec`` not yet in the store; returns the study's id."""
+              probes: str | None = None, hooks: list[Callable] = (), keep_checkpoints: bool = False,
+              on_plan: Callable[[dict], None] | None = None) -> int:
+    """Run every trial of ``spec`` not yet in the store; returns the study's id.
+
+    A trial already stored by any study of the store with the same resolved spec and seed
+    is reused, not retrained. The rest is planned once into work units (groups) that this
+    and any other process running the same study claim; each finished epoch is a
+    checkpoint, so a rerun after an interrupt continues from the last finished epoch.
+    ``hooks``: extra hook factories ``factory(trials) -> Hook | None``; ``on_plan`` gets
+    the counts (trials, stored, reused, todo) before training starts.
+    """
     spec = load_spec(spec)
     if probes is not None:  # a preset chosen at run time (CLI --probes) is part of the spec
         spec = spec.model_copy(update={"probes": spec.probes.model_copy(update={"preset": probes})})
         spec = load_spec(spec.model_dump())
     store = db if isinstance(db, Store) else Store(db)
-    trials = expand(spec)
     sid = store.study_id(spec.name, spec_hash(spec), spec.model_dump())
     done = store.finished_keys(sid)
-    todo = [t for t in trials if t.key not in done]
+    n_before = len(done)
+    trials = {t.key: t for t in iter_trials(spec)}   # streamed; duplicates (same key) collapse
+    reused = store.reuse(sid, [t for k, t in trials.items() if k not in done])
+    done = store.finished_keys(sid)
+    todo = [t for k, t in trials.items() if k not in done]
+    if on_plan is not None:
+        on_plan(dict(trials=len(trials), stored=n_before, reused=reused, todo=len(todo)))
     if not todo:
         return sid
     check_trials(todo, data_dir)  # a spec the data cannot serve fails here, before any progress output
-    dev = device or trials[0].spec.train.device
+    dev = device or todo[0].spec.train.device
     env = environment(dev)
-    groups = plan_groups(todo, group_size, data_dir, device)
+    store.plan_units(sid, lambda: [[t.key for t in g] for g in plan_groups(todo, group_size, data_dir, device)])
     executor = executor or LocalExecutor(data_dir, device)
-
-    total = 0
-    for g in groups:
-        s = g[0].spec
-        n = len(trial_split(s, data_dir)[1].X_train)
-        total += math.ceil(n / s.train.batch_size) * s.train.epochs
-
-    def save(result):
-        store.save_trial(sid, result, env)
-
-    hooks = []
+    factories = list(hooks)
     if any(t.spec.probes.preset != "none" or t.spec.probes.only for t in todo):
         from .probes import make_probe_set
 
-        hooks.append(make_probe_set)
+        factories.insert(0, make_probe_set)
+    if not progress:
+        run_units(store, sid, trials, executor, factories, env, keep_checkpoints)
+        return sid
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
 
-    if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
+    def steps(group, epochs_done=0):
+        s = group[0].spec
+        n = len(trial_split(s, data_dir)[1].X_train)
+        return math.ceil(n / s.train.batch_size) * (s.train.epochs - epochs_done)
 
-        cols = [TextColumn(f"{spec.name}: {len(todo)} trials in {len(groups)} group(s)"), BarColumn(),
-                MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn(), TextColumn("ETA"),
-                TimeRemainingColumn()]
-        with Progress(*cols, console=_stderr_console(), transient=False) as bar:
-            task = bar.add_task("train", total=total)
-            executor.run(groups, save, [*hooks, StepProgress(lambda n: bar.advance(task, n))])
-    else:
-        executor.run(groups, save, hooks)
+    total = sum(steps(g) for g in plan_groups(todo, group_size, data_dir, device))
+    cols = [TextColumn(f"{spec.name}: {len(todo)} trials"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*cols, console=_stderr_console(), transient=False) as bar:
+        task = bar.add_task("train", total=total)
+        run_units(store, sid, trials, executor, [*factories, StepProgress(lambda n: bar.advance(task, n))], env,
+                  keep_checkpoints, on_unit=lambda g, e: bar.advance(task, steps(g) - steps(g, e)))
     return sid
 
 

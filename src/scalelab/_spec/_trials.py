@@ -6,7 +6,7 @@ import copy
 import hashlib
 import itertools
 import json
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -36,12 +36,24 @@ class Trial(BaseModel):
         return level_label(self.level)
 
 
+def count_trials(spec: StudySpec) -> int:
+    """How many trials :func:`expand` yields, without building any (arms × grid × seeds)."""
+    n = max(1, len(spec.arms)) * len(spec.seed_list())
+    for values in spec.grid.values():
+        n *= len(values)
+    return n
+
+
 def expand(spec: StudySpec) -> list[Trial]:
     """The trials of a study: arms × the factor grid (all combinations) × seeds, in a stable order."""
+    return list(iter_trials(spec))
+
+
+def iter_trials(spec: StudySpec) -> Iterator[Trial]:
+    """:func:`expand` one trial at a time: a big grid streams instead of filling memory first."""
     base = spec.model_dump(exclude={"grid", "arms"})
     keys = list(spec.grid)
     arms = list(spec.arms.items()) or [(None, {})]
-    trials = []
     for arm, overrides in arms:
         for combo in itertools.product(*(spec.grid[k] for k in keys)) if keys else [()]:
             d = copy.deepcopy(base)
@@ -55,5 +67,4 @@ def expand(spec: StudySpec) -> list[Trial]:
             rspec = TrialSpec.model_validate({**rdump, "effective": effective_hyperparameters(resolved)})
             level = ({"arm": arm} if arm is not None else {}) | dict(zip(keys, combo))
             for seed in spec.seed_list():
-                trials.append(Trial(study=spec.name, level=level, seed=seed, spec=rspec))
-    return trials
+                yield Trial(study=spec.name, level=level, seed=seed, spec=rspec)
