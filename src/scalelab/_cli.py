@@ -11,6 +11,13 @@ import sqlite3
 import sys
 
 
+CONFIRM_ABOVE = 10_000   # trials; a bigger grid needs --yes
+
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is the same one line as every other error."""
 
@@ -34,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--probes", choices=("none", "cheap", "standard", "full"),
                         help="probe preset to record (default: the spec's probes.preset)")
         sp.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+        sp.add_argument("--yes", action="store_true",
+                        help=f"run a grid of more than {CONFIRM_ABOVE:,} trials without asking")
+        sp.add_argument("--keep-checkpoints", action="store_true",
+                        help="keep each group's last per-epoch checkpoint in the store after it finishes")
 
     r = sub.add_parser("run", help="run a study from a TOML spec file")
     r.add_argument("spec")
@@ -140,18 +151,14 @@ def _equivalence(args) -> int:
 
 
 def _open_store(path):
-    """An existing store (reading commands never create an empty one by accident)."""
-    from pathlib import Path
-
+    """An existing store, read-only (reading commands never create or change a file)."""
     from ._store import Store
 
-    if not Path(path).exists():
-        raise FileNotFoundError(f"no store at {path}; run a study first (scalelab study run NAME --db {path}) "
-                                f"or pass --db")
-    return Store(path)
+    return Store(path, readonly=True)   # refuses a missing or foreign file; never changes it
 
 
 def _run(spec, args) -> int:
+    from ._spec import count_trials
     from ._store import Store
     from ._study import run_study, with_overrides
 
@@ -159,9 +166,21 @@ def _run(spec, args) -> int:
         spec = with_overrides(spec, args.set)
     if args.group_size is not None and args.group_size < 1:
         raise ValueError(f"--group-size {args.group_size}: must be at least 1")
+    n = count_trials(spec)
+    if n > CONFIRM_ABOVE and not args.yes:
+        raise ValueError(f"{spec.name} has {n:,} trials (more than {CONFIRM_ABOVE:,}); add --yes to run them all, "
+                         f"or narrow the grid or seeds")
+    if not args.quiet:
+        print(f"{spec.name}: {n:,} trials", file=sys.stderr, flush=True)
     store = Store(args.db)
+
+    def plan(c):
+        if not args.quiet and (c["stored"] or c["reused"]):
+            print(f"{spec.name}: {c['stored']} already stored, {c['reused']} reused from other studies in "
+                  f"{args.db}, {c['todo']} to train", file=sys.stderr, flush=True)
+
     run_study(spec, store, data_dir=args.data_dir, device=args.device, progress=not args.quiet,
-              group_size=args.group_size, probes=args.probes)
+              group_size=args.group_size, probes=args.probes, keep_checkpoints=args.keep_checkpoints, on_plan=plan)
     if not args.quiet:
         _print_results(store, spec.name, f"{spec.name} ({args.db})")
     return 0
@@ -242,20 +261,44 @@ def _main(args) -> int:
 def main(argv=None) -> int:
     # Parsing and --help import nothing heavy (checked by tests/test_lazy_import.py); each
     # command imports its modules (numpy, pydantic, torch, matplotlib) when it runs.
+    import signal
+
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     from ._data import DataError
     from ._spec import SpecError
+    from ._store import StoreError
 
+    def on_term(signum, frame):
+        raise _Interrupted("SIGTERM")
+
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
     try:
         return _main(args)
-    except (SpecError, DataError, ValueError, KeyError, FileNotFoundError, sqlite3.DatabaseError) as e:
+    except (SpecError, DataError, StoreError, ValueError, KeyError, FileNotFoundError, IsADirectoryError,
+            OverflowError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"scalelab: error: {msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("scalelab: interrupted; finished trials are stored, rerun the same command to continue",
-              file=sys.stderr)
-        return 130
+    except sqlite3.Error as e:   # every store error names the file
+        print(f"scalelab: error: {getattr(args, 'db', 'the store')}: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # the reader went away (`scalelab show X | head`): exit quietly, as SIGPIPE would
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt as e:
+        how = "SIGTERM" if isinstance(e, _Interrupted) else "interrupt"
+        print(f"scalelab: stopped by {how}; every finished epoch is stored (at most the epoch in progress is "
+              f"lost), rerun the same command to continue", file=sys.stderr)
+        return 130 if how == "interrupt" else 143
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
