@@ -15,6 +15,19 @@ from ._parse import _one_line, _set_path
 from ._resolve import effective_hyperparameters, resolve
 from ._sections import SpecError, StudySpec, TrialSpec
 
+# A trial is what it computes: the study's name, question and seed list, and ``effective``
+# (derived from the rest), do not change its numbers, so a study that adds seeds or levels,
+# or another study, reuses a stored trial with the same key.
+NOT_COMPUTED = ("name", "question", "seeds", "effective")
+
+
+def trial_key(spec: dict, seed: int) -> str:
+    """The key of a trial from its resolved spec (as dumped, or as stored in JSON) and seed."""
+    kept = {k: v for k, v in spec.items() if k not in NOT_COMPUTED}
+    blob = json.dumps({"spec": kept, "seed": seed}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
 class Trial(BaseModel):
     """One model to train: a point of the grid and a seed, with its fully resolved spec."""
 
@@ -26,10 +39,7 @@ class Trial(BaseModel):
 
     @property
     def key(self) -> str:
-        # what the trial computes; ``effective`` is derived from the rest
-        blob = json.dumps({"spec": self.spec.model_dump(exclude={"effective"}), "seed": self.seed}, sort_keys=True,
-                          default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+        return trial_key(self.spec.model_dump(), self.seed)
 
     @property
     def level_name(self) -> str:

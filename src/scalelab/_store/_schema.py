@@ -8,6 +8,7 @@ the file read-only before it switches it to WAL or creates a table.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -168,6 +169,12 @@ def _migrate(conn, version: int) -> None:
                     conn.execute(f"ALTER TABLE epochs ADD COLUMN {m} REAL")
         for v in range(max(version, 1) + 1, VERSION + 1):
             _script(conn, MIGRATIONS[v])
+        if version == 1:   # keys of schema 1 hashed the study's name and seeds too: rekey by what a trial computes
+            from .._spec._trials import trial_key
+
+            rows = conn.execute("SELECT id, spec, seed FROM trials").fetchall()
+            conn.executemany("UPDATE trials SET key=? WHERE id=?",
+                             [(trial_key(json.loads(spec), seed), tid) for tid, spec, seed in rows])
         conn.execute("INSERT OR REPLACE INTO scalelab_meta(key, value) VALUES ('schema_version', ?)", (str(VERSION),))
 
 
