@@ -276,7 +276,9 @@ def main(argv=None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
     try:
-        return _main(args)
+        rc = _main(args)
+        sys.stdout.flush()   # a closed pipe shows here, inside the handler below, not at exit
+        return rc
     except (SpecError, DataError, StoreError, ValueError, KeyError, FileNotFoundError, IsADirectoryError,
             OverflowError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)

@@ -33,7 +33,10 @@ def want_compile(setting: bool | None, n_values: int, device: torch.device) -> b
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device {name!r} is not a device; use cpu, cuda, cuda:N or auto") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"train.device = {name!r} but no CUDA device is available; use 'cpu' or 'auto'")
     return dev
