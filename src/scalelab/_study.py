@@ -88,7 +88,11 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
     if probes is not None:  # a preset chosen at run time (CLI --probes) is part of the spec
         spec = spec.model_copy(update={"probes": spec.probes.model_copy(update={"preset": probes})})
         spec = load_spec(spec.model_dump())
-    store = db if isinstance(db, Store) else Store(db)
+    if not isinstance(db, Store):
+        with Store(db) as store:   # a store this call opened is closed again (its WAL files folded in)
+            return run_study(spec, store, data_dir, device, progress, executor, group_size, None, hooks,
+                             keep_checkpoints, on_plan)
+    store = db
     sid = store.study_id(spec.name, spec_hash(spec), spec.model_dump())
     done = store.finished_keys(sid)
     n_before = len(done)

@@ -5,6 +5,7 @@ out-of-range value. Fields left unset (``None``) are filled from the chosen prof
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from fractions import Fraction
 from pathlib import Path
@@ -160,11 +161,17 @@ class OptimSpec(_Section):
     wd_mult: list[Num] | None = None
 
 
+def _device(v: str) -> str:
+    if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", v):
+        raise ValueError("not a device; use cpu, cuda, cuda:N or auto")
+    return v
+
+
 class TrainSpec(_Section):
     batch_size: int = Field(32, ge=1)
     epochs: int = Field(5, ge=1)
     shuffle: bool = True
-    device: str = Field("cpu", pattern=r"^(cpu|auto|cuda(:\d+)?)$")   # cpu, cuda, cuda:N or auto
+    device: Annotated[str, AfterValidator(_device)] = "cpu"   # cpu, cuda, cuda:N or auto
     dtype: Literal["float32", "float64"] = "float32"
     group_size: int | None = Field(None, ge=1)  # models per stacked group; None: chosen for the device
     compile: bool | None = None            # torch.compile the step; None: where it helps

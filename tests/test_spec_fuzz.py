@@ -1,0 +1,66 @@
+"""Hypothesis fuzzes the spec parser, the trial expansion and the CLI's --set path: any
+input is either a valid spec or a SpecError (one line); every other exception is a bug."""
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scalelab._spec import SpecError, count_trials, expand, parse_spec
+from scalelab._study import with_overrides
+
+KEYS = ["name", "seeds", "profile", "question", "data.dataset", "data.validation", "data.test_fraction",
+        "input.transform", "input.scale", "input.feature_range", "input.equivalent_to", "target.transform",
+        "model.hidden", "model.activation", "model.init", "model.init_scale", "model.kind", "loss.name",
+        "loss.clip", "optim.name", "optim.lr", "optim.eps", "optim.lr_mult", "optim.momentum", "train.epochs",
+        "train.batch_size", "train.device", "train.dtype", "probes.preset", "optim.lr.x", "a..b", "grid", "arms"]
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70), st.floats(allow_nan=True),
+                    st.text(max_size=12),
+                    st.sampled_from(["1e309", "-1e309", "1/0", "1/255", "inf", "nan", "relu", "adam", "cpu", "tpu",
+                                     "digits", "iris", "minmax", "keras", "0x10", "", " "]))
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                       st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+                      max_leaves=8)
+N = 2000   # examples per property (the issue asks for at least 2,000 in CI)
+
+
+def spec_dict(pairs, grid, seeds):
+    d = {"name": "fuzz", "seeds": seeds, "data": {"dataset": "iris"}}
+    for key, v in pairs:
+        node = d
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node[parts[-1]] = v
+    if grid is not None:
+        d["grid"] = grid
+    return d
+
+
+@settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.sampled_from(KEYS), values), max_size=4),
+       st.one_of(st.none(), st.dictionaries(st.sampled_from(KEYS), st.lists(values, max_size=3), max_size=2)),
+       st.one_of(st.integers(-3, 4), st.lists(st.integers(-1, 2 ** 64), max_size=3), values))
+def test_parse_and_expand_raise_only_spec_errors(pairs, grid, seeds):
+    try:
+        spec = parse_spec(spec_dict(pairs, grid, seeds))
+        n = count_trials(spec)
+        if n <= 64:
+            trials = expand(spec)
+            assert len(trials) == len({t.key for t in trials}) or len(trials) == n
+    except SpecError as e:
+        assert "\n" not in str(e)
+
+
+@settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.sampled_from(KEYS), st.text(max_size=16)), min_size=1, max_size=3))
+def test_cli_set_raises_only_spec_errors(items):
+    base = parse_spec({"name": "fuzz", "seeds": 1, "data": {"dataset": "iris"}})
+    try:
+        spec = with_overrides(base, [f"{k}={v}" for k, v in items])
+        assert math.isfinite(spec.optim.lr)
+    except SpecError as e:
+        assert "\n" not in str(e)
