@@ -6,6 +6,8 @@ metrics and probe records, work units shared between processes and their checkpo
 * ``_write``: studies, reused trials, finished trials;
 * ``_work``: claiming units with a lease, heartbeats, per-epoch checkpoints.
 
+While a process writes, the file is in WAL mode (readers and writers of several processes
+do not block each other); the last writer to close turns it back to a plain file.
 Checkpoints live in the store file itself (table ``checkpoints``, one compressed ``.npz``
 per unit in progress), so a store stays one file to copy.
 """
@@ -32,6 +34,14 @@ class Store(ReadMixin, WriteMixin, WorkMixin):
         self.conn = connect(self.path, readonly)
 
     def close(self):
+        if not self.readonly:
+            # The last writer out leaves a plain rollback-journal file: read-only openers then
+            # create no -wal/-shm files beside it. With other connections open this fails at once.
+            try:
+                self.conn.execute("PRAGMA busy_timeout=0")
+                self.conn.execute("PRAGMA journal_mode=DELETE")
+            except sqlite3.Error:
+                pass
         self.conn.close()
 
     def __enter__(self):
