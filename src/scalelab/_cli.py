@@ -170,14 +170,14 @@ def _run(spec, args) -> int:
     if n > CONFIRM_ABOVE and not args.yes:
         raise ValueError(f"{spec.name} has {n:,} trials (more than {CONFIRM_ABOVE:,}); add --yes to run them all, "
                          f"or narrow the grid or seeds")
-    if not args.quiet:
-        print(f"{spec.name}: {n:,} trials", file=sys.stderr, flush=True)
+    if not args.quiet and n > 1000:   # expanding a big grid takes a while: say what is coming first
+        print(f"{spec.name}: {n:,} trials; expanding", file=sys.stderr, flush=True)
     store = Store(args.db)
 
     def plan(c):
-        if not args.quiet and (c["stored"] or c["reused"]):
-            print(f"{spec.name}: {c['stored']} already stored, {c['reused']} reused from other studies in "
-                  f"{args.db}, {c['todo']} to train", file=sys.stderr, flush=True)
+        if not args.quiet:
+            print(f"{spec.name}: {c['trials']:,} trials: {c['stored']} already stored, {c['reused']} reused from "
+                  f"other studies in {args.db}, {c['todo']} to train", file=sys.stderr, flush=True)
 
     run_study(spec, store, data_dir=args.data_dir, device=args.device, progress=not args.quiet,
               group_size=args.group_size, probes=args.probes, keep_checkpoints=args.keep_checkpoints, on_plan=plan)

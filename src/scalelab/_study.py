@@ -100,11 +100,12 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
     reused = store.reuse(sid, [t for k, t in trials.items() if k not in done])
     done = store.finished_keys(sid)
     todo = [t for k, t in trials.items() if k not in done]
+    if todo:
+        check_trials(todo, data_dir)  # a spec the data cannot serve fails here, before any progress output
     if on_plan is not None:
         on_plan(dict(trials=len(trials), stored=n_before, reused=reused, todo=len(todo)))
     if not todo:
         return sid
-    check_trials(todo, data_dir)  # a spec the data cannot serve fails here, before any progress output
     dev = device or todo[0].spec.train.device
     env = environment(dev)
     store.plan_units(sid, lambda: [[t.key for t in g] for g in plan_groups(todo, group_size, data_dir, device)])

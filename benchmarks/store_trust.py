@@ -1,0 +1,83 @@
+"""Figures of issue 15's closing note: kill -9 resumption, processes sharing one store, and
+the storage cost of per-epoch checkpoints.
+
+    python benchmarks/store_trust.py [--reps 10] [--out benchmarks/results/store_trust.json]
+
+* kill: ``tests/kill_harness.py`` (SIGKILL at seeded random moments, rerun, compare);
+* sharing: 1, 2 and 4 ``tests/store_worker.py`` processes on one store and one study
+  (16 trials, one per unit, OMP_NUM_THREADS=1 each): wall time and training runs per trial
+  counted from the workers' own logs;
+* checkpoints: compressed bytes of one epoch's checkpoint per trial for the 784-128-10 MLP
+  (Adam, Fashion-MNIST-shaped inputs), as stored in the ``checkpoints`` table.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
+SHARED = {"name": "shared", "seeds": 4, "profile": "keras", "data": {"dataset": "digits", "validation": 200},
+          "model": {"hidden": [64]}, "train": {"batch_size": 16, "epochs": 4},
+          "grid": {"optim.lr": [0.0003, 0.001, 0.003, 0.01]}}
+
+
+def sharing(n_procs: int, tmp: Path) -> dict:
+    db, log, spec = tmp / f"p{n_procs}.db", tmp / f"p{n_procs}.log", tmp / "shared.json"
+    spec.write_text(json.dumps(SHARED))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, str(TESTS / "store_worker.py"), str(db), str(spec), str(log), "1"],
+                              env=env) for _ in range(n_procs)]
+    assert all(p.wait() == 0 for p in procs)
+    wall = time.perf_counter() - t0
+    starts = [ln.split() for ln in log.read_text().splitlines() if ln.startswith("start")]
+    keys = [k for s in starts for k in s[3].split(",")]
+    return dict(processes=n_procs, wall_s=round(wall, 2), trials=len(set(keys)), training_runs=len(keys),
+                by_process=sorted(sum(1 for s in starts if s[1] == pid) for pid in {s[1] for s in starts}))
+
+
+def checkpoint_cost() -> dict:
+    import numpy as np
+
+    from scalelab._spec import expand, parse_spec
+    from scalelab.engine import encode, train_group
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(2000, 784)).astype(np.uint8)
+    y = rng.integers(0, 10, size=2000)
+    with tempfile.TemporaryDirectory() as d:
+        np.savez(Path(d) / "fm.npz", X=X, y=y)
+        spec = parse_spec({"name": "ck", "seeds": 8, "data": {"dataset": "file", "path": str(Path(d) / "fm.npz")},
+                           "model": {"hidden": [128]}, "optim": {"name": "adam"},
+                           "train": {"batch_size": 256, "epochs": 2}})
+        sizes = []
+        train_group(expand(spec), checkpoint=lambda e, s: sizes.append(len(encode(s))))
+    n_params = 784 * 128 + 128 + 128 * 10 + 10
+    return dict(model="784-128-10 MLP, Adam", trials_per_group=8, bytes_per_trial=sizes[0] // 8,
+                raw_float32_bytes_per_trial=n_params * 4 * 3, parameters=n_params)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/store_trust.json"))
+    a = ap.parse_args()
+    out = {"machine": f"{os.cpu_count()} CPU cores (shared with other jobs: timings are noisy)"}
+    with tempfile.TemporaryDirectory() as d:
+        r = subprocess.run([sys.executable, str(TESTS / "kill_harness.py"), str(Path(d) / "kill"), str(a.reps), "1"],
+                           capture_output=True, text=True, check=True)
+        out["kill"] = json.loads(r.stdout)
+        out["sharing"] = [sharing(n, Path(d)) for n in (1, 2, 4)]
+    out["checkpoint"] = checkpoint_cost()
+    Path(a.out).write_text(json.dumps(out, indent=1))
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
