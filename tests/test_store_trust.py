@@ -68,8 +68,8 @@ def test_kill9_at_random_moments_resumes_bit_identically(tmp_path):
     assert sum(x["killed"] for x in runs) >= 5 and sum(x["resumed"] for x in runs) >= 1, runs
 
 
-def test_sigterm_mid_group_keeps_finished_epochs(tmp_path):
-    spec = digits_spec(name="term", seeds=3, train={"batch_size": 16, "epochs": 20})
+def stop_after_two_epochs(tmp_path, sig):
+    """``scalelab run`` of a 20-epoch study, stopped by ``sig`` once two epochs are stored."""
     p = tmp_path / "spec.toml"
     p.write_text(f'name = "term"\nseeds = 3\nprofile = "keras"\n[data]\ndataset = "digits"\nvalidation = 200\n'
                  f'[model]\nhidden = [16]\n[train]\nbatch_size = 16\nepochs = 20\n')
@@ -78,18 +78,29 @@ def test_sigterm_mid_group_keeps_finished_epochs(tmp_path):
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     epoch = 0
-    while epoch < 2 and time.time() < deadline:   # wait for two stored epochs, then stop it
+    while epoch < 2 and time.time() < deadline:
         time.sleep(0.1)
         try:
             with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True) as c:
                 epoch = (c.execute("SELECT MAX(epoch) FROM checkpoints").fetchone()[0] or 0)
         except sqlite3.Error:
             pass
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and "SIGTERM" in lines[0] and "rerun" in lines[0], err
+    assert len(lines) == 1 and "every finished epoch is stored" in lines[0] and "rerun" in lines[0], err
+    return db, proc.returncode, lines[0]
+
+
+def test_sigint_says_so_in_one_line(tmp_path):
+    _, rc, line = stop_after_two_epochs(tmp_path, signal.SIGINT)
+    assert rc == 130 and "interrupt" in line
+
+
+def test_sigterm_mid_group_keeps_finished_epochs(tmp_path):
+    spec = digits_spec(name="term", seeds=3, train={"batch_size": 16, "epochs": 20})
+    db, rc, line = stop_after_two_epochs(tmp_path, signal.SIGTERM)
+    assert rc == 143 and "SIGTERM" in line
     with sqlite3.connect(db) as c:
         kept, owner = c.execute("SELECT c.epoch, w.owner FROM checkpoints c JOIN work w ON w.id = c.work_id").fetchone()
     assert kept >= 2 and owner is None   # finished epochs kept; the unit given back for the next run
