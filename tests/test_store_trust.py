@@ -249,3 +249,20 @@ def test_same_trial_in_groups_of_1_3_8_gives_the_same_numbers():
         for a, b in zip(alone, got):
             for k in a:
                 assert np.isclose(a[k], b[k], rtol=2e-6, atol=0), (n, k, a[k], b[k])   # float32 rounding at most
+
+
+def test_an_expired_lease_is_taken_over_and_a_heartbeat_keeps_it(tmp_path):
+    from scalelab._store import Heartbeat
+
+    spec = parse_spec(digits_spec(name="lease"))
+    s = Store(tmp_path / "l.db", lease_s=0.3)
+    sid = s.study_id("lease", "h", {})
+    s.plan_units(sid, lambda: [[t.key for t in expand(spec)]])
+    remote = "another-host:1:a"            # on another host: only its lease tells whether it lives
+    unit = s.claim(sid, remote)
+    with Heartbeat(s.path, unit.id, remote, 0.3):
+        time.sleep(0.7)                    # two lease lengths: the heartbeat renewed it
+        assert s.claim(sid, "third-host:2:b") is None
+    time.sleep(0.4)                        # no heartbeat: the lease runs out
+    taken = s.claim(sid, "third-host:2:b")
+    assert taken is not None and taken.takeover and taken.id == unit.id
