@@ -5,7 +5,7 @@ the storage cost of per-epoch checkpoints.
 
 * kill: ``tests/kill_harness.py`` (SIGKILL at seeded random moments, rerun, compare);
 * sharing: 1, 2 and 4 ``tests/store_worker.py`` processes on one store and one study
-  (16 trials, one per unit, OMP_NUM_THREADS=1 each): wall time and training runs per trial
+  (16 trials of a 64-256-256-10 MLP, 6 epochs, one trial per unit, OMP_NUM_THREADS=1 each): wall time and training runs per trial
   counted from the workers' own logs;
 * checkpoints: compressed bytes of one epoch's checkpoint per trial for the 784-128-10 MLP
   (Adam, Fashion-MNIST-shaped inputs), as stored in the ``checkpoints`` table.
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
 SHARED = {"name": "shared", "seeds": 4, "profile": "keras", "data": {"dataset": "digits", "validation": 200},
-          "model": {"hidden": [64]}, "train": {"batch_size": 16, "epochs": 4},
+          "model": {"hidden": [256, 256]}, "train": {"batch_size": 16, "epochs": 6},
           "grid": {"optim.lr": [0.0003, 0.001, 0.003, 0.01]}}
 
 
@@ -68,7 +68,8 @@ def main():
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/store_trust.json"))
     a = ap.parse_args()
-    out = {"machine": f"{os.cpu_count()} CPU cores (shared with other jobs: timings are noisy)"}
+    out = {"machine": f"{os.cpu_count()} CPU cores (shared with other jobs: timings are noisy)",
+           "load_average_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as d:
         r = subprocess.run([sys.executable, str(TESTS / "kill_harness.py"), str(Path(d) / "kill"), str(a.reps), "1"],
                            capture_output=True, text=True, check=True)

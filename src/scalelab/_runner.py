@@ -47,7 +47,10 @@ def run_units(store: Store, study_id: int, trials_by_key: dict, executor, hooks:
         except LeaseLost:
             continue   # another process holds it now and resumes from the last checkpoint
         except BaseException:
-            store.release(unit.id, owner)
+            try:   # give the unit back at once; should that fail, its lease runs out instead
+                store.release(unit.id, owner)
+            except Exception:
+                pass
             raise
 
 

@@ -108,7 +108,8 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
         return sid
     dev = device or todo[0].spec.train.device
     env = environment(dev)
-    store.plan_units(sid, lambda: [[t.key for t in g] for g in plan_groups(todo, group_size, data_dir, device)])
+    store.plan_units(sid, [t.key for t in todo], lambda keys: [
+        [t.key for t in g] for g in plan_groups([trials[k] for k in keys], group_size, data_dir, device)])
     executor = executor or LocalExecutor(data_dir, device)
     factories = list(hooks)
     if any(t.spec.probes.preset != "none" or t.spec.probes.only for t in todo):

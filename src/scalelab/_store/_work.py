@@ -56,15 +56,21 @@ class Unit:
 class WorkMixin:
     """The sharing half of :class:`Store` (``self.conn``, ``self.path``, ``self.lease_s``)."""
 
-    def plan_units(self, study_id: int, groups: "callable") -> int:
-        """The study's work units, planned once: ``groups()`` (lists of trial keys) is called
-        only when the study has none yet, so every process and every rerun works on the same
-        group compositions. Returns the number of units not done."""
+    def plan_units(self, study_id: int, todo: list[str], groups: "callable") -> int:
+        """The study's work units, planned once: units not done keep their composition (so a
+        rerun or another process resumes the same groups); ``groups(keys)`` (lists of trial
+        keys) plans only the ``todo`` keys no such unit covers. Returns the units not done."""
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
-            if self.conn.execute("SELECT 1 FROM work WHERE study_id=? LIMIT 1", (study_id,)).fetchone() is None:
+            rows = self.conn.execute("SELECT trial_keys FROM work WHERE study_id=? AND done=0", (study_id,)).fetchall()
+            covered = {k for (keys,) in rows for k in json.loads(keys)}
+            covered |= self.finished_keys(study_id)   # stored meanwhile by another process
+            missing = [k for k in todo if k not in covered]
+            if missing:
+                n = self.conn.execute("SELECT COALESCE(MAX(unit) + 1, 0) FROM work WHERE study_id=?",
+                                      (study_id,)).fetchone()[0]
                 self.conn.executemany("INSERT INTO work(study_id, unit, trial_keys) VALUES (?,?,?)",
-                                      [(study_id, i, json.dumps(keys)) for i, keys in enumerate(groups())])
+                                      [(study_id, n + i, json.dumps(keys)) for i, keys in enumerate(groups(missing))])
         return self.units_left(study_id)
 
     def units_left(self, study_id: int) -> int:
