@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from scalelab._spec import SpecError, count_trials, expand, parse_spec
+from scalelab._spec import SpecError, count_trials, expand, parse_spec, trial_at
 from scalelab._study import with_overrides
 
 KEYS = ["name", "seeds", "profile", "question", "data.dataset", "data.validation", "data.test_fraction",
@@ -92,5 +92,7 @@ def test_grid_expansion_yields_count_trials_or_a_spec_error(data, keys, seeds):
         event("valid spec")
         trials = expand(spec)
         assert len(trials) == count_trials(spec) == seeds * math.prod(len(v) for v in grid.values())
+        i = data.draw(st.integers(0, len(trials) - 1))
+        assert trial_at(spec, i) == trials[i]   # a work unit rebuilds its trials by position
     except SpecError as e:
         assert "\n" not in str(e)

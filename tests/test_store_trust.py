@@ -140,7 +140,7 @@ def test_a_dead_claimers_unit_is_taken_over(tmp_path):
     s = Store(tmp_path / "t.db")
     sid = s.study_id("takeover", "h", {})
     keys = [t.key for t in expand(spec)]
-    s.plan_units(sid, keys, lambda todo: [todo])
+    s.plan_units(sid, keys, lambda todo: [[(i, k) for i, k in enumerate(keys) if k in todo]])
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     gone = f"{os.uname().nodename}:{dead.stdout.strip()}:x"
     live = f"{os.uname().nodename}:{os.getpid()}:y"
@@ -259,7 +259,7 @@ def test_an_expired_lease_is_taken_over_and_a_heartbeat_keeps_it(tmp_path):
     s = Store(tmp_path / "l.db", lease_s=0.3)
     sid = s.study_id("lease", "h", {})
     keys = [t.key for t in expand(spec)]
-    s.plan_units(sid, keys, lambda todo: [todo])
+    s.plan_units(sid, keys, lambda todo: [[(i, k) for i, k in enumerate(keys) if k in todo]])
     remote = "another-host:1:a"            # on another host: only its lease tells whether it lives
     unit = s.claim(sid, remote)
     with Heartbeat(s.path, unit.id, remote, 0.3):

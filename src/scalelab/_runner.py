@@ -9,21 +9,85 @@ lost.
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
+from ._spec import trial_at
 from ._store import Heartbeat, LeaseLost, Store, new_owner
-from .engine import TrialResult, decode, encode
+from ._spec import iter_trials
+from .engine import TrialResult, check_trials, decode, default_group_size, encode, group_key
 
 
-def run_units(store: Store, study_id: int, trials_by_key: dict, executor, hooks: list[Callable], env: dict,
+@dataclass
+class Scan:
+    """One pass over a study's trials: what is stored, reused and left, and the left ones by
+    group key as (position, key), with one trial of each group key; no trial is kept beyond."""
+
+    trials: int = 0
+    stored: int = 0
+    reused: int = 0
+    todo: dict = field(default_factory=dict)       # group key -> [(position, trial key)]
+    first: dict = field(default_factory=dict)      # group key -> its first trial
+    probes: bool = False
+
+    @property
+    def n_todo(self) -> int:
+        return sum(len(v) for v in self.todo.values())
+
+    def groups(self, keys: set, group_size: int | None, data_dir, device) -> list[list[tuple[int, str]]]:
+        """The ``keys`` to train as groups of one group key each, balanced (15 at most 8: 8 + 7)."""
+        out = []
+        for gk, members in self.todo.items():
+            members = [m for m in members if m[1] in keys]
+            if not members:
+                continue
+            size = group_size or default_group_size(self.first[gk], data_dir, device)
+            per = math.ceil(len(members) / math.ceil(len(members) / size))
+            out += [members[i: i + per] for i in range(0, len(members), per)]
+        return out
+
+
+def scan(store: Store, study_id: int, spec, data_dir, chunk: int = 1000) -> Scan:
+    """Stream the study's trials once: link stored ones that compute the same thing, check
+    the data of the rest and sort them into group keys."""
+    done = store.finished_keys(study_id)
+    out, seen, checked, batch = Scan(stored=len(done)), set(), set(), []
+
+    def flush():
+        linked = store.reuse(study_id, [t for _, t in batch])
+        out.reused += len(linked)
+        for i, t in batch:
+            if t.key not in linked:
+                check_trials([t], data_dir, checked)   # a spec the data cannot serve fails before training
+                gk = group_key(t)
+                out.todo.setdefault(gk, []).append((i, t.key))
+                out.first.setdefault(gk, t)
+                out.probes |= t.spec.probes.preset != "none" or bool(t.spec.probes.only)
+        batch.clear()
+
+    for i, t in enumerate(iter_trials(spec)):
+        out.trials += 1
+        if t.key in done or t.key in seen:   # same key twice in one study: trained once
+            continue
+        seen.add(t.key)
+        batch.append((i, t))
+        if len(batch) >= chunk:
+            flush()
+    flush()
+    return out
+
+
+def run_units(store: Store, study_id: int, spec, executor, hooks: list[Callable], env: dict,
               keep_checkpoints: bool = False, on_unit: Callable[[list, int], None] | None = None,
               poll_s: float = 0.5) -> int:
     """Train every unit of the study not done yet (with other processes, if any); returns
-    how many units this process trained. ``on_unit(trials, epochs_done)`` before each unit."""
+    how many units this process trained. A unit's trials are rebuilt from ``spec`` by their
+    position, so no process holds a big grid's trials in memory. ``on_unit(trials,
+    epochs_done)`` before each unit."""
     owner = new_owner()
     trained = 0
-    levels = {k: t.level for k, t in trials_by_key.items()}
     while True:
         unit = store.claim(study_id, owner)
         if unit is None:
@@ -31,7 +95,10 @@ def run_units(store: Store, study_id: int, trials_by_key: dict, executor, hooks:
                 return trained
             time.sleep(poll_s)  # the rest is held by live processes: wait for them (or their leases)
             continue
-        group = [trials_by_key[k] for k in unit.trial_keys]
+        group = [trial_at(spec, i) for i in unit.trial_index]
+        if [t.key for t in group] != unit.trial_keys:
+            raise ValueError(f"work unit {unit.id} of {store.path} does not match this study's spec; "
+                             f"it was planned by another scalelab version")
         blob = store.load_checkpoint(unit.id) if unit.epoch else None
         if on_unit is not None:
             on_unit(group, unit.epoch)
@@ -42,7 +109,7 @@ def run_units(store: Store, study_id: int, trials_by_key: dict, executor, hooks:
         try:
             with Heartbeat(store.path, unit.id, owner, store.lease_s):
                 results = _train(executor, group, hooks, decode(blob) if blob else None, checkpoint)
-            store.finish_unit(study_id, unit.id, owner, results, env, levels, keep_checkpoints)
+            store.finish_unit(study_id, unit.id, owner, results, env, keep_checkpoints)
             trained += 1
         except LeaseLost:
             continue   # another process holds it now and resumes from the last checkpoint

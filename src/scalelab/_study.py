@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from ._executors import LocalExecutor
-from ._runner import run_units
-from ._spec import SpecError, StudySpec, iter_trials, load_spec
+from ._runner import run_units, scan
+from ._spec import SpecError, StudySpec, load_spec
 from ._splits import trial_split
 from ._store import Store
-from .engine import Progress as StepProgress, check_trials, plan_groups, resolve_device
+from .engine import Progress as StepProgress, resolve_device
 
 
 def environment(device: str) -> dict:
@@ -94,46 +94,40 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
                              keep_checkpoints, on_plan)
     store = db
     sid = store.study_id(spec.name, spec_hash(spec), spec.model_dump())
-    done = store.finished_keys(sid)
-    n_before = len(done)
-    trials = {t.key: t for t in iter_trials(spec)}   # streamed; duplicates (same key) collapse
-    reused = store.reuse(sid, [t for k, t in trials.items() if k not in done])
-    done = store.finished_keys(sid)
-    todo = [t for k, t in trials.items() if k not in done]
-    if todo:
-        check_trials(todo, data_dir)  # a spec the data cannot serve fails here, before any progress output
+    plan = scan(store, sid, spec, data_dir)
     if on_plan is not None:
-        on_plan(dict(trials=len(trials), stored=n_before, reused=reused, todo=len(todo)))
-    if not todo:
+        on_plan(dict(trials=plan.trials, stored=plan.stored, reused=plan.reused, todo=plan.n_todo))
+    if not plan.n_todo:
         return sid
-    dev = device or todo[0].spec.train.device
-    env = environment(dev)
-    store.plan_units(sid, [t.key for t in todo], lambda keys: [
-        [t.key for t in g] for g in plan_groups([trials[k] for k in keys], group_size, data_dir, device)])
+    env = environment(device or next(iter(plan.first.values())).spec.train.device)
+    store.plan_units(sid, [k for members in plan.todo.values() for _, k in members],
+                     lambda keys: plan.groups(keys, group_size, data_dir, device))
     executor = executor or LocalExecutor(data_dir, device)
     factories = list(hooks)
-    if any(t.spec.probes.preset != "none" or t.spec.probes.only for t in todo):
+    if plan.probes:
         from .probes import make_probe_set
 
         factories.insert(0, make_probe_set)
     if not progress:
-        run_units(store, sid, trials, executor, factories, env, keep_checkpoints)
+        run_units(store, sid, spec, executor, factories, env, keep_checkpoints)
         return sid
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
         TimeRemainingColumn
 
-    def steps(group, epochs_done=0):
-        s = group[0].spec
+    def steps(trial, epochs_done=0):
+        s = trial.spec
         n = len(trial_split(s, data_dir)[1].X_train)
         return math.ceil(n / s.train.batch_size) * (s.train.epochs - epochs_done)
 
-    total = sum(steps(g) for g in plan_groups(todo, group_size, data_dir, device))
-    cols = [TextColumn(f"{spec.name}: {len(todo)} trials"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    # a group trains its models together: its steps count once
+    total = sum(steps(plan.first[gk]) * len(plan.groups({k for _, k in members}, group_size, data_dir, device))
+                for gk, members in plan.todo.items())
+    cols = [TextColumn(f"{spec.name}: {plan.n_todo} trials"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("steps"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
     with Progress(*cols, console=_stderr_console(), transient=False) as bar:
         task = bar.add_task("train", total=total)
-        run_units(store, sid, trials, executor, [*factories, StepProgress(lambda n: bar.advance(task, n))], env,
-                  keep_checkpoints, on_unit=lambda g, e: bar.advance(task, steps(g) - steps(g, e)))
+        run_units(store, sid, spec, executor, [*factories, StepProgress(lambda n: bar.advance(task, n))], env,
+                  keep_checkpoints, on_unit=lambda g, e: bar.advance(task, steps(g[0]) - steps(g[0], e)))
     return sid
 
 

@@ -63,18 +63,39 @@ def iter_trials(spec: StudySpec) -> Iterator[Trial]:
     """:func:`expand` one trial at a time: a big grid streams instead of filling memory first."""
     base = spec.model_dump(exclude={"grid", "arms"})
     keys = list(spec.grid)
-    arms = list(spec.arms.items()) or [(None, {})]
-    for arm, overrides in arms:
+    for arm, overrides in list(spec.arms.items()) or [(None, {})]:
         for combo in itertools.product(*(spec.grid[k] for k in keys)) if keys else [()]:
-            d = copy.deepcopy(base)
-            for k, v in [*overrides.items(), *zip(keys, combo)]:
-                _set_path(d, k, v)
-            try:
-                resolved = resolve(StudySpec.model_validate(d))
-            except ValidationError as e:
-                raise SpecError(_one_line(e, "")) from None
-            rdump = resolved.model_dump(exclude={"grid", "arms"})
-            rspec = TrialSpec.model_validate({**rdump, "effective": effective_hyperparameters(resolved)})
-            level = ({"arm": arm} if arm is not None else {}) | dict(zip(keys, combo))
+            level, rspec = _resolve_point(spec, base, arm, overrides, keys, combo)
             for seed in spec.seed_list():
                 yield Trial(study=spec.name, level=level, seed=seed, spec=rspec)
+
+
+def trial_at(spec: StudySpec, index: int) -> Trial:
+    """The trial :func:`iter_trials` yields at position ``index``, built alone (arms, then the
+    grid with its last key fastest, then seeds)."""
+    seeds, keys = spec.seed_list(), list(spec.grid)
+    rest, seed_i = divmod(index, len(seeds))
+    combo = []
+    for k in reversed(keys):
+        rest, j = divmod(rest, len(spec.grid[k]))
+        combo.append(spec.grid[k][j])
+    arms = list(spec.arms.items()) or [(None, {})]
+    if rest >= len(arms):
+        raise IndexError(f"trial {index} is past the {count_trials(spec)} trials of study {spec.name!r}")
+    level, rspec = _resolve_point(spec, spec.model_dump(exclude={"grid", "arms"}), *arms[rest], keys, combo[::-1])
+    return Trial(study=spec.name, level=level, seed=seeds[seed_i], spec=rspec)
+
+
+def _resolve_point(spec: StudySpec, base: dict, arm, overrides: dict, keys: list, combo) -> tuple[dict, TrialSpec]:
+    """The level and resolved spec of one arm × grid point."""
+    d = copy.deepcopy(base)
+    for k, v in [*overrides.items(), *zip(keys, combo)]:
+        _set_path(d, k, v)
+    try:
+        resolved = resolve(StudySpec.model_validate(d))
+    except ValidationError as e:
+        raise SpecError(_one_line(e, "")) from None
+    rdump = resolved.model_dump(exclude={"grid", "arms"})
+    rspec = TrialSpec.model_validate({**rdump, "effective": effective_hyperparameters(resolved)})
+    level = ({"arm": arm} if arm is not None else {}) | dict(zip(keys, combo))
+    return level, rspec

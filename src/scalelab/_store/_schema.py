@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS work (
     study_id INTEGER NOT NULL REFERENCES studies(id),
     unit INTEGER NOT NULL,
     trial_keys TEXT NOT NULL,
+    trial_index TEXT NOT NULL,
     owner TEXT,
     lease_until REAL,
     claims INTEGER NOT NULL DEFAULT 0,

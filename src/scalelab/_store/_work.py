@@ -49,6 +49,7 @@ def _owner_dead(owner: str) -> bool:
 class Unit:
     id: int
     trial_keys: list[str]
+    trial_index: list[int]   # positions in the study's trials (scalelab.iter_trials), to rebuild them
     epoch: int          # epochs held by its checkpoint (0: starts from scratch)
     takeover: bool      # claimed from another owner
 
@@ -58,19 +59,22 @@ class WorkMixin:
 
     def plan_units(self, study_id: int, todo: list[str], groups: "callable") -> int:
         """The study's work units, planned once: units not done keep their composition (so a
-        rerun or another process resumes the same groups); ``groups(keys)`` (lists of trial
-        keys) plans only the ``todo`` keys no such unit covers. Returns the units not done."""
+        rerun or another process resumes the same groups); ``groups(keys)`` plans only the
+        ``todo`` keys that no such unit covers and no process stored meanwhile, as lists of
+        (position in the study's trials, key). Returns the number of units not done."""
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             rows = self.conn.execute("SELECT trial_keys FROM work WHERE study_id=? AND done=0", (study_id,)).fetchall()
             covered = {k for (keys,) in rows for k in json.loads(keys)}
             covered |= self.finished_keys(study_id)   # stored meanwhile by another process
-            missing = [k for k in todo if k not in covered]
+            missing = {k for k in todo if k not in covered}
             if missing:
                 n = self.conn.execute("SELECT COALESCE(MAX(unit) + 1, 0) FROM work WHERE study_id=?",
                                       (study_id,)).fetchone()[0]
-                self.conn.executemany("INSERT INTO work(study_id, unit, trial_keys) VALUES (?,?,?)",
-                                      [(study_id, n + i, json.dumps(keys)) for i, keys in enumerate(groups(missing))])
+                self.conn.executemany(
+                    "INSERT INTO work(study_id, unit, trial_keys, trial_index) VALUES (?,?,?,?)",
+                    [(study_id, n + i, json.dumps([k for _, k in g]), json.dumps([j for j, _ in g]))
+                     for i, g in enumerate(groups(missing))])
         return self.units_left(study_id)
 
     def units_left(self, study_id: int) -> int:
@@ -81,14 +85,14 @@ class WorkMixin:
         now = time.time()
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
-            rows = self.conn.execute("SELECT id, trial_keys, owner, lease_until FROM work WHERE study_id=? AND done=0 "
-                                     "ORDER BY unit", (study_id,)).fetchall()
-            for wid, keys, held_by, until in rows:
+            rows = self.conn.execute("SELECT id, trial_keys, trial_index, owner, lease_until FROM work "
+                                     "WHERE study_id=? AND done=0 ORDER BY unit", (study_id,)).fetchall()
+            for wid, keys, index, held_by, until in rows:
                 if held_by is None or until < now or _owner_dead(held_by):
                     self.conn.execute("UPDATE work SET owner=?, lease_until=?, claims=claims+1 WHERE id=?",
                                       (owner, now + self.lease_s, wid))
                     ck = self.conn.execute("SELECT epoch FROM checkpoints WHERE work_id=?", (wid,)).fetchone()
-                    return Unit(wid, json.loads(keys), ck[0] if ck else 0, held_by is not None)
+                    return Unit(wid, json.loads(keys), json.loads(index), ck[0] if ck else 0, held_by is not None)
         return None
 
     def _check_owner(self, work_id: int, owner: str) -> None:
@@ -110,14 +114,14 @@ class WorkMixin:
         row = self.conn.execute("SELECT state FROM checkpoints WHERE work_id=?", (work_id,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def finish_unit(self, study_id: int, work_id: int, owner: str, results, env: dict, levels: dict,
+    def finish_unit(self, study_id: int, work_id: int, owner: str, results, env: dict,
                     keep_checkpoint: bool = False) -> None:
         """Every trial of the unit, its link to the study and the unit's end, in one transaction;
         the checkpoint is dropped unless ``keep_checkpoint``."""
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self._check_owner(work_id, owner)
-            save_results(self.conn, study_id, results, env, levels)
+            save_results(self.conn, study_id, results, env)
             self.conn.execute("UPDATE work SET done=1, owner=NULL WHERE id=?", (work_id,))
             if not keep_checkpoint:
                 self.conn.execute("DELETE FROM checkpoints WHERE work_id=?", (work_id,))

@@ -14,12 +14,12 @@ def _num(x):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
-def save_results(conn, study_id: int, results, env: dict, levels: dict) -> None:
+def save_results(conn, study_id: int, results, env: dict) -> None:
     """Rows of finished trials and their links to the study (inside the caller's transaction).
     A trial already stored (same study and key) is linked, not stored twice."""
     for result in results:
         t = result.trial
-        level = json.dumps(levels.get(t.key, t.level), default=str)
+        level = json.dumps(t.level, default=str)
         cur = conn.execute(
             "INSERT OR IGNORE INTO trials(study_id, key, level, seed, spec, env, status, diverged_step, wall_s,"
             " finished) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -47,20 +47,20 @@ class WriteMixin:
                               (name, spec_hash, json.dumps(spec, default=str), time.time()))
         return self.conn.execute("SELECT id FROM studies WHERE name=? AND spec_hash=?", (name, spec_hash)).fetchone()[0]
 
-    def reuse(self, study_id: int, trials) -> int:
+    def reuse(self, study_id: int, trials) -> set[str]:
         """Link every stored trial that computes the same thing as one of ``trials`` (same
-        resolved spec and seed: the same key) to this study; returns how many were linked."""
-        n = 0
+        resolved spec and seed: the same key) to this study; returns the keys linked."""
+        linked = set()
         with self.conn:
             for t in trials:
                 row = self.conn.execute("SELECT id FROM trials WHERE key=? ORDER BY id LIMIT 1", (t.key,)).fetchone()
                 if row is not None:
-                    n += self.conn.execute("INSERT OR IGNORE INTO study_trials(study_id, trial_id, level) "
-                                           "VALUES (?,?,?)", (study_id, row[0], json.dumps(t.level, default=str))
-                                           ).rowcount
-        return n
+                    self.conn.execute("INSERT OR IGNORE INTO study_trials(study_id, trial_id, level) VALUES (?,?,?)",
+                                      (study_id, row[0], json.dumps(t.level, default=str)))
+                    linked.add(t.key)
+        return linked
 
     def save_trial(self, study_id: int, result, env: dict) -> None:
         """All rows of one finished trial, in one transaction; a second save of the same trial is ignored."""
         with self.conn:
-            save_results(self.conn, study_id, [result], env, {})
+            save_results(self.conn, study_id, [result], env)
