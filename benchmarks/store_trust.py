@@ -8,6 +8,7 @@ the storage cost of per-epoch checkpoints.
   (16 trials of a 64-256-256-10 MLP, 6 epochs, one trial per unit, OMP_NUM_THREADS=1 each): wall time and training runs per trial
   counted from the workers' own logs, and the workers' CPU seconds (on a machine with fewer
   free cores than processes, wall time follows CPU time: the processes do not wait on the store);
+* big grid: peak Python memory of planning 10,000 trials by streaming vs as a list;
 * checkpoints: compressed bytes of one epoch's checkpoint per trial for the 784-128-10 MLP
   (Adam, Fashion-MNIST-shaped inputs), as stored in the ``checkpoints`` table.
 """
@@ -68,11 +69,46 @@ def checkpoint_cost() -> dict:
                 raw_float32_bytes_per_trial=n_params * 4 * 3, parameters=n_params)
 
 
+def big_grid(n_lr: int = 2000, seeds: int = 5) -> dict:
+    """Peak Python memory (tracemalloc) of planning a 10,000-trial study by streaming
+    (``scan``: what run_study does) against holding its expansion as a list."""
+    import tracemalloc
+
+    from scalelab import Store
+    from scalelab._runner import scan
+    from scalelab._spec import expand, parse_spec
+
+    spec = parse_spec({"name": "big", "seeds": seeds, "data": {"dataset": "iris"},
+                       "grid": {"optim.lr": [10 ** -(1 + i / n_lr) for i in range(n_lr)]}})
+    out = {"trials": n_lr * seeds}
+    with tempfile.TemporaryDirectory() as d:
+        store = Store(Path(d) / "big.db")
+        warm = parse_spec({"name": "warm", "seeds": 1, "data": {"dataset": "iris"}})
+        scan(store, store.study_id("warm", "w", {}), warm, None)   # imports and data loading, not measured
+        sid = store.study_id("big", "h", {})
+        for name, fn in (("expand_list", lambda: expand(spec)), ("scan", lambda: scan(store, sid, spec, None))):
+            tracemalloc.start()
+            t0 = time.perf_counter()
+            fn()
+            out[f"{name}_s"] = round(time.perf_counter() - t0, 2)
+            out[f"{name}_peak_mb"] = round(tracemalloc.get_traced_memory()[1] / 1e6, 1)
+            tracemalloc.stop()
+        store.close()
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/store_trust.json"))
+    ap.add_argument("--only-big-grid", action="store_true", help="just the big-grid figures (merged into --out)")
     a = ap.parse_args()
+    if a.only_big_grid:
+        prev = json.loads(Path(a.out).read_text()) if Path(a.out).exists() else {}
+        prev["big_grid"] = big_grid()
+        Path(a.out).write_text(json.dumps(prev, indent=1))
+        print(json.dumps(prev["big_grid"], indent=1))
+        return
     out = {"machine": f"{os.cpu_count()} CPU cores (shared with other jobs: timings are noisy)",
            "load_average_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as d:
@@ -81,6 +117,7 @@ def main():
         out["kill"] = json.loads(r.stdout)
         out["sharing"] = [sharing(n, Path(d)) for n in (1, 2, 4)]
     out["checkpoint"] = checkpoint_cost()
+    out["big_grid"] = big_grid()
     Path(a.out).write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
 

@@ -55,13 +55,17 @@ def scan(store: Store, study_id: int, spec, data_dir, chunk: int = 1000) -> Scan
     done = store.finished_keys(study_id)
     out, seen, checked, batch = Scan(stored=len(done)), set(), set(), []
 
+    last = [None, None]   # the seeds of a grid point share one TrialSpec: check and key it once
+
     def flush():
         linked = store.reuse(study_id, [t for _, t in batch])
         out.reused += len(linked)
         for i, t in batch:
             if t.key not in linked:
-                check_trials([t], data_dir, checked)   # a spec the data cannot serve fails before training
-                gk = group_key(t)
+                if t.spec is not last[0]:
+                    check_trials([t], data_dir, checked)   # a spec the data cannot serve fails before training
+                    last[:] = t.spec, group_key(t)
+                gk = last[1]
                 out.todo.setdefault(gk, []).append((i, t.key))
                 out.first.setdefault(gk, t)
                 out.probes |= t.spec.probes.preset != "none" or bool(t.spec.probes.only)

@@ -5,6 +5,7 @@ out-of-range value. Fields left unset (``None``) are filled from the chosen prof
 from __future__ import annotations
 
 import math
+from functools import cached_property
 import re
 import tomllib
 from fractions import Fraction
@@ -235,6 +236,13 @@ class TrialSpec(_Sections):
     attribute (``spec.train.batch_size``)."""
 
     effective: EffectiveSpec | None = None
+
+    @cached_property
+    def computed_json(self) -> str:
+        """What the trial computes as JSON (the key's part; the study's name and seeds left out)."""
+        from ._trials import _computed_json
+
+        return _computed_json(self.model_dump())
 
 
 class StudySpec(_Sections):

@@ -23,9 +23,17 @@ NOT_COMPUTED = ("name", "question", "seeds", "effective")
 
 def trial_key(spec: dict, seed: int) -> str:
     """The key of a trial from its resolved spec (as dumped, or as stored in JSON) and seed."""
-    kept = {k: v for k, v in spec.items() if k not in NOT_COMPUTED}
-    blob = json.dumps({"spec": kept, "seed": seed}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+    return _key(_computed_json(spec), seed)
+
+
+def _computed_json(spec: dict) -> str:
+    return json.dumps({k: v for k, v in spec.items() if k not in NOT_COMPUTED}, sort_keys=True, default=str)
+
+
+def _key(spec_json: str, seed: int) -> str:
+    # the text json.dumps({"spec": ..., "seed": seed}, sort_keys=True) writes, built from the
+    # spec's JSON once per grid point (the seeds of a point share their TrialSpec)
+    return hashlib.sha256(f'{{"seed": {json.dumps(seed)}, "spec": {spec_json}}}'.encode()).hexdigest()[:20]
 
 
 class Trial(BaseModel):
@@ -39,7 +47,7 @@ class Trial(BaseModel):
 
     @property
     def key(self) -> str:
-        return trial_key(self.spec.model_dump(), self.seed)
+        return _key(self.spec.computed_json, self.seed)
 
     @property
     def level_name(self) -> str:
