@@ -268,3 +268,22 @@ def test_an_expired_lease_is_taken_over_and_a_heartbeat_keeps_it(tmp_path):
     time.sleep(0.4)                        # no heartbeat: the lease runs out
     taken = s.claim(sid, "third-host:2:b")
     assert taken is not None and taken.takeover and taken.id == unit.id
+
+
+def test_kept_checkpoint_resumes_to_the_stored_numbers(tmp_path):
+    """--keep-checkpoints: the last checkpoint stays; training on from it gives the stored results."""
+    from scalelab.engine import decode
+
+    spec = digits_spec(name="keep", seeds=2, train={"batch_size": 64, "epochs": 3})
+    db = tmp_path / "k.db"
+    run_study(spec, db, keep_checkpoints=True)
+    s = Store(db, readonly=True)
+    (epoch, blob), = s.conn.execute("SELECT epoch, state FROM checkpoints").fetchall()
+    assert epoch == 2   # the last epoch needs no checkpoint: its results are the trials' rows
+    again = train_group(expand(parse_spec(spec)), start=decode(bytes(blob)))
+    stored = {t["key"]: s.epochs(t["id"]) for t in s.trials(s.require_study("keep")["id"])}
+    for r in again:
+        assert [e["val_loss"] for e in r.epochs] == [e["val_loss"] for e in stored[r.trial.key]]
+    run_study(digits_spec(name="drop", seeds=1, train={"batch_size": 64, "epochs": 2}), db)
+    with sqlite3.connect(db) as c:   # by default a finished group's checkpoint is dropped
+        assert c.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 1
