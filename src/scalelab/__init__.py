@@ -25,7 +25,8 @@ _EXPORTS = {
     "write_report": "_html",
     "summarize": "_report",
     "SpecError": "_spec", "StudySpec": "_spec", "Trial": "_spec", "expand": "_spec", "resolve": "_spec",
-    "Store": "_store",
+    "count_trials": "_spec", "iter_trials": "_spec",
+    "Store": "_store", "StoreError": "_store",
     "builtin_spec": "_study", "builtin_studies": "_study", "run_study": "_study",
     "TRANSFORMS": "_transforms", "make_transform": "_transforms",
 }

@@ -10,7 +10,12 @@ import os
 import sqlite3
 import sys
 
-from ._cli_parser import _parser
+from ._cli_parser import CONFIRM_ABOVE, _parser
+
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C."""
+
 
 def _equivalence(args) -> int:
     from ._equivalence_check import check_equivalence
@@ -48,19 +53,15 @@ def _equivalence(args) -> int:
 
 
 def _open_store(path):
-    """An existing store (reading commands never create an empty one by accident)."""
-    from pathlib import Path
-
+    """An existing store, read-only (reading commands never create or change a file)."""
     from ._store import Store
 
-    if not Path(path).exists():
-        raise FileNotFoundError(f"no store at {path}; run a study first (scalelab study run NAME --db {path}) "
-                                f"or pass --db")
-    return Store(path)
+    return Store(path, readonly=True)   # refuses a missing or foreign file; never changes it
 
 
 def _run(spec, args) -> int:
     from ._executors import make_executor
+    from ._spec import count_trials
     from ._store import Store
     from ._study import run_study, with_overrides
 
@@ -68,13 +69,25 @@ def _run(spec, args) -> int:
         spec = with_overrides(spec, args.set)
     if args.group_size is not None and args.group_size < 1:
         raise ValueError(f"--group-size {args.group_size}: must be at least 1")
+    n = count_trials(spec)
+    if n > CONFIRM_ABOVE and not args.yes:
+        raise ValueError(f"{spec.name} has {n:,} trials (more than {CONFIRM_ABOVE:,}); add --yes to run them all, "
+                         f"or narrow the grid or seeds")
+    if not args.quiet and n > 1000:   # expanding a big grid takes a while: say what is coming first
+        print(f"{spec.name}: {n:,} trials; expanding", file=sys.stderr, flush=True)
     options = {k: v for k, v in (("max_retries", args.max_retries), ("cpus_per_group", args.cpus_per_group))
                if v is not None}
     executor = make_executor(args.executor, args.data_dir, args.device, args.address, **options)
     store = Store(args.db)
+
+    def plan(c):
+        if not args.quiet:
+            print(f"{spec.name}: {c['trials']:,} trials: {c['stored']} already stored, {c['reused']} reused from "
+                  f"other studies in {args.db}, {c['todo']} to train", file=sys.stderr, flush=True)
+
     sid = run_study(spec, store, data_dir=args.data_dir, device=args.device, progress=not args.quiet,
                     group_size=args.group_size, probes=args.probes, executor=executor,
-                    progress_every=args.progress_every)
+                    progress_every=args.progress_every, keep_checkpoints=args.keep_checkpoints, on_plan=plan)
     if not args.quiet:
         _print_results(store, spec.name, f"{spec.name} ({args.db})")
     return 1 if _report_failed(store, sid) else 0
@@ -229,10 +242,20 @@ def _main(args) -> int:
 def main(argv=None) -> int:
     # Parsing and --help import nothing heavy (checked by tests/test_lazy_import.py); each
     # command imports its modules (numpy, pydantic, torch, matplotlib) when it runs.
+    import signal
+
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     from ._data import DataError
     from ._spec import SpecError
+    from ._store import StoreError
 
+    def on_term(signum, frame):
+        raise _Interrupted("SIGTERM")
+
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
     try:
         rc = _main(args)
         sys.stdout.flush()   # a closed pipe shows here, inside the try
@@ -242,14 +265,22 @@ def main(argv=None) -> int:
         # at /dev/null so that the interpreter's final flush does not complain either
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (SpecError, DataError, ValueError, KeyError, FileNotFoundError, sqlite3.DatabaseError) as e:
+    except (SpecError, DataError, StoreError, ValueError, KeyError, FileNotFoundError, IsADirectoryError,
+            OverflowError, sqlite3.DatabaseError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"scalelab: error: {msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("scalelab: interrupted; finished trials are stored, rerun the same command to continue",
-              file=sys.stderr)
-        return 130
+    except sqlite3.Error as e:   # every store error names the file
+        print(f"scalelab: error: {getattr(args, 'db', 'the store')}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        how = "SIGTERM" if isinstance(e, _Interrupted) else "interrupt"
+        print(f"scalelab: stopped by {how}; every finished epoch is stored (at most the epoch in progress is "
+              f"lost), rerun the same command to continue", file=sys.stderr)
+        return 130 if how == "interrupt" else 143
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

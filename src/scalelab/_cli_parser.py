@@ -10,6 +10,8 @@ import sys
 from ._cli_help import EXAMPLES
 from ._suggest import did_you_mean
 
+CONFIRM_ABOVE = 10_000   # trials; a bigger grid needs --yes
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with examples under every --help, and a usage error as the same one line as
@@ -58,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--probes", choices=("none", "cheap", "standard", "full"),
                         help="probe preset to record (default: the spec's probes.preset)")
         sp.add_argument("--quiet", action="store_true", help="no progress, no table")
+        sp.add_argument("--yes", action="store_true",
+                        help=f"run a grid of more than {CONFIRM_ABOVE:,} trials without asking")
+        sp.add_argument("--keep-checkpoints", action="store_true",
+                        help="keep each group's last per-epoch checkpoint in the store after it finishes")
         sp.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
                         help="when stderr is not a terminal, a progress line every SECONDS (default 30)")
         sp.add_argument("--executor", choices=("local", "ray"), default="local",

@@ -278,9 +278,16 @@ def _as_target(y: np.ndarray, task: str | None, source: str):
             raise DataError(f"{source}: classification labels must be one column, got shape {y.shape}")
         if y.dtype.kind == "f" and not np.all(y == np.round(y)):
             raise DataError(f"{source}: classification labels must be whole numbers; set task = 'regression'")
+        if y.dtype.kind == "f" and np.abs(y).max() >= 2 ** 62:
+            raise DataError(f"{source}: class label {y.flat[np.abs(y).argmax()]:g} is far too large; number the "
+                            f"classes 0..K-1")
         y = y.astype(np.int64)
         if y.min() < 0:
             raise DataError(f"{source}: class labels must be >= 0, found {int(y.min())}")
+        n_distinct = len(np.unique(y))
+        if y.max() >= max(1000, 10 * n_distinct):   # one output per class: a stray label would allocate GiBs
+            raise DataError(f"{source}: class label {int(y.max())} with only {n_distinct} distinct labels; "
+                            f"number the classes 0..K-1 (or set task = 'regression')")
         return y, task, int(y.max()) + 1
     y = y.astype(np.float64)
     return (y[:, None] if y.ndim == 1 else y), task, 0
@@ -299,16 +306,27 @@ def load_user(path: str | os.PathLike, target: str | None = None, task: str | No
             if missing:
                 raise DataError(f"{path}: missing array(s) {', '.join(missing)}; an .npz needs X (n_samples, "
                                 f"n_features) and y (n_samples,); it has {', '.join(z.files) or 'nothing'}")
-            X, y = np.asarray(z["X"]), np.asarray(z["y"])
-            Xte = np.asarray(z["X_test"]) if "X_test" in z.files else None
-            yte = np.asarray(z["y_test"]) if "y_test" in z.files else None
+            if ("X_test" in z.files) != ("y_test" in z.files):
+                has, lacks = ("X_test", "y_test") if "X_test" in z.files else ("y_test", "X_test")
+                raise DataError(f"{path}: has {has} but no {lacks}; give both test arrays or neither")
+            arrays = {k: np.asarray(z[k]) for k in ("X", "y", "X_test", "y_test") if k in z.files}
+            for k, a in arrays.items():
+                if a.ndim == 0 or len(a) == 0:
+                    raise DataError(f"{path}: array {k} is {'a scalar' if a.ndim == 0 else 'empty'}; it needs one "
+                                    f"row per sample")
+            X, y = arrays["X"], arrays["y"]
+            Xte, yte = arrays.get("X_test"), arrays.get("y_test")
     elif path.suffix.lower() == ".csv":
         if not target:
             raise DataError(f"{path}: a CSV needs the target column's name: set data.target")
         import csv
 
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
+        try:   # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first column's name
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                rows = list(csv.reader(f))
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#x} at offset {e.start}; Latin-1?); "
+                            f"save the file as UTF-8") from None
         if not rows:
             raise DataError(f"{path}: the CSV file is empty")
         header, body = rows[0], rows[1:]
@@ -337,6 +355,11 @@ def load_user(path: str | os.PathLike, target: str | None = None, task: str | No
         Xtr, Xte, ytr, yte = _split(X, y, test_fraction, split_seed, stratify=task == "classification")
     else:
         Xte = Xte.reshape(len(Xte), -1)
+        if Xte.shape[1] != X.shape[1]:
+            raise DataError(f"{path}: X_test has {Xte.shape[1]} columns but X has {X.shape[1]}; both need the "
+                            f"same features")
+        if len(Xte) != len(yte):
+            raise DataError(f"{path}: X_test has {len(Xte)} rows but y_test has {len(yte)}")
         _check_finite(Xte, yte, str(path))
         yte, _, nc2 = _as_target(yte, task, str(path))
         n_classes = max(n_classes, nc2)

@@ -27,9 +27,15 @@ class LocalExecutor:
         """Train each group; ``hooks`` are picklable factories ``factory(trials) -> Hook | None``
         (e.g. :func:`scalelab.probes.make_probe_set`, :class:`scalelab.engine.Progress`)."""
         for group in groups:
-            built = [h for h in (factory(group) for factory in hooks) if h is not None]
-            for result in train_group(group, self.data_dir, self.device, hooks=built):
+            for result in self.run_unit(group, hooks):
                 on_result(result)
+
+    def run_unit(self, group: list[Trial], hooks: Iterable[Callable] = (), start: dict | None = None,
+                 checkpoint: Callable | None = None) -> list[TrialResult]:
+        """One group, from ``start`` (a decoded checkpoint) if given, handing each epoch's state
+        to ``checkpoint(epoch, state)`` (see :func:`scalelab.engine.train_group`)."""
+        built = [h for h in (factory(group) for factory in hooks) if h is not None]
+        return train_group(group, self.data_dir, self.device, hooks=built, start=start, checkpoint=checkpoint)
 
 
 EXECUTORS = ("local", "ray")

@@ -186,6 +186,10 @@ def write_report(store: Store, study: str, out: str | Path, png_dir: str | Path 
     if band not in BANDS:
         raise ValueError(f"--band {band}: choose one of {', '.join(BANDS)}")
     out = Path(out)
+    if out.is_dir():   # refused before anything is written (no OUT.part left behind)
+        raise ValueError(f"report output {out} is a folder; give a file name, e.g. -o {out / (study + '.html')}")
+    if png_dir is not None and Path(png_dir).exists() and not Path(png_dir).is_dir():
+        raise ValueError(f"--png {png_dir} is a file; give a folder for the figures")
     if out.parent and not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
     text = render_html(store, study, png_dir, band)

@@ -9,16 +9,18 @@ import os
 import platform
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from ._executors import make_executor
-from ._spec import SpecError, StudySpec, expand, load_spec
+from ._runner import run_units, scan
+from ._spec import SpecError, StudySpec, load_spec
 from ._splits import trial_split
 from ._store import Store
 from ._suggest import did_you_mean
-from .engine import Progress as StepProgress, check_trials, plan_groups, resolve_device
+from .engine import Progress as StepProgress, resolve_device
 
 
 def environment(device: str) -> dict:
@@ -76,7 +78,8 @@ def with_overrides(spec: StudySpec, overrides: list[str]) -> StudySpec:
 
 def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | None = None,
               device: str | None = None, progress: bool = False, executor=None, group_size: int | None = None,
-              probes: str | None = None, progress_every: float = 30.0, hooks=()) -> int:
+              probes: str | None = None, progress_every: float = 30.0, hooks: list[Callable] = (),
+              keep_checkpoints: bool = False, on_plan: Callable[[dict], None] | None = None) -> int:
     """Run every trial of ``spec`` not yet in the store; returns the study's id.
 
     ``spec``: a :class:`StudySpec`, a dict or a TOML path; ``db``: a path or a :class:`Store`;
@@ -84,7 +87,13 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
     ``progress_every`` seconds). ``executor`` is an executor object or a name (``"local"``,
     the default, or ``"ray"``: a local Ray instance; ``RayExecutor(address=...)`` joins a
     cluster). ``hooks`` are your own picklable hook factories ``factory(trials) -> Hook | None``,
-    run with each group.
+    run with each group; ``on_plan`` gets the counts (trials, stored, reused, todo) before
+    training starts.
+
+    A trial already stored by any study of the store with the same resolved spec and seed
+    is reused, not retrained. The rest is planned once into work units (groups) that this
+    and any other process running the same study claim; each finished epoch is a
+    checkpoint, so a rerun after an interrupt continues from the last finished epoch.
 
     >>> spec = scalelab.builtin_spec("feature-scales")
     >>> scalelab.run_study(spec, "scalelab.db", progress=True)
@@ -93,55 +102,48 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
     if probes is not None:  # a preset chosen at run time (CLI --probes) is part of the spec
         spec = spec.model_copy(update={"probes": spec.probes.model_copy(update={"preset": probes})})
         spec = load_spec(spec.model_dump())
-    store = db if isinstance(db, Store) else Store(db)
-    trials = expand(spec)
+    if not isinstance(db, Store):
+        with Store(db) as store:   # a store this call opened is closed again (its WAL files folded in)
+            return run_study(spec, store, data_dir, device, progress, executor, group_size, None, progress_every,
+                             hooks, keep_checkpoints, on_plan)
+    store = db
     sid = store.study_id(spec.name, spec_hash(spec), spec.model_dump())
-    done = store.finished_keys(sid)
-    todo = [t for t in trials if t.key not in done]
-    if not todo:
+    plan = scan(store, sid, spec, data_dir)
+    if on_plan is not None:
+        on_plan(dict(trials=plan.trials, stored=plan.stored, reused=plan.reused, todo=plan.n_todo))
+    if not plan.n_todo:
         return sid
-    check_trials(todo, data_dir)  # a spec the data cannot serve fails here, before any progress output
-    dev = device or trials[0].spec.train.device
-    groups = plan_groups(todo, group_size, data_dir, device)
+    store.plan_units(sid, [k for members in plan.todo.values() for _, k in members],
+                     lambda keys: plan.groups(keys, group_size, data_dir, device))
     if executor is None or isinstance(executor, str):
         executor = make_executor(executor or "local", data_dir, device)
-
-    total = 0
-    for g in groups:
-        s = g[0].spec
-        n = len(trial_split(s, data_dir)[1].X_train)
-        total += math.ceil(n / s.train.batch_size) * s.train.epochs
-
-    env = {}
-
-    def save(result):
-        if result.env is None and not env:  # results from elsewhere say where they ran; this driver may have no GPU
-            env.update(environment(dev))
-        store.save_trial(sid, result, env)
-        if advance_trials is not None:
-            advance_trials(1)
-
-    advance_trials = None
-    by_steps = getattr(executor, "reports_steps", True)
-
-    hooks = list(hooks)
-    if any(t.spec.probes.preset != "none" or t.spec.probes.only for t in todo):
+    # groups that run elsewhere report where they ran (this driver may have no GPU) and no steps
+    local = getattr(executor, "reports_steps", True)
+    env = environment(device or next(iter(plan.first.values())).spec.train.device) if local else {}
+    factories = list(hooks)
+    if plan.probes:
         from .probes import make_probe_set
 
-        hooks.append(make_probe_set)
+        factories.insert(0, make_probe_set)
+    if not progress:
+        run_units(store, sid, spec, executor, factories, env, keep_checkpoints)
+        return sid
+    from ._progress import study_progress
 
-    if progress:
-        from ._progress import study_progress
+    def steps(trial, epochs_done=0):
+        s = trial.spec
+        n = len(trial_split(s, data_dir)[1].X_train)
+        return math.ceil(n / s.train.batch_size) * (s.train.epochs - epochs_done)
 
-        # groups that run elsewhere report no steps: count trials as their results arrive
-        unit_total = total if by_steps else len(todo)
-        with study_progress(spec.name, unit_total, len(todo), len(groups), progress_every,
-                            unit="steps" if by_steps else "trials") as advance:
-            if by_steps:
-                executor.run(groups, save, [*hooks, StepProgress(advance)])
-            else:
-                advance_trials = advance
-                executor.run(groups, save, hooks)
-    else:
-        executor.run(groups, save, hooks)
+    if not local:   # count trials as their results reach this process
+        with study_progress(spec.name, plan.n_todo, plan.n_todo, store.units_left(sid), progress_every,
+                            unit="trials") as advance:
+            run_units(store, sid, spec, executor, factories, env, keep_checkpoints, on_trials=advance)
+        return sid
+    # a group trains its models together: its steps count once
+    groups = {gk: plan.groups({k for _, k in members}, group_size, data_dir, device) for gk, members in plan.todo.items()}
+    total = sum(steps(plan.first[gk]) * len(g) for gk, g in groups.items())
+    with study_progress(spec.name, total, plan.n_todo, sum(map(len, groups.values())), progress_every) as advance:
+        run_units(store, sid, spec, executor, [*factories, StepProgress(advance)], env, keep_checkpoints,
+                  on_unit=lambda g, e: advance(steps(g[0]) - steps(g[0], e)))
     return sid

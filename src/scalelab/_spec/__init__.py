@@ -10,8 +10,8 @@ from ._parse import _set_path, load_spec, parse_spec  # noqa: F401  (_set_path: 
 from ._resolve import PROFILES, effective_hyperparameters, resolve
 from ._sections import (DATASETS, INITS, DataSpec, EffectiveSpec, InputSpec, LossSpec, ModelSpec, OptimSpec,
                         ProbesSpec, SpecError, StudySpec, TargetSpec, TrainSpec, TrialSpec)
-from ._trials import Trial, expand
+from ._trials import Trial, count_trials, expand, iter_trials, trial_at
 
 __all__ = ["DATASETS", "INITS", "PROFILES", "DataSpec", "EffectiveSpec", "InputSpec", "LossSpec", "ModelSpec",
            "OptimSpec", "ProbesSpec", "SpecError", "StudySpec", "TargetSpec", "TrainSpec", "Trial", "TrialSpec",
-           "effective_hyperparameters", "expand", "load_spec", "parse_spec", "resolve"]
+           "count_trials", "effective_hyperparameters", "expand", "iter_trials", "trial_at", "load_spec", "parse_spec", "resolve"]

@@ -54,8 +54,13 @@ def parse_spec(raw: dict, source: str = "") -> StudySpec:
 
 def _set_path(d: dict, path: str, value) -> None:
     parts = path.split(".")
-    for p in parts[:-1]:
+    if not all(parts):
+        raise SpecError(f"'{path}' is not a key path; write section.key, e.g. optim.lr")
+    for i, p in enumerate(parts[:-1]):
         d = d.setdefault(p, {})
+        if not isinstance(d, dict):
+            raise SpecError(f"'{path}': '{'.'.join(parts[:i + 1])}' is a value, not a section; "
+                            f"set '{'.'.join(parts[:i + 1])}' itself")
     d[parts[-1]] = value
 
 

@@ -4,12 +4,15 @@ out-of-range value. Fields left unset (``None``) are filled from the chosen prof
 
 from __future__ import annotations
 
+import math
+from functools import cached_property
+import re
 import tomllib
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 
 class SpecError(ValueError):
@@ -23,10 +26,25 @@ def _parse_number(v):
             return float(Fraction(v.replace(" ", "")))
         except (ValueError, ZeroDivisionError):
             raise ValueError(f"expected a number or a fraction like '1/255', got {v!r}") from None
+        except OverflowError:
+            raise ValueError(f"{v!r} is too large for a float (at most about 1.8e308)") from None
     return v
 
 
-Num = Annotated[float, BeforeValidator(_parse_number)]
+def _finite(v: float) -> float:
+    if not math.isfinite(v):
+        raise ValueError(f"must be a finite number, got {v}")
+    return v
+
+
+def _pair(v):
+    """TOML and --set have arrays, not tuples: [0, 1] is the pair (0, 1)."""
+    return tuple(v) if isinstance(v, list) else v
+
+
+Num = Annotated[float, BeforeValidator(_parse_number), AfterValidator(_finite)]
+Range = Annotated[tuple[Num, Num], BeforeValidator(_pair)]
+Seed = Annotated[int, Field(ge=0, lt=2 ** 63)]   # numpy and SQLite take seeds below 2**63
 
 
 class _Section(BaseModel):
@@ -78,7 +96,7 @@ class InputSpec(_TransformSection):
     transform: Literal["none", "scale", "standardize", "minmax"] = "none"
     scale: Num = 1.0                       # factor for transform = "scale"
     per_feature: bool = True               # standardize / minmax per feature or over all values
-    feature_range: tuple[Num, Num] = (0.0, 1.0)
+    feature_range: Range = (0.0, 1.0)
     # Train as the model whose inputs are multiplied by this factor would: the first
     # layer's init, lr, eps, L2 and weight decay are rescaled exactly (see _equivalence).
     equivalent_to: Num | None = Field(None, gt=0)
@@ -101,7 +119,7 @@ class TargetSpec(_TransformSection):
     transform: Literal["none", "scale", "standardize", "minmax"] = "none"
     scale: Num = 1.0
     per_feature: bool = False              # one statistic over all target values (e.g. all pixels)
-    feature_range: tuple[Num, Num] = (0.0, 1.0)
+    feature_range: Range = (0.0, 1.0)
 
 
 class ModelSpec(_Section):
@@ -144,11 +162,17 @@ class OptimSpec(_Section):
     wd_mult: list[Num] | None = None
 
 
+def _device(v: str) -> str:
+    if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", v):
+        raise ValueError("not a device; use cpu, cuda, cuda:N or auto")
+    return v
+
+
 class TrainSpec(_Section):
     batch_size: int = Field(32, ge=1)
     epochs: int = Field(5, ge=1)
     shuffle: bool = True
-    device: str = "cpu"                    # cpu, cuda, cuda:N or auto
+    device: Annotated[str, AfterValidator(_device)] = "cpu"   # cpu, cuda, cuda:N or auto
     dtype: Literal["float32", "float64"] = "float32"
     group_size: int | None = Field(None, ge=1)  # models per stacked group; None: chosen for the device
     compile: bool | None = None            # torch.compile the step; None: where it helps
@@ -172,7 +196,18 @@ class _Sections(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     question: str = ""
     profile: Literal["keras", "keras-logits", "torch"] = "keras"
-    seeds: list[int] | Annotated[int, Field(ge=1)] = 5
+    seeds: list[Seed] | Annotated[int, Field(ge=1)] = 5
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v):
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("an empty list trains nothing; give a count (seeds = 5) or seeds = [0, 1, ...]")
+            dup = sorted({s for s in v if v.count(s) > 1})
+            if dup:
+                raise ValueError(f"seed(s) {', '.join(map(str, dup))} repeated; each seed trains one model, list it once")
+        return v
     data: DataSpec = DataSpec()
     input: InputSpec = InputSpec()
     target: TargetSpec = TargetSpec()
@@ -202,6 +237,13 @@ class TrialSpec(_Sections):
 
     effective: EffectiveSpec | None = None
 
+    @cached_property
+    def computed_json(self) -> str:
+        """What the trial computes as JSON (the key's part; the study's name and seeds left out)."""
+        from ._trials import _computed_json
+
+        return _computed_json(self.model_dump())
+
 
 class StudySpec(_Sections):
     """A study: the sections of a trial plus the factors that vary."""
@@ -219,10 +261,14 @@ class StudySpec(_Sections):
         path = Path(path)
         if not path.exists():
             raise SpecError(f"spec file {path} does not exist")
+        if path.is_dir():
+            raise SpecError(f"{path} is a folder; give the spec's .toml file")
         try:
-            raw = tomllib.loads(path.read_text())
+            raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
         except tomllib.TOMLDecodeError as e:
             raise SpecError(f"{path}: not valid TOML ({e})") from None
+        except UnicodeDecodeError as e:
+            raise SpecError(f"{path}: not UTF-8 text (offset {e.start}); save the spec as UTF-8") from None
         from ._parse import parse_spec
 
         return parse_spec(raw, source=str(path))

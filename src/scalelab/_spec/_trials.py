@@ -6,7 +6,7 @@ import copy
 import hashlib
 import itertools
 import json
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -14,6 +14,27 @@ from .._levels import level_label
 from ._parse import _one_line, _set_path
 from ._resolve import effective_hyperparameters, resolve
 from ._sections import SpecError, StudySpec, TrialSpec
+
+# A trial is what it computes: the study's name, question and seed list, and ``effective``
+# (derived from the rest), do not change its numbers, so a study that adds seeds or levels,
+# or another study, reuses a stored trial with the same key.
+NOT_COMPUTED = ("name", "question", "seeds", "effective")
+
+
+def trial_key(spec: dict, seed: int) -> str:
+    """The key of a trial from its resolved spec (as dumped, or as stored in JSON) and seed."""
+    return _key(_computed_json(spec), seed)
+
+
+def _computed_json(spec: dict) -> str:
+    return json.dumps({k: v for k, v in spec.items() if k not in NOT_COMPUTED}, sort_keys=True, default=str)
+
+
+def _key(spec_json: str, seed: int) -> str:
+    # the text json.dumps({"spec": ..., "seed": seed}, sort_keys=True) writes, built from the
+    # spec's JSON once per grid point (the seeds of a point share their TrialSpec)
+    return hashlib.sha256(f'{{"seed": {json.dumps(seed)}, "spec": {spec_json}}}'.encode()).hexdigest()[:20]
+
 
 class Trial(BaseModel):
     """One model to train: a point of the grid and a seed, with its fully resolved spec."""
@@ -26,34 +47,63 @@ class Trial(BaseModel):
 
     @property
     def key(self) -> str:
-        # what the trial computes; ``effective`` is derived from the rest
-        blob = json.dumps({"spec": self.spec.model_dump(exclude={"effective"}), "seed": self.seed}, sort_keys=True,
-                          default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+        return _key(self.spec.computed_json, self.seed)
 
     @property
     def level_name(self) -> str:
         return level_label(self.level)
 
 
+def count_trials(spec: StudySpec) -> int:
+    """How many trials :func:`expand` yields, without building any (arms × grid × seeds)."""
+    n = max(1, len(spec.arms)) * len(spec.seed_list())
+    for values in spec.grid.values():
+        n *= len(values)
+    return n
+
+
 def expand(spec: StudySpec) -> list[Trial]:
     """The trials of a study: arms × the factor grid (all combinations) × seeds, in a stable order."""
+    return list(iter_trials(spec))
+
+
+def iter_trials(spec: StudySpec) -> Iterator[Trial]:
+    """:func:`expand` one trial at a time: a big grid streams instead of filling memory first."""
     base = spec.model_dump(exclude={"grid", "arms", "descriptions"})
     keys = list(spec.grid)
-    arms = list(spec.arms.items()) or [(None, {})]
-    trials = []
-    for arm, overrides in arms:
+    for arm, overrides in list(spec.arms.items()) or [(None, {})]:
         for combo in itertools.product(*(spec.grid[k] for k in keys)) if keys else [()]:
-            d = copy.deepcopy(base)
-            for k, v in [*overrides.items(), *zip(keys, combo)]:
-                _set_path(d, k, v)
-            try:
-                resolved = resolve(StudySpec.model_validate(d))
-            except ValidationError as e:
-                raise SpecError(_one_line(e, "")) from None
-            rdump = resolved.model_dump(exclude={"grid", "arms", "descriptions"})
-            rspec = TrialSpec.model_validate({**rdump, "effective": effective_hyperparameters(resolved)})
-            level = ({"arm": arm} if arm is not None else {}) | dict(zip(keys, combo))
+            level, rspec = _resolve_point(spec, base, arm, overrides, keys, combo)
             for seed in spec.seed_list():
-                trials.append(Trial(study=spec.name, level=level, seed=seed, spec=rspec))
-    return trials
+                yield Trial(study=spec.name, level=level, seed=seed, spec=rspec)
+
+
+def trial_at(spec: StudySpec, index: int) -> Trial:
+    """The trial :func:`iter_trials` yields at position ``index``, built alone (arms, then the
+    grid with its last key fastest, then seeds)."""
+    seeds, keys = spec.seed_list(), list(spec.grid)
+    rest, seed_i = divmod(index, len(seeds))
+    combo = []
+    for k in reversed(keys):
+        rest, j = divmod(rest, len(spec.grid[k]))
+        combo.append(spec.grid[k][j])
+    arms = list(spec.arms.items()) or [(None, {})]
+    if rest >= len(arms):
+        raise IndexError(f"trial {index} is past the {count_trials(spec)} trials of study {spec.name!r}")
+    level, rspec = _resolve_point(spec, spec.model_dump(exclude={"grid", "arms", "descriptions"}), *arms[rest], keys, combo[::-1])
+    return Trial(study=spec.name, level=level, seed=seeds[seed_i], spec=rspec)
+
+
+def _resolve_point(spec: StudySpec, base: dict, arm, overrides: dict, keys: list, combo) -> tuple[dict, TrialSpec]:
+    """The level and resolved spec of one arm × grid point."""
+    d = copy.deepcopy(base)
+    for k, v in [*overrides.items(), *zip(keys, combo)]:
+        _set_path(d, k, v)
+    try:
+        resolved = resolve(StudySpec.model_validate(d))
+    except ValidationError as e:
+        raise SpecError(_one_line(e, "")) from None
+    rdump = resolved.model_dump(exclude={"grid", "arms", "descriptions"})
+    rspec = TrialSpec.model_validate({**rdump, "effective": effective_hyperparameters(resolved)})
+    level = ({"arm": arm} if arm is not None else {}) | dict(zip(keys, combo))
+    return level, rspec

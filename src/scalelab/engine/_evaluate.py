@@ -21,7 +21,9 @@ class EvaluateMixin:
         nan = np.full(M, np.nan)
         if n == 0:
             return dict(loss=nan, acc=nan) if self.classification else dict(loss=nan, mse=nan, r2=nan, corr=nan)
-        chunk = max(1, min(n, (1 << 24) // max(1, M * X.shape[1])))
+        # Rows per chunk depend on the data only (~2^18 input values per model), never on M:
+        # a trial's float32 sums then do not depend on how many models share its group.
+        chunk = max(1, min(n, (1 << 18) // max(1, X.shape[1])))
         f64 = dict(dtype=torch.float64, device=self.device)
         loss_sum, correct = torch.zeros(M, **f64), torch.zeros(M, **f64)
         if not self.classification:

@@ -16,7 +16,9 @@ class Hook:
     """Override any of these; the engine calls them in this order."""
 
     def on_group_start(self, view) -> None:
-        """Before the first step (parameters initialised, step 0)."""
+        """Before the first step (parameters initialised, step 0). A group resumed from a
+        checkpoint calls it once with the restored state (``view.step`` > 0); hooks keep no
+        state of their own across an interrupt."""
 
     def on_step_start(self, view) -> None:
         """Before step ``view.step + 1``'s update; ``view.batch`` is its batch."""

@@ -11,6 +11,7 @@ import torch
 
 from .._runtime import flush_denormals
 from .._spec import Trial
+from . import _checkpoint
 from ._group import StackedGroup
 from ._hooks import Hook, StepCounter
 from ._view import StepView
@@ -30,28 +31,35 @@ class TrialResult:
 
 def train_group(trials: list[Trial], data_dir: str | None = None, device: str | None = None,
                 on_steps: Callable[[int], None] | None = None, probes: Hook | None = None,
-                hooks: list[Hook] = ()) -> list[TrialResult]:
+                hooks: list[Hook] = (), start: dict | None = None,
+                checkpoint: Callable[[int, dict], None] | None = None) -> list[TrialResult]:
     """Train a group of same-shaped trials together; one result per trial, in order.
 
     ``hooks`` receive the group's events (see :class:`Hook`); ``probes`` (a probe set) and
     ``on_steps`` (a progress callback) are two such hooks, kept as arguments for brevity.
+    ``checkpoint(epoch, state)`` receives the state after every epoch but the last
+    (:func:`scalelab.engine.capture`); ``start`` (such a state, e.g. decoded from a store)
+    continues from there, and the results equal those of an uninterrupted run bit for bit.
     """
     hooks = [*([probes] if probes is not None else []), *hooks,
              *([StepCounter(on_steps)] if on_steps is not None else [])]
     with flush_denormals(trials[0].spec.train.flush_denormals):
-        return _train_group(trials, data_dir, device, hooks)
+        return _train_group(trials, data_dir, device, hooks, start, checkpoint)
 
 
-def _train_group(trials, data_dir, device, hooks: list[Hook]) -> list[TrialResult]:
+def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint) -> list[TrialResult]:
     t0 = time.perf_counter()
     g = StackedGroup(trials, data_dir, device)
     view = StepView(g)
     M, dev = g.M, g.device
     first_bad = torch.full((M,), -1, dtype=torch.int64, device=dev)
     history: list[list[dict]] = [[] for _ in range(M)]
+    done, wall_before = 0, 0.0
+    if start is not None:
+        history, first_bad, done, wall_before = _checkpoint.restore(g, view, start)
     for h in hooks:
         h.on_group_start(view)
-    for epoch in range(1, g.epochs + 1):
+    for epoch in range(done + 1, g.epochs + 1):
         perm = g.permutations()
         loss_sum = torch.zeros(M, dtype=torch.float64, device=dev)
         correct = torch.zeros(M, dtype=torch.float64, device=dev)
@@ -81,9 +89,12 @@ def _train_group(trials, data_dir, device, hooks: list[Hook]) -> list[TrialResul
             history[m].append(rec)
         for h in hooks:
             h.on_epoch_end(view, epoch, [hist[-1] for hist in history])
+        if checkpoint is not None and epoch < g.epochs:
+            checkpoint(epoch, _checkpoint.capture(g, view, history, first_bad, epoch,
+                                                  wall_before + time.perf_counter() - t0))
     for h in hooks:
         h.on_group_end(view)
-    wall = time.perf_counter() - t0
+    wall = wall_before + time.perf_counter() - t0
     bad_steps = first_bad.cpu().tolist()
     return [TrialResult(t, "diverged" if bad_steps[m] >= 0 else "done",
                         bad_steps[m] if bad_steps[m] >= 0 else None, history[m], wall / M, view.records(m))

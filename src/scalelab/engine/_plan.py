@@ -33,7 +33,10 @@ def want_compile(setting: bool | None, n_values: int, device: torch.device) -> b
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device {name!r} is not a device; use cpu, cuda, cuda:N or auto") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"train.device = {name!r} but no CUDA device is available; use 'cpu' or 'auto'")
     return dev
@@ -109,9 +112,10 @@ def check_trial(spec, ds: Dataset) -> None:
         raise ValueError(f"model.kind = 'fcn' needs image-shaped inputs; data set {ds.name!r} has none")
 
 
-def check_trials(trials: list[Trial], data_dir: str | None = None) -> None:
-    """:func:`check_trial` for each distinct setup, before anything trains."""
-    seen = set()
+def check_trials(trials: list[Trial], data_dir: str | None = None, seen: set | None = None) -> None:
+    """:func:`check_trial` for each distinct setup, before anything trains (``seen``: setups
+    already checked, for callers that check a stream of trials in pieces)."""
+    seen = set() if seen is None else seen
     for t in trials:
         s = t.spec
         key = json.dumps([s.data.model_dump(), s.loss.name, s.target.transform, s.model.kind], sort_keys=True,

@@ -1,0 +1,190 @@
+"""Opening a store: what a scalelab store is, its schema version and the migrations to it.
+
+A file is a scalelab store when it has the ``scalelab_meta`` table (or, for stores written
+before it existed, exactly the four tables of schema 1). Anything else is refused without
+being changed: a reading command opens the file read-only, and a writing command checks
+the file read-only before it switches it to WAL or creates a table.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+VERSION = 3
+
+TABLES_V1 = """
+CREATE TABLE IF NOT EXISTS studies (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    spec_hash TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    created REAL NOT NULL,
+    UNIQUE(name, spec_hash)
+);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY,
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    key TEXT NOT NULL,
+    level TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    env TEXT NOT NULL,
+    status TEXT NOT NULL,
+    diverged_step INTEGER,
+    wall_s REAL,
+    finished REAL NOT NULL,
+    UNIQUE(study_id, key)
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    trial_id INTEGER NOT NULL REFERENCES trials(id),
+    epoch INTEGER NOT NULL,
+    train_loss REAL, train_acc REAL, val_loss REAL, val_acc REAL, test_loss REAL, test_acc REAL,
+    val_mse REAL, val_r2 REAL, val_corr REAL, test_mse REAL, test_r2 REAL, test_corr REAL,
+    PRIMARY KEY (trial_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS probes (
+    trial_id INTEGER NOT NULL REFERENCES trials(id),
+    step INTEGER NOT NULL,
+    probe TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (trial_id, step, probe, name)
+);
+"""
+
+# 1 → 2: the metadata table; trials shared between studies (a trial is what it computes:
+# a study links every stored trial whose resolved spec it contains); work units that
+# processes claim with a lease; per-epoch checkpoints of the unit in progress.
+MIGRATION_2 = """
+CREATE TABLE IF NOT EXISTS scalelab_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS study_trials (
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    trial_id INTEGER NOT NULL REFERENCES trials(id),
+    level TEXT NOT NULL,
+    PRIMARY KEY (study_id, trial_id)
+);
+INSERT OR IGNORE INTO study_trials(study_id, trial_id, level) SELECT study_id, id, level FROM trials;
+CREATE INDEX IF NOT EXISTS trials_by_key ON trials(key);
+CREATE TABLE IF NOT EXISTS work (
+    id INTEGER PRIMARY KEY,
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    unit INTEGER NOT NULL,
+    trial_keys TEXT NOT NULL,
+    trial_index TEXT NOT NULL,
+    owner TEXT,
+    lease_until REAL,
+    claims INTEGER NOT NULL DEFAULT 0,
+    done INTEGER NOT NULL DEFAULT 0,
+    UNIQUE(study_id, unit)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    work_id INTEGER PRIMARY KEY REFERENCES work(id),
+    epoch INTEGER NOT NULL,
+    state BLOB NOT NULL,
+    saved REAL NOT NULL
+);
+"""
+
+# 2 → 3: a trial whose worker kept dying (or whose training raised) is stored as failed
+# with its reason, and retried by the next run; done in _migrate (stores written by the
+# executor that introduced it may have the column already).
+MIGRATIONS = {2: MIGRATION_2, 3: ""}   # version → SQL that brings version - 1 to it
+METRIC_COLUMNS_V1 = ("val_mse", "val_r2", "val_corr", "test_mse", "test_r2", "test_corr")
+
+
+class StoreError(Exception):
+    """A store that cannot be used as asked; the message names the file and what to do."""
+
+
+def _tables(conn) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def version_of(conn, path) -> int:
+    """0 for an empty file, the schema version of a scalelab store; StoreError for anything else."""
+    tables = _tables(conn)
+    if not tables:
+        return 0
+    if "scalelab_meta" in tables:
+        row = conn.execute("SELECT value FROM scalelab_meta WHERE key='schema_version'").fetchone()
+        if row is None or not str(row[0]).isdigit():
+            raise StoreError(f"{path}: scalelab_meta has no schema_version; the file is damaged or not a store")
+        return int(row[0])
+    v1 = {"studies", "trials", "epochs", "probes"}
+    trial_cols = {r[1] for r in conn.execute("PRAGMA table_info(trials)")} if "trials" in tables else set()
+    if tables == v1 and {"key", "spec", "env", "study_id"} <= trial_cols:
+        return 1
+    raise StoreError(f"{path} is not a scalelab store (no scalelab_meta table; it has {', '.join(sorted(tables))}); "
+                     f"it was left unchanged: pass another --db")
+
+
+def connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    """A connection after the file was checked; read-only connections never write to the file."""
+    if readonly:
+        if not path.exists():
+            raise StoreError(f"no store at {path}; run a study first (scalelab study run NAME --db {path}) "
+                             f"or pass --db")
+        if path.is_dir():
+            raise StoreError(f"{path} is a folder, not a store file; pass --db FILE")
+    elif path.is_dir():
+        raise StoreError(f"{path} is a folder, not a store file; pass --db FILE")
+    elif not path.parent.exists():
+        raise StoreError(f"folder {path.parent} for the store {path.name} does not exist; create it or pass another --db")
+    try:
+        if path.exists():   # check before anything writes: a foreign file stays byte-identical
+            ro = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+            try:
+                version = version_of(ro, path)
+            finally:
+                ro.close()
+        else:
+            version = 0
+        if version > VERSION:
+            raise StoreError(f"{path} has store schema {version}, newer than this scalelab's {VERSION}; "
+                             f"upgrade scalelab (pip install -U scalelab) to read it")
+        if readonly:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+            if version == 1:   # an older store, read as it is: a temporary view stands in for the link table
+                conn.execute("CREATE TEMP VIEW study_trials AS SELECT study_id, id AS trial_id, level FROM trials")
+            return conn
+        conn = sqlite3.connect(str(path), timeout=60)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        _migrate(conn, version)
+        return conn
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"{path}: {e} (is it a scalelab store?)") from None
+
+
+def _migrate(conn, version: int) -> None:
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        version = version_of(conn, "")   # another process may have migrated meanwhile
+        if version == VERSION:
+            return
+        if version == 0:
+            _script(conn, TABLES_V1)
+        if version <= 1:
+            have = {r[1] for r in conn.execute("PRAGMA table_info(epochs)")}
+            for m in METRIC_COLUMNS_V1:   # stores written before the regression metrics existed
+                if m not in have:
+                    conn.execute(f"ALTER TABLE epochs ADD COLUMN {m} REAL")
+        for v in range(max(version, 1) + 1, VERSION + 1):
+            _script(conn, MIGRATIONS[v])
+        if "reason" not in {r[1] for r in conn.execute("PRAGMA table_info(trials)")}:
+            conn.execute("ALTER TABLE trials ADD COLUMN reason TEXT")
+        if version == 1:   # keys of schema 1 hashed the study's name and seeds too: rekey by what a trial computes
+            from .._spec._trials import trial_key
+
+            rows = conn.execute("SELECT id, spec, seed FROM trials").fetchall()
+            conn.executemany("UPDATE trials SET key=? WHERE id=?",
+                             [(trial_key(json.loads(spec), seed), tid) for tid, spec, seed in rows])
+        conn.execute("INSERT OR REPLACE INTO scalelab_meta(key, value) VALUES ('schema_version', ?)", (str(VERSION),))
+
+
+def _script(conn, sql: str) -> None:
+    for stmt in sql.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)

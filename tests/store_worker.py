@@ -1,0 +1,46 @@
+"""A study run in its own process, for the store tests and benchmarks/store_trust.py:
+``python store_worker.py DB SPEC.json LOG [GROUP_SIZE]``. Each group this process starts
+training appends one line (pid, epochs already done, trial keys) to LOG, and each finished
+epoch a line ``epoch PID N KEYS``: an outside count of training runs, independent of the
+store's own bookkeeping."""
+
+import json
+import os
+import sys
+
+import scalelab
+from scalelab import Hook
+
+
+class Log(Hook):
+    def __init__(self, path, trials):
+        self.path, self.keys = path, ",".join(t.key for t in trials)
+
+    def _line(self, text):
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, (text + "\n").encode())
+        os.close(fd)
+
+    def on_group_start(self, view):
+        self._line(f"start {os.getpid()} {view.step} {self.keys}")
+
+    def on_epoch_end(self, view, epoch, metrics):
+        self._line(f"epoch {os.getpid()} {epoch} {self.keys}")
+
+
+class LogFactory:
+    def __init__(self, path):
+        self.path = path
+
+    def __call__(self, trials):
+        return Log(self.path, trials)
+
+
+def main(db, spec_json, log, group_size=None, lease_s="60"):
+    spec = json.loads(open(spec_json).read())
+    store = scalelab.Store(db, lease_s=float(lease_s))
+    scalelab.run_study(spec, store, group_size=int(group_size) if group_size else None, hooks=[LogFactory(log)])
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
