@@ -43,10 +43,9 @@ def test_run_replaces_a_failure_with_the_outcome(tmp_path):
 def test_store_from_before_failed_trials_gains_the_reason_column(tmp_path):
     db = tmp_path / "old.db"
     conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE trials (id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL, key TEXT NOT NULL, "
-                 "level TEXT NOT NULL, seed INTEGER NOT NULL, spec TEXT NOT NULL, env TEXT NOT NULL, "
-                 "status TEXT NOT NULL, diverged_step INTEGER, wall_s REAL, finished REAL NOT NULL, "
-                 "UNIQUE(study_id, key))")
+    from scalelab._store._schema import TABLES_V1
+
+    conn.executescript(TABLES_V1)   # a schema-1 store: its trials table has no reason column
     conn.commit()
     conn.close()
     store = Store(db)

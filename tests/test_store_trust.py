@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from scalelab import Store, StoreError, run_study
+from scalelab._store import VERSION
 from scalelab._cli import main
 from scalelab._spec import expand, parse_spec
 from scalelab._splits import trial_split
@@ -180,7 +181,7 @@ def test_store_from_a_newer_schema_is_refused_with_both_versions(tmp_path):
         c.execute("UPDATE scalelab_meta SET value='99' WHERE key='schema_version'")
     before = sha(db)
     for readonly in (True, False):
-        with pytest.raises(StoreError, match=r"schema 99, newer than this scalelab's 2") as e:
+        with pytest.raises(StoreError, match=rf"schema 99, newer than this scalelab's {VERSION}") as e:
             Store(db, readonly=readonly)
         assert str(db) in str(e.value)
     assert sha(db) == before
@@ -214,7 +215,7 @@ def test_schema_1_store_is_read_and_migrated(tmp_path):
     assert sha(db) == before
     s = Store(db)
     assert [r["key"] for r in s.trials(1)] == [t.key]   # rekeyed by what it computes: reusable now
-    assert s.conn.execute("SELECT value FROM scalelab_meta").fetchone() == ("2",)
+    assert s.conn.execute("SELECT value FROM scalelab_meta").fetchone() == (str(VERSION),)
 
 
 def test_adding_seeds_reuses_the_stored_ones(tmp_path, capsys):
