@@ -107,3 +107,11 @@ def test_toml_file_errors(tmp_path):
     p.write_text("name = \n")
     with pytest.raises(SpecError, match="not valid TOML"):
         StudySpec.from_toml(p)
+
+
+def test_set_grid_to_a_non_table_is_one_spec_error():
+    # found by the --set fuzzer: pruning level descriptions met a grid that is not a table
+    from scalelab._study import with_overrides
+
+    with pytest.raises(SpecError):
+        with_overrides(builtin_spec("input-scaling"), ["grid=00"])

@@ -96,7 +96,10 @@ def level_keys(grid: dict, arms: dict) -> set[str]:
 
 def prune_descriptions(d: dict) -> None:
     """Drop the descriptions of levels a ``--set grid=…`` or ``arms=…`` override removed."""
-    known = {k.replace(" ", "") for k in level_keys(d.get("grid") or {}, d.get("arms") or {})}
+    grid, arms = d.get("grid") or {}, d.get("arms") or {}
+    if not (isinstance(grid, dict) and all(isinstance(v, list) for v in grid.values()) and isinstance(arms, dict)):
+        return   # a malformed grid or arms: parse_spec rejects it with one line
+    known = {k.replace(" ", "") for k in level_keys(grid, arms)}
     if isinstance(d.get("descriptions"), dict):
         d["descriptions"] = {k: v for k, v in d["descriptions"].items() if k.replace(" ", "") in known}
 
