@@ -115,3 +115,12 @@ def test_set_grid_to_a_non_table_is_one_spec_error():
 
     with pytest.raises(SpecError):
         with_overrides(builtin_spec("input-scaling"), ["grid=00"])
+
+
+def test_a_huge_seed_count_is_one_spec_error_not_a_list_in_memory():
+    # found by the fuzzer: seeds = 2**40 was turned into a list of 2**40 seeds (out of memory)
+    from scalelab._spec import count_trials
+
+    with pytest.raises(SpecError, match="seeds = 1099511627776: must be less than or equal to 1000000"):
+        parse_spec({"name": "x", "seeds": 2 ** 40})
+    assert count_trials(parse_spec({"name": "x", "seeds": 1_000_000, "grid": {"optim.lr": [0.1, 0.2]}})) == 2_000_000

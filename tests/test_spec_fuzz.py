@@ -45,7 +45,7 @@ def spec_dict(pairs, grid, seeds):
     return d
 
 
-@settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(st.lists(st.tuples(st.sampled_from(KEYS), values), max_size=4),
        st.one_of(st.none(), st.dictionaries(st.sampled_from(KEYS), st.lists(values, min_size=1, max_size=3),
                                             max_size=2)),
@@ -63,7 +63,7 @@ def test_parse_and_expand_raise_only_spec_errors(pairs, grid, seeds):
         assert "\n" not in str(e)
 
 
-@settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(st.lists(st.tuples(st.sampled_from(KEYS), st.text(max_size=16)), min_size=1, max_size=3))
 def test_cli_set_raises_only_spec_errors(items):
     base = parse_spec({"name": "fuzz", "seeds": 1, "data": {"dataset": "iris"}})
@@ -80,7 +80,7 @@ VALID = {"optim.lr": [0.001, 0.1, "1/255", 1e-7], "input.scale": [1, "1/255", 0.
          "input.feature_range": [[0, 1], [-1, 1]], "model.init": ["glorot_uniform", "he_normal", "lecun_uniform"]}
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(st.data(), st.lists(st.sampled_from(sorted(VALID)), max_size=3, unique=True), st.integers(1, 3))
 def test_grid_expansion_yields_count_trials_or_a_spec_error(data, keys, seeds):
     """Mostly valid grids (a value of another key now and then): every spec that parses

@@ -24,10 +24,21 @@ def _allowed_keys(loc: tuple) -> list[str]:
     return list(getattr(cls, "model_fields", {}))
 
 
+_UNION_TAGS = ("function-", "literal[", "list[", "int", "float", "str", "bool", "tuple[", "constrained")
+
+
+def _key_path(err: dict) -> tuple:
+    """An error's location without pydantic's union-branch tags (list[int], constrained-int, ...)."""
+    return tuple(str(p) for p in err["loc"] if not str(p).startswith(_UNION_TAGS))
+
+
 def _one_line(e: ValidationError, source: str) -> str:
-    err = e.errors()[0]
-    loc = tuple(str(p) for p in err["loc"] if not str(p).startswith(("function-", "literal[", "list[", "int", "float",
-                                                                      "str", "bool", "tuple[", "constrained")))
+    errs = e.errors()
+    # a union (seeds: a count or a list) reports one error per branch: the branch whose type
+    # matched says what is wrong ("less than or equal to 1000000"), not "must be a valid list"
+    same = [x for x in errs if _key_path(x) == _key_path(errs[0])]
+    err = next((x for x in same if not x["type"].endswith("_type")), errs[0])
+    loc = _key_path(err)
     path = ".".join(loc) or "(top level)"
     where = f"{source}: " if source else ""
     if err["type"] == "extra_forbidden":

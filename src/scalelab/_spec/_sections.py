@@ -196,7 +196,8 @@ class _Sections(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     question: str = ""
     profile: Literal["keras", "keras-logits", "torch"] = "keras"
-    seeds: list[Seed] | Annotated[int, Field(ge=1)] = 5
+    # a count of seeds (0 .. n-1) or a list; a count past a million is a typo, not a study
+    seeds: list[Seed] | Annotated[int, Field(ge=1, le=1_000_000)] = 5
 
     @field_validator("seeds")
     @classmethod
@@ -273,7 +274,7 @@ class StudySpec(_Sections):
 
         return parse_spec(raw, source=str(path))
 
-    def seed_list(self) -> list[int]:
-        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+    def seed_list(self) -> "range | list[int]":
+        return range(self.seeds) if isinstance(self.seeds, int) else list(self.seeds)
 
 

@@ -56,7 +56,8 @@ class Trial(BaseModel):
 
 def count_trials(spec: StudySpec) -> int:
     """How many trials :func:`expand` yields, without building any (arms × grid × seeds)."""
-    n = max(1, len(spec.arms)) * len(spec.seed_list())
+    n_seeds = spec.seeds if isinstance(spec.seeds, int) else len(spec.seeds)   # a count is not built into a list
+    n = max(1, len(spec.arms)) * n_seeds
     for values in spec.grid.values():
         n *= len(values)
     return n
