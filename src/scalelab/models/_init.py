@@ -56,3 +56,16 @@ def init_bias(scheme: str, fan_in: int, fan_out: int, rng: np.random.Generator) 
         limit = 1.0 / math.sqrt(fan_in)
         return rng.uniform(-limit, limit, size=(1, fan_out))
     raise ValueError(f"unknown bias init {scheme!r}")
+
+
+def init_orthogonal(rng: np.random.Generator, shape: tuple[int, int], gain: float = 1.0) -> np.ndarray:
+    """An orthogonal matrix as Keras's ``Orthogonal`` draws it: QR of a normal matrix with the
+    larger side first, signs fixed by R's diagonal so the draw is uniform (Haar), transposed
+    back to ``shape``. Rows (or columns, whichever are fewer) are orthonormal."""
+    rows, cols = shape
+    a = rng.normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return gain * q
