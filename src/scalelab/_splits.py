@@ -9,6 +9,7 @@ import numpy as np
 
 from ._data import Dataset, DataError, load_fashion_mnist, load_sklearn, load_user
 from ._synthetic import SYNTHETIC, add_features
+from ._text import load_tokens, make_text
 
 
 @dataclass
@@ -32,7 +33,9 @@ _DATA_CACHE: dict[str, Dataset] = {}
 def dataset_key(data, data_dir: str | None = None) -> str:
     """What identifies a loaded data set in the per-process cache (executors seed it remotely)."""
     return repr((data.dataset, data.dir or data_dir, data.verify, data.path, data.target, data.task,
-                 data.test_fraction, data.split_seed, data.n_samples, data.noise))
+                 data.test_fraction, data.split_seed, data.n_samples, data.noise)
+                + ((data.vocab, data.seq_len, data.text_rule, data.text_lengths) if data.vocab or data.dataset == "text"
+                   else ()))
 
 
 def load_dataset(data, data_dir: str | None = None) -> Dataset:
@@ -47,6 +50,12 @@ def load_dataset(data, data_dir: str | None = None) -> Dataset:
             if name == "sin-plus-y":
                 kw["noise"] = data.noise
             ds = SYNTHETIC[name](seed=data.split_seed, **kw)
+        elif name == "text":
+            kw = {"n_train": data.n_samples} if data.n_samples else {}
+            ds = make_text(seed=data.split_seed, vocab=data.vocab or 20000, steps=data.seq_len, rule=data.text_rule,
+                           lengths=data.text_lengths, **kw)
+        elif name == "file" and data.vocab:
+            ds = load_tokens(data.path or "", data.vocab, data.test_fraction, data.split_seed)
         elif name == "file":
             if not data.path:
                 raise DataError("data.dataset = 'file' needs data.path (an .npz with X, y or a .csv)")

@@ -58,7 +58,8 @@ class _Section(BaseModel):
         return getattr(self, key)
 
 
-DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file", "heatmap", "sin-plus-y")
+DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file", "heatmap", "sin-plus-y",
+            "text")
 INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
          "normal_glorot", "torch_default")
 
@@ -77,6 +78,11 @@ class DataSpec(_Section):
     split_seed: int = 0                    # also the seed of a synthetic data set
     n_samples: int | None = Field(None, ge=2)   # synthetic sets: training samples (default: the generator's)
     noise: Num = Field(0.1, ge=0)          # synthetic regression: noise std
+    # token data: dataset = "text" (generated) or a "file" of token ids (X int (n, T), 0 = padding)
+    vocab: int | None = Field(None, ge=4)  # ids 0..vocab-1 (text: default 20000; file: marks token data)
+    seq_len: int = Field(50, ge=2)         # text: tokens per sequence
+    text_rule: Literal["order", "presence"] = "order"   # text: label by the markers' order, or by which is present
+    text_lengths: Literal["fixed", "variable"] = "fixed"   # text: variable lengths are front-padded with 0
 
 
 class _TransformSection(_Section):
@@ -146,7 +152,8 @@ class LossSpec(_Section):
 
 
 class OptimSpec(_Section):
-    name: Literal["sgd", "momentum", "adam", "adamw"] = "adam"
+    # lazy_adam, sparse_adam, sparse_sgd: embedding tables updated on the rows a batch uses (optim._rows)
+    name: Literal["sgd", "momentum", "adam", "adamw", "lazy_adam", "sparse_adam", "sparse_sgd"] = "adam"
     lr: Num = Field(1e-3, gt=0)
     momentum: Num = Field(0.9, ge=0, lt=1)
     nesterov: bool = False

@@ -14,7 +14,7 @@ from .._runtime import tune_malloc
 from .._spec import Trial
 from .._splits import image_shape, trial_split
 from ..models import FAST_BACKWARDS, Pass, build_model
-from . import _state
+from . import _rows, _state
 from ._evaluate import EvaluateMixin
 from ._plan import check_trial, group_key, resolve_device, want_compile
 from ._step import StepMixin
@@ -85,8 +85,9 @@ class StackedGroup(StepMixin, EvaluateMixin):
         # much as the optimizer (measured 7.3 → 6.4 ms per step at 32 models, 3.5 → 3.0 at 15).
         # Other models compile only the optimizer step.
         optims = [t.spec.optim for t in trials]
-        self.opt = _optim.FusedOptimizer([o.name for o in optims], self.params, self.hp,
+        self.opt = _optim.FusedOptimizer([o.name for o in optims], _rows.trainable(self.model, self.params), self.hp,
                                          nesterov=bool(optims[0].nesterov), compile=compile and not self.manual_backward)
+        self.row_tables = _rows.row_tables(self.model, self.opt.definition)   # lazy/sparse updates
         self._fused = _optim.compile_step(self._fused_step) if compile and self.manual_backward else None
         self.compiled = self.opt.compiled or self._fused is not None
         self.shuffle_rngs = [np.random.default_rng([t.seed, 1]) for t in trials]
@@ -99,6 +100,8 @@ class StackedGroup(StepMixin, EvaluateMixin):
         """Rows ``idx`` of shape (M, b) gathered from X and transformed per model → (M, b, D)."""
         M, b = idx.shape
         x = X.index_select(0, idx.reshape(-1)).view(M, b, -1)
+        if x.dtype == torch.int64:  # token ids stay exact: no transform, no cast
+            return x
         x = x * self.in_scale  # uint8 * float: converted and scaled in one pass
         if self.in_offset is not None:
             x = x + self.in_offset

@@ -12,6 +12,7 @@ import torch
 from .._data import Dataset
 from .._spec import Trial
 from .._splits import image_shape, load_dataset
+from .._text import check_token_model
 from ..optim import stack_key
 
 
@@ -108,6 +109,7 @@ def check_trial(spec, ds: Dataset) -> None:
     if classification and spec.target.transform != "none":
         raise ValueError(f"target.transform applies to regression targets; {ds.name!r} is a classification task "
                          f"(leave target.transform = 'none')")
+    check_token_model(spec, ds)
     if spec.model.kind == "fcn" and not image_shape(ds):
         raise ValueError(f"model.kind = 'fcn' needs image-shaped inputs; data set {ds.name!r} has none")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from . import _rows
+
 
 class StepMixin:
     """The step of :class:`StackedGroup` (``self`` is the group)."""
@@ -46,11 +48,15 @@ class StepMixin:
             return fused
         x = self.inputs(self.X_train, idx)
         y = self.targets(self.y_train, idx)
+        if self.row_tables:   # tables updated on their used rows only (engine._rows)
+            loss, out = _rows.row_sparse_step(self, x, y)
+            self.step += 1
+            return loss.detach(), out.detach(), y
         if self.manual_backward:
             loss, out, self.grads = self.loss_and_grads(x, y)
         else:
             loss, out = self.objective(self.params, x, y, training=True)
-            names = list(self.params)
+            names = self.opt.names
             grads = torch.autograd.grad(loss.sum(), [self.params[k] for k in names])
             self.grads = dict(zip(names, grads))
         self.opt.step(self.params, self.grads)  # in place: parameters keep their storage

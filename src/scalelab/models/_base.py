@@ -30,6 +30,8 @@ class Param:
     shape: tuple[int, ...]
     kernel: bool = False
     mult_index: int | None = None
+    trainable: bool = True        # False: a frozen parameter (no gradient, no optimizer step)
+    rows: bool = False            # a lookup table (M, V, d): row-sparse updates may touch only the rows used
 
 
 @dataclass
@@ -43,6 +45,11 @@ class Pass:
     training: bool = False
     buffers: dict[str, torch.Tensor] = field(default_factory=dict)
     taps: dict | None = None
+    # token models: which steps hold a real token (M, batch, steps), set by the embedding layer
+    # for the sequence layers after it; and, for row-sparse updates, a table's gathered rows
+    # (table name -> (rows (U, d), ids into them (M, batch, steps)))
+    mask: torch.Tensor | None = None
+    rows: dict | None = None
 
 
 class Layer:

@@ -42,6 +42,10 @@ class Family:
     per_step: tuple[str, ...] = ()
     # A group mixing this family with the family named here runs as that one (exactly).
     stacks_in: str | None = None
+    # Row-sparse families: the step of a lookup table from its used rows only,
+    # row_kernel(p, rows, g_rows, *moments, *kernel_hyperparameters, *step_scalars) (see _rows);
+    # None: tables take the dense kernel like every other parameter.
+    row_kernel: Callable | None = None
 
     @property
     def kernel_hyperparameters(self) -> tuple[str, ...]:
@@ -135,4 +139,21 @@ ADAM = register(Family(
     input_scale=_normalized_rule,
     step_scalars=lambda hp0, t, nesterov: C.adam_step_scalars(hp0["b1"], hp0["b2"], hp0["keras"], t),
     per_step=("keras",),
+))
+
+
+# ----------------------------------------------------------------------------- row-sparse families
+# Lookup tables (embedding) updated on the rows a batch used only; other parameters as their
+# dense family. Which of these change the mathematics, and how: see optim._rows.
+from ._rows import lazy_adam_rows, sgd_rows  # noqa: E402
+
+SPARSE_SGD = register(Family(
+    name="sparse_sgd", optimizers=("sparse_sgd",), hyperparameters=SGD.hyperparameters, moments=(), kernel=sgd_all,
+    chain=SGD.chain, input_scale=_lr_times_gradient_rule, row_kernel=sgd_rows,
+))
+
+LAZY_ADAM = register(Family(
+    name="lazy_adam", optimizers=("lazy_adam", "sparse_adam"), hyperparameters=ADAM.hyperparameters,
+    moments=ADAM.moments, kernel=adam_all, chain=ADAM.chain, input_scale=_normalized_rule,
+    step_scalars=ADAM.step_scalars, per_step=ADAM.per_step, row_kernel=lazy_adam_rows,
 ))

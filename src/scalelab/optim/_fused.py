@@ -54,9 +54,27 @@ class FusedOptimizer:
         return self._state()
 
     @torch.no_grad()
-    def step(self, params: Params, grads: Params) -> None:
+    def step(self, params: Params, grads: Params, rows: dict | None = None) -> None:
         ps, gs = [params[n] for n in self.names], [grads[n] for n in self.names]
         args = self.next_step_args()
+        if rows:  # row-sparse tables: grads[n] holds the gradient of rows[n] only (see _rows)
+            self._step_rows(ps, gs, args, rows)
+            return
+        self._run(ps, gs, args)
+
+    def _step_rows(self, ps, gs, args, rows: dict) -> None:
+        fam = self.definition
+        k = len(fam.moments) + len(fam.kernel_hyperparameters)
+        lists, scalars = args[:k], args[k:]
+        dense = [i for i, n in enumerate(self.names) if n not in rows]
+        if dense:
+            pick = lambda L: [L[i] for i in dense]  # noqa: E731
+            self._run(pick(ps), pick(gs), (*map(pick, lists), *scalars))
+        for i, n in enumerate(self.names):
+            if n in rows:
+                fam.row_kernel(ps[i], rows[n], gs[i], *(L[i] for L in lists), *scalars)
+
+    def _run(self, ps, gs, args) -> None:
         try:
             self._kernel(ps, gs, *args)
         except Exception as e:  # a compiler failure surfaces on the first call
