@@ -20,6 +20,10 @@ OPTIONS = {
     "adam": [("torch eps", "adam", False, {"keras": 0.0, "eps": 1e-8}),
              ("keras eps", "adam", False, {"keras": 1.0, "eps": 1e-7}),
              ("adamw", "adamw", False, {"keras": 0.0, "eps": 1e-8, "wd": 0.01})],
+    # row-sparse families: their dense parameters take these kernels (tables: test_sparse_updates)
+    "sparse_sgd": [("plain", "sparse_sgd", False, {})],
+    "lazy_adam": [("keras eps", "lazy_adam", False, {"keras": 1.0, "eps": 1e-7}),
+                  ("torch eps", "sparse_adam", False, {"keras": 0.0, "eps": 1e-8})],
 }
 CASES = [(fam, *opt) for fam, opts in OPTIONS.items() for opt in opts]
 
@@ -99,7 +103,7 @@ def test_group_family_and_unknown_names():
     assert optim.stack_key("sgd") == optim.stack_key("momentum") != optim.stack_key("adam")
     with pytest.raises(ValueError, match="cannot train in one stacked group"):
         optim.group_family(["sgd", "adam"])
-    with pytest.raises(ValueError, match=r"optimizer 'rmsprop': expected sgd, momentum, adam or adamw"):
+    with pytest.raises(ValueError, match=r"optimizer 'rmsprop': expected sgd, momentum, adam, adamw, .* or sparse_adam"):
         optim.family_of("rmsprop")
     with pytest.raises(ValueError, match="registered already"):
         optim.register(optim.FAMILIES["adam"])
@@ -112,4 +116,5 @@ def test_cli_equivalence_offers_every_optimizer():
 
     sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
     opt = next(a for a in sub.choices["equivalence"]._actions if a.dest == "optimizer")
-    assert tuple(opt.choices) == optim.optimizer_names()
+    # the equivalence check trains dense models: the row-sparse families are the dense ones there
+    assert tuple(opt.choices) == tuple(n for n in optim.optimizer_names() if optim.family_of(n).row_kernel is None)
