@@ -300,6 +300,7 @@ def main(argv=None) -> dict:
                     help="the LSTM: torch's native kernel (default) or scalelab's layer as the engine runs it")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--out", help="also write the JSON object to this file")
     ap.add_argument("--keras-one", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.keras_one:
@@ -345,6 +346,9 @@ def main(argv=None) -> dict:
     res.update({k: top[k] for k in ("step_s", "bytes_per_step", "achieved_gbs", "update_bytes", "phases",
                                     "peak_rss_gb", "state_gb", "keras_step_s")})
     res["checks"] = checks(res, a.sizes)
+    res["command"] = "python benchmarks/embedding_size.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    if a.out:
+        Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
     if a.json:
         print(json.dumps(res))
     else:

@@ -25,6 +25,8 @@ def reference(views: list[LevelView]) -> LevelView:
 def explain_views(views: list[LevelView], targets: list[LevelView] | None = None) -> list[Finding]:
     """Findings for ``targets`` (default: every level), contrasted with the best level."""
     ref = reference(views)
+    for v in [*views, *(targets or [])]:
+        v.peers = views
     return [f for t in targets or views for f in run_rules(t, ref)]
 
 

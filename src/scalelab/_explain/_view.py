@@ -43,6 +43,9 @@ class LevelView:
     train_loss_by_seed: list = field(default_factory=list)   # per seed, the train loss of each epoch
     diverged_steps: list = field(default_factory=list)       # first non-finite step of each diverged seed
     final: dict = field(default_factory=dict)                # last-epoch metrics: name -> array over seeds
+    wall_s: list = field(default_factory=list)               # per finished seed, its stored wall seconds
+    epochs_by_seed: list = field(default_factory=list)       # per finished seed, its epoch records
+    peers: list = field(default_factory=list, repr=False)    # every level of the study (rules that pair levels)
 
     @property
     def label(self) -> str:
@@ -98,6 +101,8 @@ def view_of(trials: list[TrialRecord], level: dict) -> LevelView:
     for k, by_step in raw.items():
         v.series[k] = {s: np.array([d.get(j, np.nan) for j in range(len(trials))]) for s, d in by_step.items()}
     v.train_loss_by_seed = [[e["train_loss"] for e in r.epochs] for r in trials if r.done]
+    v.wall_s = [r.trial.get("wall_s") for r in trials if r.done]
+    v.epochs_by_seed = [r.epochs for r in trials if r.done]
     finals = [r.epochs[-1] for r in trials if r.done]
     for name in FINAL_METRICS:
         vals = np.array([e.get(name, np.nan) for e in finals], dtype=float)

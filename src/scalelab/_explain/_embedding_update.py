@@ -1,0 +1,117 @@
+"""Where a token model's step goes: a dense optimizer over embedding rows the batch never used.
+
+A batch of B sequences of T ids uses at most B·T rows of a V × d embedding table. Dense
+Adam still forms a (V, d) gradient (4·V·d bytes written) and reads p, g, m, v and writes
+p, m, v for every row (28·V·d bytes) on every step; a row-sparse update (lazy Adam, sparse
+SGD) moves about 40 bytes per value of the used rows only (gather, gradient, update). The
+rule pairs a dense-update level with the level that differs only in a row-sparse optimizer
+and reads both levels' measured wall time per training step.
+
+Principle of the thresholds: the finding is a claim about time, so it fires only when
+(1) the measured difference is beyond timing noise: the dense step is at least 1.5× the
+row-sparse step, i.e. at least a third of the dense step is spent on work the row-sparse
+step does not do (repeated identical runs on the shared 2-core CPU varied by up to ±25%,
+so a 1.5× gap is outside what noise produces between two levels); and (2) the byte count
+explains it: the dense step moves at least 10× the bytes of the row-sparse one (otherwise
+the extra time has another cause, e.g. a small table where the LSTM dominates). The text
+quotes the share, the bytes of both, the speed-up and the accuracy change (after the first
+epoch, a fixed number of steps, and at the end), so the cost of the remedy sits next to its
+speed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from .._levels import fmt, pct
+from ..optim import family_of
+from ._findings import CAUSE, Finding
+from ._registry import register
+from ._view import LevelView
+
+MIN_SPEEDUP = 1.5          # dense / row-sparse step time
+MIN_BYTES_RATIO = 10.0     # dense / row-sparse bytes per step
+TEXT_DEFAULT_SAMPLES = 2000   # the text generator's default training samples
+
+
+def embedding_of(spec) -> dict | None:
+    """The trainable embedding layer's config at the front of a layers model, else None."""
+    layers = spec.model.layers if spec.model.kind == "layers" else []
+    if not layers or layers[0].get("kind") != "embedding" or not layers[0].get("trainable", True):
+        return None
+    return layers[0]
+
+
+def steps_of(spec) -> int:
+    """Training steps per model: epochs × ceil(training rows / batch)."""
+    n = spec.data.n_samples or TEXT_DEFAULT_SAMPLES
+    if spec.data.train_subset:
+        n = min(n, spec.data.train_subset)
+    v = spec.data.validation
+    n -= int(round(v * n)) if v < 1 else int(v)
+    return spec.train.epochs * math.ceil(max(n, 1) / spec.train.batch_size)
+
+
+def step_seconds(v: LevelView) -> float:
+    """Wall seconds per training step (median over seeds; setup and evaluation included)."""
+    walls = [w for w in v.wall_s if w is not None and w > 0]
+    return float(np.median(walls)) / steps_of(v.spec) if walls else math.nan
+
+
+def bytes_per_step(spec, sparse: bool) -> float:
+    emb = embedding_of(spec)
+    V, d = emb["vocab"], emb["dim"]
+    rows = min(V, spec.train.batch_size * spec.data.seq_len)
+    return 40.0 * rows * d if sparse else 32.0 * V * d
+
+
+def _without_optimizer_name(spec) -> str:
+    d = spec.model_dump()
+    d["optim"].pop("name")
+    for k in ("name", "question", "seeds", "effective"):
+        d.pop(k, None)
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+def _acc(v: LevelView, epoch: int) -> float:
+    vals = [e[epoch]["test_acc"] for e in v.epochs_by_seed if len(e) > epoch and e[epoch].get("test_acc") is not None]
+    return float(np.mean(vals)) if vals else math.nan
+
+
+@register({"dense-update-over-unused-rows": CAUSE}, rank=45)
+def rule_dense_update_over_unused_rows(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
+    """A dense optimizer over a large embedding table: the share of the step spent on rows
+    the batch never used, the bytes it moves, and the row-sparse remedy's measured speed-up
+    and accuracy change."""
+    emb = embedding_of(t.spec)
+    if emb is None or family_of(t.spec.optim.name).row_kernel is not None:
+        return []
+    key = _without_optimizer_name(t.spec)
+    peer = next((p for p in t.peers if p is not t and family_of(p.spec.optim.name).row_kernel is not None
+                 and _without_optimizer_name(p.spec) == key and p.wall_s), None)
+    if peer is None:
+        return []
+    td, ts = step_seconds(t), step_seconds(peer)
+    bd, bs = bytes_per_step(t.spec, False), bytes_per_step(t.spec, True)
+    if not (td > 0 and ts > 0) or td / ts < MIN_SPEEDUP or bd / bs < MIN_BYTES_RATIO:
+        return []
+    share = (td - ts) / td
+    a1, a1s = _acc(t, 0), _acc(peer, 0)
+    af, afs = _acc(t, -1), _acc(peer, -1)
+    rows = min(emb["vocab"], t.spec.train.batch_size * t.spec.data.seq_len)
+    ev = dict(step_s=td, row_sparse_step_s=ts, speedup=td / ts, share_unused_rows=share, bytes_per_step=bd,
+              row_sparse_bytes_per_step=bs, vocab=emb["vocab"], dim=emb["dim"], rows_per_batch_max=rows,
+              remedy=peer.spec.optim.name, remedy_level=peer.level, test_acc_epoch1=a1, remedy_test_acc_epoch1=a1s,
+              test_acc_final=af, remedy_test_acc_final=afs, epochs=t.spec.train.epochs)
+    text = (f"at {t.label}, {pct(share)} of each training step ({fmt(td * 1e3, 3)} ms per step, against "
+            f"{fmt(ts * 1e3, 3)} ms at {peer.label}) goes to work on embedding rows the batch never used: "
+            f"{t.spec.optim.name} forms a dense gradient and updates the moments and weights of all "
+            f"{emb['vocab']:,} rows × {emb['dim']} on every step, about {fmt(bd / 1e6, 3)} MB read and written "
+            f"per model and step, while a batch uses at most {rows:,} rows ({fmt(bs / 1e6, 3)} MB). "
+            f"Remedy: optim.name = '{peer.spec.optim.name}' (only the used rows' moments and weights; unused rows "
+            f"skip Adam's moment decay): {td / ts:.1f}× faster per step; test accuracy {a1:.3f} → {a1s:.3f} after "
+            f"epoch 1 and {af:.3f} → {afs:.3f} after epoch {t.spec.train.epochs} (mean over seeds)")
+    return [Finding("dense-update-over-unused-rows", t.level, ev, text + ".")]
