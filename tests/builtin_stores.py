@@ -18,6 +18,7 @@ SHRINK = {
     "feature-scales": ["seeds=2", "train.epochs=2", "probes.preset='standard'", "probes.points_per_decade=3"],
     "function-approximation": ["seeds=2", "train.epochs=2", "data.n_samples=300", "data.validation=100"],
     "batchnorm-regression": ["seeds=2", "train.epochs=2", "data.n_samples=120", "data.validation=40"],
+    "embedding-size": ["seeds=2", "train.epochs=1", "data.n_samples=200"],
 }
 
 
