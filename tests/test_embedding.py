@@ -194,3 +194,11 @@ def test_a_token_model_and_its_data_must_fit():
                        "model": {"kind": "layers", "layers": [{"kind": "embedding", "vocab": 9, "dim": 2}]}})
     with pytest.raises(ValueError, match="an embedding layer needs token ids"):
         StackedGroup(expand(spec), None)
+
+
+@pytest.mark.parametrize("mode", ["mean", "last"])
+def test_pool_without_padding_equals_vmap_of_its_single_model_computation(mode):
+    layer = Pool(0, 12, 4, mode)
+    x = torch.as_tensor(np.random.default_rng(2).normal(size=(3, 5, 12)))
+    torch.testing.assert_close(layer.forward({}, x, Pass(3)), torch.func.vmap(lambda v: layer.forward_one({}, v))(x),
+                               rtol=0, atol=1e-15)
