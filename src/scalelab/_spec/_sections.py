@@ -248,7 +248,7 @@ class TrialSpec(_Sections):
     @cached_property
     def computed_json(self) -> str:
         """What the trial computes as JSON (the key's part; the study's name and seeds left out)."""
-        from ._trials import _computed_json
+        from ._key import computed_json as _computed_json
 
         return _computed_json(self.model_dump())
 

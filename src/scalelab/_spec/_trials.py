@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 from typing import Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -15,25 +13,7 @@ from ._parse import _one_line, _set_path
 from ._resolve import effective_hyperparameters, resolve
 from ._sections import SpecError, StudySpec, TrialSpec
 
-# A trial is what it computes: the study's name, question and seed list, and ``effective``
-# (derived from the rest), do not change its numbers, so a study that adds seeds or levels,
-# or another study, reuses a stored trial with the same key.
-NOT_COMPUTED = ("name", "question", "seeds", "effective")
-
-
-def trial_key(spec: dict, seed: int) -> str:
-    """The key of a trial from its resolved spec (as dumped, or as stored in JSON) and seed."""
-    return _key(_computed_json(spec), seed)
-
-
-def _computed_json(spec: dict) -> str:
-    return json.dumps({k: v for k, v in spec.items() if k not in NOT_COMPUTED}, sort_keys=True, default=str)
-
-
-def _key(spec_json: str, seed: int) -> str:
-    # the text json.dumps({"spec": ..., "seed": seed}, sort_keys=True) writes, built from the
-    # spec's JSON once per grid point (the seeds of a point share their TrialSpec)
-    return hashlib.sha256(f'{{"seed": {json.dumps(seed)}, "spec": {spec_json}}}'.encode()).hexdigest()[:20]
+from ._key import NOT_COMPUTED, computed_json as _computed_json, key_of as _key, trial_key  # noqa: F401
 
 
 class Trial(BaseModel):
