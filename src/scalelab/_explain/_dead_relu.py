@@ -6,7 +6,8 @@ import math
 
 from .._levels import pct
 from ..probes import Activations
-from ._findings import CAUSE, NOTE, Finding
+from ._compare import earlier_cause
+from ._findings import CAUSE, CONSEQUENCE, NOTE, Finding
 from ._registry import register
 from ._view import LevelView, key
 
@@ -19,12 +20,15 @@ def dead_fractions(v: LevelView) -> dict[int, float]:
     return out
 
 
-@register({"dead-relu": CAUSE}, rank=50, needs=((Activations, Activations.DEAD_FRAC),))
+@register({"dead-relu": CAUSE}, rank=45, needs=((Activations, Activations.DEAD_FRAC),))
 def rule_dead_relu(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
     """Dead units (zero activation on every probe sample) compared with the reference: an
-    elevated fraction is reported (a cause); for a level where a cause already fired, that
-    dead units are *not* elevated is reported too, as a note (it rules a common guess out)."""
-    pathological = any(f.role == CAUSE for f in found)
+    elevated fraction is reported (a cause; a consequence where a cause ranked before it
+    fired: units killed by a divergence, or on raw inputs whose loss gradient is already
+    zero); for a level where a cause already fired, that dead units are *not* elevated is
+    reported too, as a note (it rules a common guess out)."""
+    cause = earlier_cause(found)
+    pathological = cause is not None
     dead, ref_dead = dead_fractions(t), dead_fractions(ref)
     if not dead or t is ref:
         return []
@@ -42,5 +46,11 @@ def rule_dead_relu(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
         else:
             text = (f"at {t.label}, dead units are not the cause: {pct(d)} of hidden layer {i}'s units are dead at step "
                     f"{ev['step']}, against {pct(r)} at {ref.label}.")
-        out.append(Finding("dead-relu", t.level, ev, text, role=CAUSE if elevated else NOTE))
+        role = NOTE
+        if elevated:
+            role = CAUSE if cause is None else CONSEQUENCE
+            if cause is not None:
+                ev["consequence_of"] = cause.id
+                text = text[:-1] + f"; a consequence of {cause.id}."
+        out.append(Finding("dead-relu", t.level, ev, text, role=role))
     return out

@@ -76,7 +76,7 @@ class LevelView:
         return float(np.mean(np.median(arr, axis=0)))
 
 
-FINAL_METRICS = ("train_loss", "val_loss", "test_loss", "test_r2", "test_corr", "val_r2")
+FINAL_METRICS = ("train_loss", "val_loss", "test_loss", "test_r2", "test_corr", "val_r2", "test_acc")
 
 
 def stored_spec(spec: dict) -> TrialSpec:

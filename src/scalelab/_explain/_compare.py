@@ -1,0 +1,61 @@
+"""What the rules share to compare a level with the reference: a series' value at the step
+a rule fired (the reference's at the same step), and whether a level's final metrics lie
+inside the reference's seed range (then nothing is wrong with it)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._view import LevelView
+
+
+def value_at(v: LevelView, k: tuple[str, str], step: int) -> float:
+    """The mean over seeds of series ``k`` at ``step``, or at the last probed step before it
+    (a level with another schedule); NaN when the series is missing."""
+    if not v.has(*k):
+        return math.nan
+    steps = [s for s in v.steps(*k) if s <= step] or v.steps(*k)[:1]
+    return float(np.nanmean(v.at(*k, steps[-1])))
+
+
+def first_step(v: LevelView, k: tuple[str, str], holds) -> int | None:
+    """The first probed step where ``holds(mean over seeds)`` is true, or None."""
+    return next((s for s in v.steps(*k) if holds(float(np.nanmean(v.at(*k, s))))), None)
+
+
+def seed_values(v: LevelView, name: str) -> np.ndarray:
+    vals = np.asarray(v.final.get(name, []), dtype=float)
+    return vals[np.isfinite(vals)]
+
+
+def within_reference_range(t: LevelView, ref: LevelView) -> bool:
+    """True when every final metric the two levels share is inside the reference's range
+    over seeds, extended by nothing: test accuracy (or R²) at least the reference's worst
+    seed, and the final training loss at most the reference's worst seed (training losses
+    are compared only where the targets are in the same units). Such a level trained as
+    well as the reference within seed noise, so no rule may call it broken."""
+    if t is ref:
+        return True
+    if t.diverged_steps:
+        return False
+    checked = False
+    for name, higher in (("test_acc", True), ("test_r2", True), ("train_loss", False)):
+        a, r = seed_values(t, name), seed_values(ref, name)
+        if not (len(a) and len(r)):
+            continue
+        if name == "train_loss" and (t.spec.target != ref.spec.target or "test_r2" in t.final):
+            continue   # regression losses in different target units do not compare
+        checked = True
+        if higher and float(np.mean(a)) < float(np.min(r)):
+            return False
+        if not higher and float(np.mean(a)) > float(np.max(r)):
+            return False
+    return checked
+
+
+def earlier_cause(found) -> "object | None":
+    """The first ``cause`` finding a rule ranked before this one found for the level: what a
+    symptom (dead units, collapse, a mean prediction) is then a consequence of."""
+    return next((f for f in found if f.role == "cause"), None)
