@@ -6,7 +6,7 @@ import math
 
 from .._levels import pct
 from ..probes import Activations
-from ._compare import earlier_cause
+from ._compare import earlier_cause, value_at
 from ._findings import CAUSE, CONSEQUENCE, NOTE, Finding
 from ._registry import register
 from ._view import LevelView, key
@@ -20,7 +20,22 @@ def dead_fractions(v: LevelView) -> dict[int, float]:
     return out
 
 
-@register({"dead-relu": CAUSE}, rank=45, needs=((Activations, Activations.DEAD_FRAC),))
+def dead_from_start(t: LevelView, ref: LevelView) -> tuple[int, float] | None:
+    """(layer, fraction) of the first hidden layer whose dead fraction is already elevated
+    (≥ 2× the reference's + 5 points) at the first probed step: units dead before any
+    update, a starting condition that a slow first layer or a vanishing signal then follows."""
+    if t is ref:
+        return None
+    for n, fields in sorted(t.names(Activations.name, Activations.DEAD_FRAC).items()):
+        s0 = t.steps(Activations.name, n)[0]
+        d = t.mean_at(Activations.name, n, s0)
+        r = value_at(ref, (Activations.name, n), s0)
+        if d >= 2 * (r if r == r else 0.0) + 0.05:
+            return int(fields["layer"]), d
+    return None
+
+
+@register({"dead-relu": CAUSE}, rank=42, needs=((Activations, Activations.DEAD_FRAC),))
 def rule_dead_relu(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
     """Dead units (zero activation on every probe sample) compared with the reference: an
     elevated fraction is reported (a cause; a consequence where a cause ranked before it

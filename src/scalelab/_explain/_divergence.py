@@ -6,9 +6,11 @@ Principles (not fitted to a case):
 * The probe-batch loss (fixed rows, so steps compare) at step 0 is what the model knows
   before training. Training that works lowers it; a loss that reaches twice its step-0
   value has been pushed *up* by the updates: the steps overshoot.
-* An update whose norm reaches the norm of the kernel it changes (‖ΔW‖/‖W‖ ≥ 1) replaces
-  the weights rather than adjusting them; healthy training takes ratios around 1e-3–1e-2.
-  Only the first tenth of training is read: that is where a too-large step shows.
+* Healthy training changes a kernel by about 1e-3 of its norm per step (the common rule
+  of thumb; 1e-2 early on). Updates of a tenth of the kernel's norm (‖ΔW‖/‖W‖ ≥ 0.1,
+  median over the probed steps of the first tenth of training, where a too-large step
+  shows) rewrite the weights within ten steps: they no longer average the gradient over
+  batches, they replace what was learned.
 
 What a divergence leaves behind (dead units, collapsed predictions) is reported by those
 rules as a consequence of this one (they rank after it).
@@ -27,14 +29,14 @@ from ._view import LevelView, key
 
 PROBE_LOSS = key(Loss, Loss.PROBE_BATCH)
 LOSS_GROWTH = 2.0        # the loss doubled over its step-0 value
-UPDATE_RATIO = 1.0       # one update as large as the kernel
+UPDATE_RATIO = 0.1       # a tenth of the kernel per step: rewritten within ten steps
 EARLY = 0.1              # the first tenth of training
 
 
 @register({"loss-divergence": CAUSE}, rank=12, needs=((Loss, Loss.PROBE_BATCH), (UpdateRatio, UpdateRatio.RATIO)))
 def rule_loss_divergence(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
     """The probe-batch loss reached 2× its step-0 value in most seeds, or a kernel's update
-    reached its own norm in the first tenth of training."""
+    was ≥ 0.1 of its norm (median) over the first tenth of training."""
     ev, parts = {}, []
     if t.has(*PROBE_LOSS):
         steps = t.steps(*PROBE_LOSS)
@@ -52,21 +54,22 @@ def rule_loss_divergence(t: LevelView, ref: LevelView, found=()) -> list[Finding
                          f"(≥ {LOSS_GROWTH:g}× its start in {len(hit)} of {arr.shape[1]} seeds; at {ref.label}: "
                          f"{fmt(ev['reference_probe_loss_at_step'], 3)} at step {s})")
     ratios = [(n, f) for n, f in t.names(UpdateRatio.name, UpdateRatio.RATIO).items() if f["param"].endswith(".W")]
-    if ratios:
-        last = max(max(t.steps(UpdateRatio.name, n)) for n, _ in ratios)
-        best = None
-        for n, f in ratios:
-            for s in t.steps(UpdateRatio.name, n):
-                r = float(np.nanmean(t.at(UpdateRatio.name, n, s)))
-                if s <= EARLY * last and r >= UPDATE_RATIO and (best is None or r > best[2]):
-                    best = (f["param"], s, r)
-        if best is not None:
-            param, s, r = best
-            kk = key(UpdateRatio, UpdateRatio.RATIO, param=param)
-            ev.update(update_param=param, update_step=s, update_ratio=r, reference_update_ratio=value_at(ref, kk, s))
-            parts.append(f"one update changed {param} by {fmt(r, 3)}× its own norm at step {s} (‖ΔW‖/‖W‖; at "
-                         f"{ref.label}: {fmt(ev['reference_update_ratio'], 3)} at step {s}): the steps are larger than "
-                         f"the weights")
+    best = None
+    for n, f in ratios:
+        steps = t.steps(UpdateRatio.name, n)
+        early = [s for s in steps if s <= EARLY * steps[-1]] or steps[:1]
+        r = t.per_seed_median(UpdateRatio.name, n, early)
+        if r >= UPDATE_RATIO and (best is None or r > best[2]):
+            best = (f["param"], early, r)
+    if best is not None:
+        param, early, r = best
+        kk = key(UpdateRatio, UpdateRatio.RATIO, param=param)
+        ref_r = ref.per_seed_median(*kk, [s for s in ref.steps(*kk) if s <= early[-1]]) if ref.has(*kk) else float("nan")
+        ev.update(update_param=param, update_steps=[early[0], early[-1]], update_ratio_median=r,
+                  reference_update_ratio_median=ref_r)
+        parts.append(f"each update changed {param} by {fmt(r, 3)} of its own norm (‖ΔW‖/‖W‖, median over probed steps "
+                     f"{early[0]}–{early[-1]}; at {ref.label}: {fmt(ref_r, 3)} over the same steps): the weights are "
+                     f"rewritten within a few steps")
     if not parts:
         return []
     return [Finding("loss-divergence", t.level, ev,

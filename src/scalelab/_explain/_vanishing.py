@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._levels import fmt
+from .._levels import fmt, pct
 from ..probes import ErrorSignal
 from ._compare import earlier_cause
+from ._dead_relu import dead_from_start
 from ._findings import CAUSE, CONSEQUENCE, Finding
 from ._registry import register
 from ._view import LevelView, key
@@ -38,7 +39,7 @@ def _ratios(v: LevelView) -> tuple[list[int], dict[int, float], dict[int, list[f
     return layers, out, per
 
 
-@register({"vanishing-error-signal": CAUSE}, rank=50, needs=((ErrorSignal, ErrorSignal.RMS),))
+@register({"vanishing-error-signal": CAUSE}, rank=38, needs=((ErrorSignal, ErrorSignal.RMS),))
 def rule_vanishing_error_signal(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
     """The first probed step where the first layer's error signal is ≤ 1/100 of the head's."""
     layers, ratios, per = _ratios(t)
@@ -56,7 +57,11 @@ def rule_vanishing_error_signal(t: LevelView, ref: LevelView, found=()) -> list[
               f"{fmt(ev['last_ratio'], 3)}×). At {ref.label}, step {s}: {fmt(ref_r, 3)}×")
     cause = earlier_cause(found)
     role = CAUSE
-    if cause is not None:
+    dead = dead_from_start(t, ref)
+    if dead is not None:   # dead units pass no signal back: the signal vanishes because of them
+        role, ev["consequence_of"] = CONSEQUENCE, "dead-relu"
+        text += f"; a consequence of dead units ({pct(dead[1])} of hidden layer {dead[0]}'s from the first probed step)"
+    elif cause is not None:
         role = CONSEQUENCE
         ev["consequence_of"] = cause.id
         text += f"; a consequence of {cause.id}"

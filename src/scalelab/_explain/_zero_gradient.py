@@ -18,8 +18,8 @@ import numpy as np
 
 from .._levels import pct
 from ..probes import Gradients, Logits, ZeroGradient
-from ._compare import value_at
-from ._findings import CAUSE, NOTE, Finding
+from ._compare import earlier_cause, value_at
+from ._findings import CAUSE, CONSEQUENCE, NOTE, Finding
 from ._registry import register
 from ._view import LevelView, key
 
@@ -85,8 +85,12 @@ def rule_zero_gradient(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
     if t.has(*TOTAL_NORM):
         text += _stopped_gradient(t, ev)
     text += (f". At {ref.label}: {pct(ev['reference_share_at_step'])} at step {fired}, at most "
-             f"{pct(ev['reference_max_share'])}.")
-    return [Finding(fid, t.level, ev, text)]
+             f"{pct(ev['reference_max_share'])}")
+    role = CAUSE
+    if (cause := earlier_cause(found)) is not None:   # e.g. a divergence threw the samples into the clip
+        role, ev["consequence_of"] = CONSEQUENCE, cause.id
+        text += f"; a consequence of {cause.id}"
+    return [Finding(fid, t.level, ev, text + ".", role=role)]
 
 
 def _correct_note(t: LevelView, ref: LevelView, steps: list[int], means: list[float]) -> Finding:

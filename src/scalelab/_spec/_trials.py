@@ -26,8 +26,17 @@ def trial_key(spec: dict, seed: int) -> str:
     return _key(_computed_json(spec), seed)
 
 
+# Fields added after stores were written, left out of the key while at their default, so
+# that a stored trial keeps its key (and is reused) when the spec did not use them.
+KEY_DEFAULTS = {("train", "steps"): None, ("data", "holdout"): True, ("probes", "rows"): "random"}
+
+
 def _computed_json(spec: dict) -> str:
-    return json.dumps({k: v for k, v in spec.items() if k not in NOT_COMPUTED}, sort_keys=True, default=str)
+    out = {k: v for k, v in spec.items() if k not in NOT_COMPUTED}
+    for (section, field), default in KEY_DEFAULTS.items():
+        if isinstance(out.get(section), dict) and out[section].get(field, default) == default:
+            out[section] = {k: v for k, v in out[section].items() if k != field}
+    return json.dumps(out, sort_keys=True, default=str)
 
 
 def _key(spec_json: str, seed: int) -> str:

@@ -78,7 +78,11 @@ class StackedGroup(StepMixin, EvaluateMixin):
         self.batch_size = s.train.batch_size
         self.epochs = s.train.epochs
         self.steps_per_epoch = math.ceil(self.n_train / self.batch_size)
-        n_values = sum(p.numel() for p in self.params.values()) * self.steps_per_epoch * self.epochs
+        # train.steps: as many epochs as the steps need, the last one cut short
+        self.total_steps = s.train.steps or self.steps_per_epoch * self.epochs
+        if s.train.steps:
+            self.epochs = math.ceil(s.train.steps / self.steps_per_epoch)
+        n_values = sum(p.numel() for p in self.params.values()) * self.total_steps
         compile = want_compile(s.train.compile, n_values, dev)
         # The plain MLP compiles its whole step (inputs, forward, backward by hand, optimizer)
         # as one graph: on a CPU the ~30 small elementwise ops around the matmuls cost as

@@ -61,9 +61,10 @@ class ProbeSet(Hook):
     """The probes of one stacked group, run at the scheduled steps: a training hook."""
 
     def __init__(self, probes: list[Probe], schedule: str = "log", points_per_decade: int = 8, every: int = 100,
-                 batch: int = 512, seed: int = 0):
+                 batch: int = 512, seed: int = 0, rows: str = "random"):
         self.probes = probes
         self.schedule, self.ppd, self.every, self.batch, self.seed = schedule, points_per_decade, every, batch, seed
+        self.rows = rows   # "random": ``batch`` rows drawn once; "first:N": the first N training rows
         self.ctx: ProbeContext | None = None
 
     def on_group_start(self, view) -> None:
@@ -74,9 +75,11 @@ class ProbeSet(Hook):
         self.due_by_probe = {id(p): set((p.schedule or default).steps(total)) for p in self.applicable}
         self.due = set().union(*self.due_by_probe.values()) if self.applicable else set()
         self.total = total
-        # fixed probe rows, drawn from their own generator: training streams are untouched
-        n = min(self.batch, view.n_train)
-        rows = np.sort(np.random.default_rng([self.seed, 7]).choice(view.n_train, size=n, replace=False))
+        if self.rows.startswith("first:"):   # a fixed set the user names: the same rows in every run
+            rows = np.arange(min(int(self.rows.split(":", 1)[1]), view.n_train))
+        else:   # fixed probe rows, drawn from their own generator: training streams are untouched
+            n = min(self.batch, view.n_train)
+            rows = np.sort(np.random.default_rng([self.seed, 7]).choice(view.n_train, size=n, replace=False))
         self.probe_rows = torch.as_tensor(rows, device=view.device)
 
     def on_step_start(self, view) -> None:
@@ -131,7 +134,7 @@ def make_probe_set(trials, preset: str | None = None) -> ProbeSet | None:
     for p in probes:  # the costliest probe every other point of a log schedule: half the cost
         if p.name == "hessian" and cfg.schedule == "log":
             p.schedule = Schedule("log", max(1, cfg.points_per_decade // 2))
-    return ProbeSet(probes, cfg.schedule, cfg.points_per_decade, cfg.every, cfg.batch)
+    return ProbeSet(probes, cfg.schedule, cfg.points_per_decade, cfg.every, cfg.batch, rows=cfg.rows)
 
 
 __all__ = ["PRESETS", "PROBES", "Probe", "ProbeContext", "ProbeSet", "Schedule", "make_probe_set", "schedule_steps",
