@@ -3,8 +3,9 @@ network's initial outputs.
 
 Principle: initialisers (Glorot, He, LeCun) are built so that a fresh network's outputs
 have a scale of order one. When the targets' size (the larger of their distance from the
-initial output mean and their spread) is ≥ 10× the initial outputs' std, or ≤ 1/10 of it,
-the loss is dominated by the scale mismatch: the first steps go to moving the output mean
+initial output mean and their spread) is ≥ 10× the initial outputs' std, or their spread
+is ≤ 1/10 of it (the outputs' own random variation swamps what is to be fitted), the
+loss is dominated by the scale mismatch: the first steps go to moving the output mean
 (and scale), not to fitting how the targets vary. The rule quotes that ratio at step 0,
 the first probed step where the output mean came within one target std of the target mean
 (the steps spent just moving it; "not within" when it never did), and the test R² against
@@ -36,26 +37,29 @@ def rule_unscaled_targets(t: LevelView, ref: LevelView, found=()) -> list[Findin
         return []
     s0 = t.steps(*OUT_STD)[0]
     om, osd, tm, tsd = (value_at(t, k, s0) for k in (OUT_MEAN, OUT_STD, TGT_MEAN, TGT_STD))
-    size = max(abs(tm - om), tsd)
-    ratio = size / max(osd, 1e-30)
-    if not (ratio >= ORDER or ratio <= 1 / ORDER):
+    big = max(abs(tm - om), tsd) / max(osd, 1e-30)    # targets far from the outputs, or spread far wider
+    small = tsd / max(osd, 1e-30)                      # the outputs' own spread swamps the targets'
+    if not (big >= ORDER or small <= 1 / ORDER):
         return []
+    ratio = big if big >= ORDER else small
     reached = next((s for s in t.steps(*OUT_MEAN) if abs(value_at(t, OUT_MEAN, s) - value_at(t, TGT_MEAN, s))
                     <= value_at(t, TGT_STD, s)), None)
     ev = dict(step=s0, target_mean=tm, target_std=tsd, output_mean=om, output_std=osd, ratio=ratio,
               mean_reached_step=reached, last_step=t.last_step(*OUT_MEAN), reference_level=ref.level,
-              reference_ratio=max(abs(value_at(ref, TGT_MEAN, s0) - value_at(ref, OUT_MEAN, s0)),
-                                  value_at(ref, TGT_STD, s0)) / max(value_at(ref, OUT_STD, s0), 1e-30))
-    big = ratio >= ORDER
-    text = (f"at {t.label}, the regression targets are {'far larger' if big else 'far smaller'} than the network's "
+              reference_ratio=(max(abs(value_at(ref, TGT_MEAN, s0) - value_at(ref, OUT_MEAN, s0)),
+                                   value_at(ref, TGT_STD, s0)) if big >= ORDER else value_at(ref, TGT_STD, s0))
+              / max(value_at(ref, OUT_STD, s0), 1e-30))
+    large = big >= ORDER
+    text = (f"at {t.label}, the regression targets are {'far larger' if large else 'far smaller'} than the network's "
             f"initial outputs: at step {s0} the targets have mean {fmt(tm, 3)} and std {fmt(tsd, 3)} against outputs "
-            f"with mean {fmt(om, 3)} and std {fmt(osd, 3)} ({fmt(ratio, 3)}× apart)")
+            f"with mean {fmt(om, 3)} and std {fmt(osd, 3)} "
+            + (f"({fmt(ratio, 3)}× apart)" if large else f"(the targets' std is {fmt(ratio, 3)}× the outputs')"))
     text += (f"; the output mean came within one target std of the target mean at step {reached}" if reached is not None
              else f"; by step {ev['last_step']} the output mean had not come within one target std of the target mean")
     if "test_r2" in t.final:
         ev["test_r2_median"] = float(np.nanmedian(t.final["test_r2"]))
         text += f"; test R² {ev['test_r2_median']:.3g}"
-    text += f". At {ref.label}, step {s0}: {fmt(ev['reference_ratio'], 3)}× apart"
+    text += f". At {ref.label}, step {s0}: {fmt(ev['reference_ratio'], 3)}×"
     if "test_r2" in ref.final and ref is not t:
         ev["reference_test_r2_median"] = float(np.nanmedian(ref.final["test_r2"]))
         text += f", test R² {ev['reference_test_r2_median']:.3g}"

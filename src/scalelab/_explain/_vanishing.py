@@ -6,8 +6,11 @@ its pre-activations; under SGD its step scales with that signal. When the first 
 signal is two orders of magnitude (100×) below the head's, the first layer learns at
 least 100× slower than the head in the same run: in a short run it barely moves. The
 rule fires at the first probed step where the ratio is ≤ 1e-2 and quotes every layer's
-signal there, with the reference's ratio at the same step. Where a cause ranked before
-it (saturated or dead units, a divergence) fired, the shrinking signal is its consequence.
+signal there, with the reference's ratio at the same step. Vanishing is a product over
+depth (each layer multiplies the signal by its kernel and its activation's derivative),
+so the rule reads models with at least two hidden layers; with one, a drop is a single
+small head kernel, not a vanishing signal. Where a cause ranked before it (saturated or
+dead units, a divergence) fired, the shrinking signal is its consequence.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from ._registry import register
 from ._view import LevelView, key
 
 RATIO = 1e-2
+MIN_LAYERS = 3   # weighted layers: the signal crosses at least two hidden layers on its way back
 
 
 def _ratios(v: LevelView) -> tuple[list[int], dict[int, float], dict[int, list[float]]]:
     """(layers, first/last signal ratio per probed step, each layer's mean signal per step)."""
     layers = sorted(int(f["layer"]) for f in v.names(ErrorSignal.name, ErrorSignal.RMS).values())
-    if len(layers) < 2:
+    if len(layers) < MIN_LAYERS:
         return layers, {}, {}
     first, head = key(ErrorSignal, ErrorSignal.RMS, layer=layers[0]), key(ErrorSignal, ErrorSignal.RMS, layer=layers[-1])
     out, per = {}, {}
