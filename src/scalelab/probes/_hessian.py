@@ -45,11 +45,20 @@ class Hessian(Probe):
         def hvp(v):
             return [h.detach() for h in torch.autograd.grad(grads, plist, grad_outputs=v, retain_graph=True)]
 
-        lam_dom = power_iteration(hvp, [p.detach() for p in plist], self.iters)
-        lam_other = power_iteration(lambda v: [h - per_model(lam_dom, vi) * vi for h, vi in zip(hvp(v), v)],
-                                    [p.detach() for p in plist], self.iters) + lam_dom
-        hi, lo = torch.maximum(lam_dom, lam_other), torch.minimum(lam_dom, lam_other)
+        hi, lo = extreme_eigenvalues(hvp, [p.detach() for p in plist], self.iters)
         return {self.MAX_EIGENVALUE: hi.detach(), self.MIN_EIGENVALUE: lo.detach()}
+
+
+def extreme_eigenvalues(apply, like, iters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(largest, smallest) eigenvalue of each model's symmetric operator ``apply``: power
+    iteration finds the one of largest magnitude, λ_dom; power iteration on the shifted
+    operator A − λ_dom·I (whose largest-magnitude eigenvalue is the spectrum's other end
+    minus λ_dom) finds the other. Each is a Rayleigh quotient, so it lies inside the
+    spectrum and approaches its end from within."""
+    lam_dom = power_iteration(apply, like, iters)
+    lam_other = power_iteration(lambda v: [h - per_model(lam_dom, vi) * vi for h, vi in zip(apply(v), v)],
+                                like, iters) + lam_dom
+    return torch.maximum(lam_dom, lam_other), torch.minimum(lam_dom, lam_other)
 
 
 def per_model(x, like):
