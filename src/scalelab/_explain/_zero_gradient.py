@@ -103,7 +103,7 @@ def _correct_note(t: LevelView, ref: LevelView, steps: list[int], means: list[fl
                    f"at {t.label}, {pct(ev['share'])} of training samples had an exactly zero loss gradient at step {s}, "
                    f"{pct(ev['share_correct'])} of them correctly classified with full confidence (misclassified: "
                    f"{pct(ev['share_wrong'])}): those samples are learned, which is healthy. At {ref.label}: "
-                   f"{pct(ev['reference_share_at_step'])} at step {s}.")
+                   f"{pct(ev['reference_share_at_step'])} at step {s}.", role=NOTE)
 
 
 def _stopped_gradient(t: LevelView, ev: dict) -> str:
