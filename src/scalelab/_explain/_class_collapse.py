@@ -63,7 +63,7 @@ def rule_class_collapse(t: LevelView, ref: LevelView, found=()) -> list[Finding]
             + (f"; test accuracy {t.final_test_acc:.3f}" if math.isfinite(t.final_test_acc) else "")
             + f". At {ref.label}: {ev['reference_classes_for_95pct']:.1f} classes cover 95%")
     role = CAUSE
-    if (cause := earlier_cause(found)) is not None:
+    if (cause := earlier_cause(found, last)) is not None:
         role, ev["consequence_of"] = CONSEQUENCE, cause.id
         text += f"; a consequence of {cause.id}"
-    return [Finding("class-collapse", t.level, ev, text + ".", role=role)]
+    return [Finding("class-collapse", t.level, ev, text + ".", role=role, at=float(last))]

@@ -50,7 +50,22 @@ def within_reference_range(t: LevelView, ref: LevelView) -> bool:
     return False
 
 
-def earlier_cause(found) -> "object | None":
-    """The first ``cause`` finding a rule ranked before this one found for the level: what a
-    symptom (dead units, collapse, a mean prediction) is then a consequence of."""
-    return next((f for f in found if f.role == "cause"), None)
+def earlier_cause(found, at: float | None = None) -> "object | None":
+    """The first ``cause`` finding a rule ranked before this one found for the level that
+    showed no later than ``at`` (the training time this finding showed; None: any): what a
+    symptom (dead units, collapse, a mean prediction) is then a consequence of. A cause that
+    showed only after it cannot have caused it."""
+    return next((f for f in found if f.role == "cause" and (at is None or f.at is None or f.at <= at)), None)
+
+
+def in_time_order(findings: list) -> list:
+    """The findings with their causes in the order they showed in training (the first one
+    the one to act on), the other findings where they were: a cause ranked later that
+    showed earlier (a zero gradient at step 0 before a divergence at update 1) comes first.
+    Causes without a time keep their rank order after the timed ones."""
+    slots = [i for i, f in enumerate(findings) if f.role == "cause"]
+    causes = sorted((findings[i] for i in slots), key=lambda f: math.inf if f.at is None else f.at)
+    out = list(findings)
+    for i, f in zip(slots, causes):
+        out[i] = f
+    return out

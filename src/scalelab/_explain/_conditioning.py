@@ -46,4 +46,4 @@ def rule_ill_conditioning(t: LevelView, ref: LevelView, found=()) -> list[Findin
                  f"{fmt(ev['reference_max_eigenvalue'], 3)})")
         if ev["min_eigenvalue"] < 0:
             text += f" and its most negative {fmt(ev['min_eigenvalue'], 3)}"
-    return [Finding("ill-conditioning", t.level, ev, text + ".")]
+    return [Finding("ill-conditioning", t.level, ev, text + ".", at=float(s0))]

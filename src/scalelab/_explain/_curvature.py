@@ -64,4 +64,4 @@ def rule_curvature(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
             s = steps[0] if first > limit else steps[-1]
             ev["step"] = s
             text += f"; at step {s} it is above plain SGD's stability limit 2/lr = {fmt(limit, 3)}, where steps overshoot"
-    return [Finding(fid, t.level, ev, text + ".")]
+    return [Finding(fid, t.level, ev, text + ".", at=float(ev["step"]) if "step" in ev else None)]

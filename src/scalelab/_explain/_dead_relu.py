@@ -35,6 +35,10 @@ def dead_from_start(t: LevelView, ref: LevelView) -> tuple[int, float] | None:
     return None
 
 
+def _or0(x: float) -> float:
+    return 0.0 if x != x else x
+
+
 @register({"dead-relu": CAUSE}, rank=42, needs=((Activations, Activations.DEAD_FRAC),))
 def rule_dead_relu(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
     """Dead units (zero activation on every probe sample) compared with the reference: an
@@ -42,8 +46,7 @@ def rule_dead_relu(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
     fired: units killed by a divergence, or on raw inputs whose loss gradient is already
     zero); for a level where a cause already fired, that dead units are *not* elevated is
     reported too, as a note (it rules a common guess out)."""
-    cause = earlier_cause(found)
-    pathological = cause is not None
+    pathological = earlier_cause(found) is not None
     dead, ref_dead = dead_fractions(t), dead_fractions(ref)
     if not dead or t is ref:
         return []
@@ -53,19 +56,28 @@ def rule_dead_relu(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
         elevated = d >= 2 * r + 0.05
         if not elevated and not pathological:
             continue
+        k = key(Activations, Activations.DEAD_FRAC, layer=i)
         ev = dict(layer=i, dead_fraction=d, reference_level=ref.level, reference_dead_fraction=r, elevated=elevated,
-                  step=t.last_step(*key(Activations, Activations.DEAD_FRAC, layer=i)))
+                  step=t.last_step(*k))
+        role, first = NOTE, None
         if elevated:
+            # when they became elevated: the first probed step over 2× the reference's (+5 points) there
+            first = next(s for s in t.steps(*k) if t.mean_at(*k, s) >= 2 * _or0(value_at(ref, k, s)) + 0.05)
+            ev.update(first_step=first, dead_fraction_first=t.mean_at(*k, first),
+                      reference_dead_fraction_first=value_at(ref, k, first))
             text = (f"at {t.label}, {pct(d)} of hidden layer {i}'s units are dead (zero on every probe sample) at step "
-                    f"{ev['step']}, against {pct(r)} at {ref.label}.")
-        else:
-            text = (f"at {t.label}, dead units are not the cause: {pct(d)} of hidden layer {i}'s units are dead at step "
-                    f"{ev['step']}, against {pct(r)} at {ref.label}.")
-        role = NOTE
-        if elevated:
+                    f"{ev['step']}, against {pct(r)} at {ref.label}")
+            if first != ev["step"]:
+                text += (f"; they were {pct(ev['dead_fraction_first'])} from step {first} (at {ref.label}: "
+                         f"{pct(_or0(ev['reference_dead_fraction_first']))})")
+            cause = earlier_cause(found, float(first))
             role = CAUSE if cause is None else CONSEQUENCE
             if cause is not None:
                 ev["consequence_of"] = cause.id
-                text = text[:-1] + f"; a consequence of {cause.id}."
-        out.append(Finding("dead-relu", t.level, ev, text, role=role))
+                text += f"; a consequence of {cause.id}"
+            text += "."
+        else:
+            text = (f"at {t.label}, dead units are not the cause: {pct(d)} of hidden layer {i}'s units are dead at step "
+                    f"{ev['step']}, against {pct(r)} at {ref.label}.")
+        out.append(Finding("dead-relu", t.level, ev, text, role=role, at=None if first is None else float(first)))
     return out

@@ -51,4 +51,4 @@ def rule_large_logits(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
             f"accuracy {pct(acc)}, and the 5% highest-loss samples carry {pct(top5)} of it; the median logit range "
             f"is {fmt(ev['median_logit_range'], 3)}. At {ref.label}, step {s}: loss {fmt(ev['reference_probe_loss'], 3)}, "
             f"accuracy {pct(ev['reference_probe_accuracy'])}, logit range {fmt(ev['reference_median_logit_range'], 3)}.")
-    return [Finding("large-logits", t.level, ev, text)]
+    return [Finding("large-logits", t.level, ev, text, at=float(s))]

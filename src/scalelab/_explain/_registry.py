@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._compare import within_reference_range
+from ._compare import in_time_order, within_reference_range
 from ._findings import ROLES, Finding
 from ._view import LevelView
 
@@ -79,4 +79,4 @@ def run_rules(t: LevelView, ref: LevelView) -> list[Finding]:
                 f.text = f.text.rstrip(".") + (f"; not a cause here: the final metrics are inside {ref.label}'s seed "
                                                f"range.")
             found.append(f)
-    return found
+    return in_time_order(found)

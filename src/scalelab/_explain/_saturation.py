@@ -48,5 +48,5 @@ def rule_saturated_units(t: LevelView, ref: LevelView, found=()) -> list[Finding
         if ev["weight_gradient_norm"] == ev["weight_gradient_norm"]:   # recorded
             text += (f"; the layer's weight-gradient norm is {fmt(ev['weight_gradient_norm'], 3)} (at {ref.label}: "
                      f"{fmt(ev['reference_weight_gradient_norm'], 3)}), so the gradient norm alone would not show it")
-        out.append(Finding("saturated-units", t.level, ev, text + "."))
+        out.append(Finding("saturated-units", t.level, ev, text + ".", at=float(s)))
     return out

@@ -1,11 +1,11 @@
 """Unscaled regression targets: targets an order of magnitude away from the scale of the
 network's initial outputs.
 
-Principle: initialisers (Glorot, He, LeCun) are built so that a fresh network's outputs
-have a scale of order one. When the targets' size (the larger of their distance from the
-initial output mean and their spread) is ≥ 10× the initial outputs' std, or their spread
-is ≤ 1/10 of it (the outputs' own random variation swamps what is to be fitted), the
-loss is dominated by the scale mismatch: the first steps go to moving the output mean
+Principle: initialisers (Glorot, He, LeCun) and standardisation aim at a scale of order
+one. When the targets' size (the larger of their distance from the initial output mean
+and their spread) is ≥ 10× both that unit scale and the initial outputs' std, or their
+spread is ≤ 1/10 of both (the outputs' own random variation swamps what is to be
+fitted), the loss is dominated by the scale mismatch: the first steps go to moving the output mean
 (and scale), not to fitting how the targets vary. The rule quotes that ratio at step 0,
 the first probed step where the output mean came within one target std of the target mean
 (the steps spent just moving it; "not within" when it never did), and the test R² against
@@ -27,18 +27,19 @@ from ._view import LevelView, key
 OUT_MEAN, OUT_STD = key(Scales, Scales.OUTPUT_MEAN), key(Scales, Scales.OUTPUT_STD)
 TGT_MEAN, TGT_STD = key(Scales, Scales.TARGET_MEAN), key(Scales, Scales.TARGET_STD)
 ORDER = 10.0
+UNIT = 1.0     # the scale initialisers and standardisation aim for
 
 
 @register({"unscaled-targets": CAUSE}, rank=24, needs=((Scales, Scales.OUTPUT_MEAN), (Scales, Scales.OUTPUT_STD),
                                                         (Scales, Scales.TARGET_MEAN), (Scales, Scales.TARGET_STD)))
 def rule_unscaled_targets(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
-    """Target size vs the initial outputs' std at step 0: ≥ 10× or ≤ 1/10."""
+    """Target size vs the initial outputs' std (and unit scale) at step 0: ≥ 10× or ≤ 1/10."""
     if not t.has(*OUT_STD) or not t.has(*TGT_STD):
         return []
     s0 = t.steps(*OUT_STD)[0]
     om, osd, tm, tsd = (value_at(t, k, s0) for k in (OUT_MEAN, OUT_STD, TGT_MEAN, TGT_STD))
-    big = max(abs(tm - om), tsd) / max(osd, 1e-30)    # targets far from the outputs, or spread far wider
-    small = tsd / max(osd, 1e-30)                      # the outputs' own spread swamps the targets'
+    big = max(abs(tm - om), tsd) / max(osd, UNIT)      # targets far from the outputs and from unit scale
+    small = tsd / min(osd, UNIT)                       # the outputs' own spread (and unit scale) swamps the targets'
     if not (big >= ORDER or small <= 1 / ORDER):
         return []
     ratio = big if big >= ORDER else small
@@ -47,8 +48,8 @@ def rule_unscaled_targets(t: LevelView, ref: LevelView, found=()) -> list[Findin
     ev = dict(step=s0, target_mean=tm, target_std=tsd, output_mean=om, output_std=osd, ratio=ratio,
               mean_reached_step=reached, last_step=t.last_step(*OUT_MEAN), reference_level=ref.level,
               reference_ratio=(max(abs(value_at(ref, TGT_MEAN, s0) - value_at(ref, OUT_MEAN, s0)),
-                                   value_at(ref, TGT_STD, s0)) if big >= ORDER else value_at(ref, TGT_STD, s0))
-              / max(value_at(ref, OUT_STD, s0), 1e-30))
+                                   value_at(ref, TGT_STD, s0)) / max(value_at(ref, OUT_STD, s0), UNIT)) if big >= ORDER
+              else value_at(ref, TGT_STD, s0) / min(value_at(ref, OUT_STD, s0), UNIT))
     large = big >= ORDER
     text = (f"at {t.label}, the regression targets are {'far larger' if large else 'far smaller'} than the network's "
             f"initial outputs: at step {s0} the targets have mean {fmt(tm, 3)} and std {fmt(tsd, 3)} against outputs "
@@ -63,4 +64,4 @@ def rule_unscaled_targets(t: LevelView, ref: LevelView, found=()) -> list[Findin
     if "test_r2" in ref.final and ref is not t:
         ev["reference_test_r2_median"] = float(np.nanmedian(ref.final["test_r2"]))
         text += f", test R² {ev['reference_test_r2_median']:.3g}"
-    return [Finding("unscaled-targets", t.level, ev, text + ".")]
+    return [Finding("unscaled-targets", t.level, ev, text + ".", at=float(s0))]

@@ -59,7 +59,7 @@ def rule_vanishing_error_signal(t: LevelView, ref: LevelView, found=()) -> list[
             + ", ".join(f"{fmt(x, 3)} (layer {i})" for i, x in zip(layers, per[s]))
             + f", so layer {layers[0]} gets {fmt(ratios[s], 3)}× the head's signal (step {ev['last_step']}: "
               f"{fmt(ev['last_ratio'], 3)}×). At {ref.label}, step {s}: {fmt(ref_r, 3)}×")
-    cause = earlier_cause(found)
+    cause = earlier_cause(found, s)
     role = CAUSE
     dead = dead_from_start(t, ref)
     if dead is not None:   # dead units pass no signal back: the signal vanishes because of them
@@ -69,4 +69,4 @@ def rule_vanishing_error_signal(t: LevelView, ref: LevelView, found=()) -> list[
         role = CONSEQUENCE
         ev["consequence_of"] = cause.id
         text += f"; a consequence of {cause.id}"
-    return [Finding("vanishing-error-signal", t.level, ev, text + ".", role=role)]
+    return [Finding("vanishing-error-signal", t.level, ev, text + ".", role=role, at=float(s))]

@@ -87,10 +87,10 @@ def rule_zero_gradient(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
     text += (f". At {ref.label}: {pct(ev['reference_share_at_step'])} at step {fired}, at most "
              f"{pct(ev['reference_max_share'])}")
     role = CAUSE
-    if (cause := earlier_cause(found)) is not None:   # e.g. a divergence threw the samples into the clip
+    if (cause := earlier_cause(found, fired)) is not None:   # e.g. a divergence threw the samples into the clip
         role, ev["consequence_of"] = CONSEQUENCE, cause.id
         text += f"; a consequence of {cause.id}"
-    return [Finding(fid, t.level, ev, text + ".", role=role)]
+    return [Finding(fid, t.level, ev, text + ".", role=role, at=float(fired))]
 
 
 def _correct_note(t: LevelView, ref: LevelView, steps: list[int], means: list[float]) -> Finding:
