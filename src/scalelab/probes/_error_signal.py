@@ -18,7 +18,9 @@ class ErrorSignal(Probe):
     cost = 2
 
     def applies(self, view):
-        return plain_mlp(view)
+        # the engine's own MLP: its taps are the tensors of its graph; a watched model's taps are
+        # reshaped copies that lie off the path to the loss, so no gradient reaches them
+        return plain_mlp(view) and not getattr(view, "flat_taps", False)
 
     def compute(self, ctx):
         return self._compute(ctx)
@@ -26,11 +28,15 @@ class ErrorSignal(Probe):
     def _compute(self, ctx):
         view = ctx.view
         x, y = ctx.probe_batch()
-        params = {k: p.detach() for k, p in view.params.items()}
+        # detached copies that require grad: every pre-activation is in the graph, nothing is changed
+        params = {k: p.detach().requires_grad_() for k, p in view.params.items()}
         with torch.enable_grad():
-            x = x.detach().requires_grad_()    # so that every pre-activation is in the graph
             taps: dict = {}
             per, _ = view.per_sample(params, x, y, taps)
-            zs = [taps[f"pre{layer.index}"] for layer in view.weighted]
-            grads = torch.autograd.grad(per.sum(), zs)
-        return {self.RMS.format(layer=layer.index): rms(g.detach(), (1, 2)) for layer, g in zip(view.weighted, grads)}
+            layers = [layer for layer in view.weighted if isinstance(taps.get(f"pre{layer.index}"), torch.Tensor)
+                      and taps[f"pre{layer.index}"].requires_grad]
+            if not layers:   # a watched model whose taps are copies outside the graph
+                return {}
+            grads = torch.autograd.grad(per.sum(), [taps[f"pre{layer.index}"] for layer in layers], allow_unused=True)
+        return {self.RMS.format(layer=layer.index): rms(g.detach(), (1, 2))
+                for layer, g in zip(layers, grads) if g is not None}

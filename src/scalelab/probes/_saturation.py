@@ -38,7 +38,9 @@ class Saturation(Probe):
             if layer.kind != "activation" or layer.fn not in DERIVATIVES:
                 continue
             i = layer.index
-            z, a = taps[f"pre{i}"], taps[f"act{i}"]
+            z, a = taps.get(f"pre{i}"), taps.get(f"act{i}")
+            if z is None or a is None or z.shape != a.shape:   # a watched model that taps elsewhere
+                continue
             d, peak = DERIVATIVES[layer.fn]
             out[self.SATURATED.format(layer=i)] = (z.abs() > SATURATION_Z).to(z.dtype).mean(dim=(1, 2))
             out[self.REL_DERIVATIVE.format(layer=i)] = d(z, a).mean(dim=(1, 2)) / peak
