@@ -130,6 +130,13 @@ def test_unscaled_targets_fire_an_order_of_magnitude_either_way():
     # size over the larger of the outputs' std (0.8) and unit scale (1)
     assert f.evidence["ratio"] == pytest.approx(152) and f.evidence["mean_reached_step"] == 30
     assert "152× apart" in f.text and "at step 30" in f.text
+    # the R² trajectory against the reference's, per epoch (median over seeds)
+    raw, std = target_level("raw", 152.0, 78.0), ref
+    raw.test_r2_by_seed = [[-5.0, -2.0, -1.0, 0.1], [-4.0, -3.0, -0.5, 0.2]]
+    std.test_r2_by_seed = [[0.3, 0.4, 0.45, 0.5], [0.3, 0.4, 0.45, 0.5]]
+    (h,) = rule_unscaled_targets(raw, std)
+    assert h.evidence["test_r2_by_epoch"] == pytest.approx([-4.5, -2.5, -0.75, 0.15])
+    assert "test R² by epoch (median over seeds) -4.5 → -0.75 → 0.15" in h.text and "0.3 → 0.45 → 0.5" in h.text
     (g,) = rule_unscaled_targets(target_level("tiny", 0.001, 0.002, om=0.0, osd=0.5), ref)
     assert "far smaller" in g.text and g.evidence["ratio"] == pytest.approx(0.004)
     assert rule_unscaled_targets(target_level("x9", 0.0, 9.0), ref) == []           # 9× unit scale

@@ -57,11 +57,30 @@ def rule_unscaled_targets(t: LevelView, ref: LevelView, found=()) -> list[Findin
             + (f"({fmt(ratio, 3)}× apart)" if large else f"(the targets' std is {fmt(ratio, 3)}× the outputs')"))
     text += (f"; the output mean came within one target std of the target mean at step {reached}" if reached is not None
              else f"; by step {ev['last_step']} the output mean had not come within one target std of the target mean")
-    if "test_r2" in t.final:
+    traj, ref_traj = r2_trajectory(t), r2_trajectory(ref)
+    if traj:
+        ev["test_r2_by_epoch"] = traj
+        text += f"; test R² by epoch (median over seeds) {_arrow(traj)}"
+    elif "test_r2" in t.final:
         ev["test_r2_median"] = float(np.nanmedian(t.final["test_r2"]))
         text += f"; test R² {ev['test_r2_median']:.3g}"
     text += f". At {ref.label}, step {s0}: {fmt(ev['reference_ratio'], 3)}×"
-    if "test_r2" in ref.final and ref is not t:
-        ev["reference_test_r2_median"] = float(np.nanmedian(ref.final["test_r2"]))
-        text += f", test R² {ev['reference_test_r2_median']:.3g}"
+    if ref_traj and ref is not t:
+        ev["reference_test_r2_by_epoch"] = ref_traj
+        text += f", test R² by epoch {_arrow(ref_traj)}"
     return [Finding("unscaled-targets", t.level, ev, text + ".", at=float(s0))]
+
+
+def r2_trajectory(v: LevelView) -> list[float]:
+    """The median over seeds of the test R² after each epoch ([] without it)."""
+    rows = [r for r in v.test_r2_by_seed if r]
+    if not rows or len({len(r) for r in rows}) != 1:
+        return []
+    arr = np.array(rows, dtype=float)
+    return [] if not np.isfinite(arr).any() else [float(x) for x in np.nanmedian(arr, axis=0)]
+
+
+def _arrow(traj: list[float]) -> str:
+    """First, middle and last epoch's values: "-4.1 → -1.2 → 0.05"."""
+    picks = traj if len(traj) <= 3 else [traj[0], traj[len(traj) // 2], traj[-1]]
+    return " → ".join(f"{x:.3g}" for x in picks)

@@ -43,6 +43,7 @@ class LevelView:
     train_loss_by_seed: list = field(default_factory=list)   # per seed, the train loss of each epoch
     diverged_steps: list = field(default_factory=list)       # first non-finite step of each diverged seed
     final: dict = field(default_factory=dict)                # last-epoch metrics: name -> array over seeds
+    test_r2_by_seed: list = field(default_factory=list)      # regression: per seed, the test R² of each epoch
 
     @property
     def label(self) -> str:
@@ -98,6 +99,7 @@ def view_of(trials: list[TrialRecord], level: dict) -> LevelView:
     for k, by_step in raw.items():
         v.series[k] = {s: np.array([d.get(j, np.nan) for j in range(len(trials))]) for s, d in by_step.items()}
     v.train_loss_by_seed = [[e["train_loss"] for e in r.epochs] for r in trials if r.done]
+    v.test_r2_by_seed = [[e.get("test_r2", math.nan) for e in r.epochs] for r in trials if r.done]
     finals = [r.epochs[-1] for r in trials if r.done]
     for name in FINAL_METRICS:
         vals = np.array([e.get(name, np.nan) for e in finals], dtype=float)
