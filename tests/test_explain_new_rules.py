@@ -249,3 +249,15 @@ def test_curvature_reports_both_ends_and_never_calls_a_negative_value_top():
     assert f.evidence["sgd_stability_limit"] == pytest.approx(20.0)
     (g,) = rule_curvature(ref, ref)
     assert g.id == "curvature" and math.isclose(g.evidence["min_eigenvalue_first"], -0.1)
+
+
+def test_dead_units_are_judged_against_a_relu_reference_only():
+    from scalelab._explain._dead_relu import rule_dead_relu
+
+    relu = view({"a": "relu"}, SPEC, {("activations", "act0.dead_frac"): flat(0.15)})
+    tanh = view({"a": "tanh"}, {**SPEC, "model": {"activation": "tanh"}}, {("activations", "act0.dead_frac"): flat(0.0)})
+    assert rule_dead_relu(relu, tanh) == []          # a tanh unit is never exactly zero: no comparison
+    healthy = view({"a": "relu2"}, SPEC, {("activations", "act0.dead_frac"): flat(0.05)})
+    (f,) = rule_dead_relu(relu, healthy)             # 15% ≥ 2 × 5% + 5 points
+    assert f.role == CAUSE and f.evidence["first_step"] == 0
+    assert rule_dead_relu(view({"a": "r3"}, SPEC, {("activations", "act0.dead_frac"): flat(0.14)}), healthy) == []

@@ -24,7 +24,7 @@ def dead_from_start(t: LevelView, ref: LevelView) -> tuple[int, float] | None:
     """(layer, fraction) of the first hidden layer whose dead fraction is already elevated
     (≥ 2× the reference's + 5 points) at the first probed step: units dead before any
     update, a starting condition that a slow first layer or a vanishing signal then follows."""
-    if t is ref:
+    if t is ref or not (_relu(t) and _relu(ref)):
         return None
     for n, fields in sorted(t.names(Activations.name, Activations.DEAD_FRAC).items()):
         s0 = t.steps(Activations.name, n)[0]
@@ -33,6 +33,10 @@ def dead_from_start(t: LevelView, ref: LevelView) -> tuple[int, float] | None:
         if d >= 2 * (r if r == r else 0.0) + 0.05:
             return int(fields["layer"]), d
     return None
+
+
+def _relu(v: LevelView) -> bool:
+    return v.spec.model.kind == "layers" or v.spec.model.activation == "relu"
 
 
 def _or0(x: float) -> float:
@@ -48,7 +52,9 @@ def rule_dead_relu(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
     reported too, as a note (it rules a common guess out)."""
     pathological = earlier_cause(found) is not None
     dead, ref_dead = dead_fractions(t), dead_fractions(ref)
-    if not dead or t is ref:
+    # a dead unit is a ReLU's: a tanh or sigmoid unit is never exactly zero, so only a ReLU
+    # reference says how many dead ReLUs are usual
+    if not dead or t is ref or not (_relu(t) and _relu(ref)):
         return []
     out = []
     for i, d in sorted(dead.items()):

@@ -32,17 +32,25 @@ TOP5_CARRIES = 0.5
           needs=((Loss, Loss.PROBE_BATCH), (SampleLoss, SampleLoss.ACCURACY), (SampleLoss, SampleLoss.TOP5_SHARE),
                  (Logits, Logits.MEDIAN_RANGE), (Logits, Logits.PRED_SHARE)))
 def rule_large_logits(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
-    """At the last probed step: probe loss > ln K, accuracy ≥ 2/K and the top 5% of samples
-    carry ≥ half the loss, under a cross-entropy on logits."""
+    """At the last probed step, and quoted from the first step since which it held: probe
+    loss > ln K, accuracy ≥ 2/K and the top 5% of samples carry ≥ half the loss, under a
+    cross-entropy on logits."""
     if not (t.spec.loss.name == "crossentropy" and t.spec.loss.from_logits) or not (t.has(*ACCURACY) and
                                                                                     t.has(*PROBE_LOSS)):
         return []
     k = len(t.names(Logits.name, Logits.PRED_SHARE)) or 2
-    s = min(t.last_step(*ACCURACY), t.last_step(*PROBE_LOSS))
-    loss, acc, top5 = value_at(t, PROBE_LOSS, s), value_at(t, ACCURACY, s), value_at(t, TOP5, s)
-    if not (loss > math.log(k) and acc >= min(1.0, 2.0 / k) and top5 >= TOP5_CARRIES):
+
+    def holds(s):
+        loss, acc, top5 = value_at(t, PROBE_LOSS, s), value_at(t, ACCURACY, s), value_at(t, TOP5, s)
+        return loss > math.log(k) and acc >= min(1.0, 2.0 / k) and top5 >= TOP5_CARRIES
+
+    steps = [s for s in t.steps(*PROBE_LOSS) if s <= t.last_step(*ACCURACY)]
+    if not steps or not holds(steps[-1]):   # it must describe the trained model
         return []
-    ev = dict(step=s, probe_loss=loss, ln_k=math.log(k), probe_accuracy=acc, top5pct_loss_share=top5,
+    # when it showed: the first probed step from which it held at every later one
+    s = next(u for i, u in enumerate(steps) if all(holds(w) for w in steps[i:]))
+    loss, acc, top5 = value_at(t, PROBE_LOSS, s), value_at(t, ACCURACY, s), value_at(t, TOP5, s)
+    ev = dict(step=s, last_step=steps[-1], probe_loss=loss, ln_k=math.log(k), probe_accuracy=acc, top5pct_loss_share=top5,
               median_logit_range=value_at(t, RANGE, s), reference_level=ref.level,
               reference_probe_loss=value_at(ref, PROBE_LOSS, s), reference_probe_accuracy=value_at(ref, ACCURACY, s),
               reference_median_logit_range=value_at(ref, RANGE, s))
