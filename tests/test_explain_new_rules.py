@@ -71,7 +71,12 @@ def logit_level(name, loss, acc, top5, rng=150.0):
 def test_large_logits_needs_loss_above_ln_k_ordinary_accuracy_and_a_few_samples():
     ref = logit_level("ref", 0.4, 0.9, 0.2, 4.0)
     (f,) = rule_large_logits(logit_level("raw", 6.3, 0.76, 0.53), ref)
-    assert f.evidence["step"] == 100 and "6.3" in f.text and "ln 10 = 2.30" in f.text and "53%" in f.text
+    assert f.evidence["step"] == 0 and "6.3" in f.text and "ln 10 = 2.30" in f.text and "53%" in f.text
+    # quoted from the first step since which it held (the loss passed ln 10 at step 10)
+    grows = logit_level("grows", 6.3, 0.76, 0.53)
+    grows.series[("loss", "probe_batch")] = {s: np.array([x, x]) for s, x in zip(STEPS, [1.0, 1.5, 2.0, 3.0, 5.0, 6.3])}
+    (g,) = rule_large_logits(grows, ref)
+    assert g.evidence["step"] == 10 and g.evidence["probe_loss"] == 3.0 and "at step 10" in g.text
     assert f.evidence["reference_median_logit_range"] == 4.0
     assert rule_large_logits(logit_level("spread", 6.3, 0.76, 0.45), ref) == []       # no few samples carry it
     assert rule_large_logits(logit_level("low", 2.2, 0.76, 0.6), ref) == []           # below ln K
@@ -254,10 +259,10 @@ def test_curvature_reports_both_ends_and_never_calls_a_negative_value_top():
 def test_dead_units_are_judged_against_a_relu_reference_only():
     from scalelab._explain._dead_relu import rule_dead_relu
 
-    relu = view({"a": "relu"}, SPEC, {("activations", "act0.dead_frac"): flat(0.15)})
+    relu = view({"a": "relu"}, SPEC, {("activations", "act0.dead_frac"): flat(0.16)})
     tanh = view({"a": "tanh"}, {**SPEC, "model": {"activation": "tanh"}}, {("activations", "act0.dead_frac"): flat(0.0)})
     assert rule_dead_relu(relu, tanh) == []          # a tanh unit is never exactly zero: no comparison
     healthy = view({"a": "relu2"}, SPEC, {("activations", "act0.dead_frac"): flat(0.05)})
-    (f,) = rule_dead_relu(relu, healthy)             # 15% ≥ 2 × 5% + 5 points
+    (f,) = rule_dead_relu(relu, healthy)             # 16% ≥ 2 × 5% + 5 points
     assert f.role == CAUSE and f.evidence["first_step"] == 0
     assert rule_dead_relu(view({"a": "r3"}, SPEC, {("activations", "act0.dead_frac"): flat(0.14)}), healthy) == []
