@@ -13,6 +13,6 @@ def test_curvature_rules():
     (c,) = rule_curvature(bad, good)   # 27.5 > 2 / lr = 20
     assert c.id == "sharp-curvature" and c.evidence["sgd_stability_limit"] == pytest.approx(20)
     assert rule_curvature(good, good)[0].id == "curvature"
-    flat = view({"t": "raw"}, spec, {("hessian", "top_eigenvalue"): {0: [0.0, 0.0], 10: [0.0, 0.0]}})
+    flat = view({"t": "raw"}, spec, {("hessian", "max_eigenvalue"): {0: [0.0, 0.0], 10: [0.0, 0.0]}})
     assert rule_curvature(flat, good)[0].id == "flat-loss-surface"
 

@@ -39,8 +39,8 @@ CASES = {
     "zero-gradient": {("zero_grad", "share"): {0: [0.5, 0.6], 50: [0.5, 0.5]}},
     "class-collapse": {("logits", "classes_for_95pct"): {50: [1, 2]}, ("logits", "top_class_share"): {50: [0.9, 0.8]}},
     "dead-relu": {("activations", "act0.dead_frac"): {50: [0.6, 0.5]}},
-    "flat-loss-surface": {("hessian", "top_eigenvalue"): {0: [0.0, 0.0], 50: [0.0, 0.0]}},
-    "curvature": {("hessian", "top_eigenvalue"): {0: [1.0, 1.0], 50: [2.0, 2.0]}},   # a note: within limits
+    "flat-loss-surface": {("hessian", "max_eigenvalue"): {0: [0.0, 0.0], 50: [0.0, 0.0]}},
+    "curvature": {("hessian", "max_eigenvalue"): {0: [1.0, 1.0], 50: [2.0, 2.0]}},   # a note: within limits
 }
 
 

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 
 from scalelab import StackedGroup, StepView, expand
 from scalelab._spec import parse_spec
-from scalelab.probes import (PROBES, Activations, AdamEps, Gradients, Hessian, Logits, Loss, PreactivationStep,
-                             ProbeSet, UpdateRatio, ZeroGradient)
+from scalelab.probes import (PROBES, Activations, AdamEps, ErrorSignal, Gradients, Hessian, Logits, Loss,
+                             PreactivationStep, ProbeSet, SampleLoss, Saturation, Scales, UpdateRatio, ZeroGradient)
 
 STEPS = 2            # steps 0 and 1: Adam's first step (bias corrections at their extreme) and a later one
 PROBE_BATCH = 12     # the forward probes' fixed rows (also the Hessian's batch)
@@ -76,9 +76,11 @@ def applicable(spec) -> set[str]:
     """The probes that make sense for a problem, from its spec alone (not from probe.applies)."""
     out = set(PROBES)
     if spec.loss.name != "crossentropy":
-        out -= {"logits"}                        # regression has no classes
+        out -= {"logits", "sample_loss"}         # regression has no classes
     if spec.model.kind != "mlp" or spec.model.batchnorm:
-        out -= {"activations", "preact_step"}    # they read dense-only taps
+        out -= {"activations", "preact_step", "error_signal", "saturation"}    # they read dense-only taps
+    if spec.model.activation not in ("tanh", "sigmoid") or not spec.model.hidden:
+        out -= {"saturation"}                    # saturating units only
     if spec.optim.name not in ("adam", "adamw"):
         out -= {"adam_eps"}
     return out
@@ -173,16 +175,30 @@ class Twin:
     # -- slow references
 
     def zero_grad_share(self, x, y):
-        """A sample counts iff its own loss gradient w.r.t. ALL parameters is exactly zero."""
+        """A sample counts iff its own loss gradient w.r.t. ALL parameters is exactly zero;
+        classification also splits the share by correct and misclassified samples."""
         ps = list(self.P.values())
-        zero = 0
+        zero = []
         for i in range(len(x)):
             grads = torch.autograd.grad(self.mean_loss(self.P, x[i:i + 1], y[i:i + 1]), ps, allow_unused=True)
-            zero += all(gr is None or bool((gr == 0).all()) for gr in grads)
-        return zero / len(x)
+            zero.append(all(gr is None or bool((gr == 0).all()) for gr in grads))
+        zero = np.array(zero)
+        out = {ZeroGradient.SHARE: zero.mean()}
+        if self.classification:
+            with torch.no_grad():
+                correct = (self.forward(self.P, x)[0].argmax(1) == y).numpy()
+            out[ZeroGradient.SHARE_CORRECT] = np.mean(zero & correct)
+            out[ZeroGradient.SHARE_WRONG] = np.mean(zero & ~correct)
+        return out
 
-    def hessian_top(self, x, y):
-        """The eigenvalue of largest magnitude of the exact Hessian of all (flattened) parameters."""
+    def error_signal(self, x, y):
+        """d(Σ per-sample loss)/dz_l for every weighted layer, by autograd through the twin's own forward."""
+        out, pres, _ = self.forward(self.P, x)
+        grads = torch.autograd.grad(self.per_sample(out, y).sum(), pres)
+        return {ErrorSignal.RMS.format(layer=i): float(g.pow(2).mean().sqrt()) for i, g in enumerate(grads)}
+
+    def hessian_extremes(self, x, y):
+        """The largest and the smallest eigenvalue of the exact Hessian of all (flattened) parameters."""
         shapes = [self.P[k].shape for k in self.names]
         sizes = [math.prod(s) for s in shapes]
 
@@ -191,7 +207,7 @@ class Twin:
 
         flat = torch.cat([self.P[k].detach().reshape(-1) for k in self.names])
         eig = torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss_of, flat, vectorize=True))
-        return float(eig[eig.abs().argmax()])
+        return {Hessian.MAX_EIGENVALUE: float(eig[-1]), Hessian.MIN_EIGENVALUE: float(eig[0])}
 
     def train_step(self, rows):
         """One optimizer step on training rows; returns (batch loss, its gradients)."""
@@ -228,10 +244,18 @@ class Twin:
             per = self.per_sample(out, y)
         if self.classification:
             ref["logits"] = logits_ref(out.numpy(), y.numpy(), self.clip)
+            ref["sample_loss"] = sample_loss_ref(per.numpy(), out.numpy(), y.numpy())
         if self.plain:
             ref["activations"] = activation_stats([z.numpy() for z in pres], [a.numpy() for a in acts])
-        ref["zero_grad"] = {ZeroGradient.SHARE: self.zero_grad_share(x, y)}
-        ref["hessian"] = {Hessian.TOP_EIGENVALUE: self.hessian_top(x, y)}
+            ref["error_signal"] = self.error_signal(x, y)
+            if self.act is torch.tanh and acts:
+                ref["saturation"] = {}
+                for i, (z, a) in enumerate(zip(pres, acts)):
+                    ref["saturation"][Saturation.SATURATED.format(layer=i)] = float((z.abs() > 3).double().mean())
+                    ref["saturation"][Saturation.REL_DERIVATIVE.format(layer=i)] = float((1 - a * a).mean())
+        ref["scales"] = scales_ref(x.numpy(), out.numpy(), None if self.classification else y.numpy())
+        ref["zero_grad"] = self.zero_grad_share(x, y)
+        ref["hessian"] = self.hessian_extremes(x, y)
         before = {k: p.detach().clone().numpy() for k, p in self.P.items()}
         loss, grads = self.train_step(batch_rows)
         after = {k: p.detach().numpy() for k, p in self.P.items()}
@@ -285,7 +309,26 @@ def logits_ref(out, y, clip):
     return {Logits.MAX_ABS: np.abs(out).max(), Logits.MEDIAN_RANGE: np.median(out.max(1) - out.min(1)),
             Logits.BELOW_CLIP: np.mean(p_true < clip), Logits.ABOVE_CLIP: np.mean(p_true > 1 - clip),
             **{Logits.PRED_SHARE.format(cls=c): share[c] for c in range(k)},
-            Logits.TOP_CLASS_SHARE: top[0], Logits.CLASSES_FOR_95: covering}
+            Logits.TOP_CLASS_SHARE: top[0], Logits.CLASSES_FOR_95: covering,
+            Logits.TRUE_CLASSES_FOR_95: next(j for j in range(1, k + 1)
+                                             if np.sort(np.bincount(y, minlength=k) / n)[::-1][:j].sum() >= 0.95 - 1e-9)}
+
+
+def sample_loss_ref(per, out, y):
+    n = len(per)
+    k = -(-n // 20)                                   # the 5% highest-loss samples, rounded up
+    return {SampleLoss.TOP5_SHARE: np.sort(per)[::-1][:k].sum() / per.sum(), SampleLoss.MEDIAN: np.median(per),
+            SampleLoss.ACCURACY: np.mean(out.argmax(1) == y)}
+
+
+def scales_ref(x, out, y):
+    sd = x.reshape(len(x), -1).std(axis=0)            # per feature, population std
+    varies = sd > 1e-12 * sd.max()
+    ref = {Scales.INPUT_STD_RATIO: sd.max() / sd[varies].min()}
+    if y is not None:
+        ref.update({Scales.OUTPUT_MEAN: out.mean(), Scales.OUTPUT_STD: out.std(),
+                    Scales.TARGET_MEAN: y.mean(), Scales.TARGET_STD: y.std()})
+    return ref
 
 
 def activation_stats(pres, acts):
@@ -317,7 +360,7 @@ def one_thread():
 
 
 REFERENCED = {"loss", "gradients", "logits", "zero_grad", "activations", "update", "preact_step", "adam_eps",
-              "hessian"}   # what Twin.reference_step computes
+              "hessian", "sample_loss", "scales", "saturation", "error_signal"}   # what Twin.reference_step computes
 
 
 def test_the_table_covers_every_probe():
@@ -326,12 +369,12 @@ def test_the_table_covers_every_probe():
     assert covered == set(PROBES)   # every probe applies to at least one problem
     # and every probe is skipped somewhere it does not apply (nothing is recorded there)
     assert set.intersection(*(applicable(problem_spec(n)) for n in PROBLEMS)) == \
-        {"loss", "gradients", "zero_grad", "update", "hessian"}
+        {"loss", "gradients", "zero_grad", "update", "hessian", "scales"}
 
 
 # some samples have an exactly zero gradient; a negative curvature dominates
 NONTRIVIAL = {"digits-keras-clipped-adam": ("zero_grad", ZeroGradient.SHARE, lambda v: 0 < v < 1),
-              "diabetes-tanh-raw-target-sgd": ("hessian", Hessian.TOP_EIGENVALUE, lambda v: v < 0)}
+              "diabetes-tanh-raw-target-sgd": ("hessian", Hessian.MIN_EIGENVALUE, lambda v: v < 0)}
 
 
 @pytest.mark.parametrize("name", list(PROBLEMS))
@@ -376,6 +419,15 @@ def test_probes_match_a_plain_autograd_twin(name):
                 bound = noise[m][key[0]].get(q) if key[1] in ("gradients", "update") else None
                 if bound is not None:   # exactly zero but for rounding: both sides at noise level
                     assert abs(got[key][q]) <= bound and abs(v) <= bound, (name, m, key, q, got[key][q], v)
+                elif key[1] == "hessian" and abs(v) < max(abs(x) for x in ref.values()):
+                    # the end of the spectrum that is not dominant comes from the shifted power iteration,
+                    # which converges at the rate of the gap there, small in these models (many
+                    # eigenvalues near zero): its Rayleigh quotient lies inside the spectrum and within
+                    # 1% of the spread of that end
+                    lo, hi = ref[Hessian.MIN_EIGENVALUE], ref[Hessian.MAX_EIGENVALUE]
+                    spread = hi - lo
+                    assert lo - 1e-9 * spread <= got[key][q] <= hi + 1e-9 * spread, (name, m, key, q, got[key][q], v)
+                    assert abs(got[key][q] - v) <= 1e-2 * spread, (name, m, key, q, got[key][q], v)
                 else:
                     assert got[key][q] == pytest.approx(float(v), rel=rtol, abs=0), (name, m, key, q)
     if name in NONTRIVIAL:   # the case is not trivial for the probe it is there for

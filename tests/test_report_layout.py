@@ -75,3 +75,20 @@ def test_every_builtin_report_reads_on_a_phone_and_a_laptop(reports):
                     Path(shots, f"report-{name}-{width}.png").write_bytes(base64.b64decode(shot["data"]))
     finally:
         b.close()
+
+
+def test_explain_says_something_on_every_builtin_study(reports, capsys):
+    """Every built-in study records the cheap probes at least, so ``scalelab explain`` prints a
+    finding, or an explicit "healthy: ..." line with numbers, for every level."""
+    import re
+
+    from scalelab._cli import main
+
+    for name, (path, _) in reports.items():
+        assert main(["explain", name, "--db", str(path.parent / "all.db")]) == 0
+        out = capsys.readouterr().out
+        findings = [line for line in out.splitlines() if line.startswith("- [")]
+        assert findings and "No findings" not in out, (name, out)
+        for line in findings:
+            if line.startswith("- [no-pathology]"):
+                assert "healthy:" in line and re.search(r"\d", line.split("healthy:", 1)[1]), line

@@ -243,8 +243,9 @@ def _split(X, y, test_fraction: float, seed: int, stratify: bool):
                             stratify=y if stratify else None)
 
 
-def load_sklearn(name: str, test_fraction: float = 0.2, split_seed: int = 0) -> Dataset:
-    """A scikit-learn bundled data set, split once (stratified for classification)."""
+def load_sklearn(name: str, test_fraction: float = 0.2, split_seed: int = 0, holdout: bool = True) -> Dataset:
+    """A scikit-learn bundled data set, split once (stratified for classification); with
+    ``holdout=False`` not split: every row is trained on and evaluated ("test" = training rows)."""
     import sklearn.datasets as skd
 
     if name not in SKLEARN_SETS:
@@ -253,7 +254,10 @@ def load_sklearn(name: str, test_fraction: float = 0.2, split_seed: int = 0) -> 
     X = np.asarray(bunch.data)
     regression = name == "diabetes"
     y = np.asarray(bunch.target, dtype=np.float64 if regression else np.int64)
-    Xtr, Xte, ytr, yte = _split(X, y, test_fraction, split_seed, stratify=not regression)
+    if holdout:
+        Xtr, Xte, ytr, yte = _split(X, y, test_fraction, split_seed, stratify=not regression)
+    else:
+        Xtr, Xte, ytr, yte = X, X, y, y
     if regression:
         return Dataset(name, Xtr, ytr[:, None], Xte, yte[:, None], "regression", 0)
     return Dataset(name, Xtr, ytr, Xte, yte, "classification", int(y.max()) + 1)

@@ -251,7 +251,7 @@ PROBE_PANELS = [
     (Gradients.name, Gradients.TOTAL_NORM, "gradient norm", True),
     (AdamEps.name, AdamEps.DOMINATED_FRAC.format(param="dense0.W"), "first-layer entries where Adam's eps dominates",
      False),
-    (Hessian.name, Hessian.TOP_EIGENVALUE, "top Hessian eigenvalue", True),
+    (Hessian.name, Hessian.MAX_EIGENVALUE, "largest Hessian eigenvalue", True),
 ]
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._data import Dataset, DataError, load_fashion_mnist, load_sklearn, load_user
+from ._data import SKLEARN_SETS, Dataset, DataError, load_fashion_mnist, load_sklearn, load_user
 from ._synthetic import SYNTHETIC, add_features
 from ._text import load_tokens, make_text
 
@@ -35,12 +35,16 @@ def dataset_key(data, data_dir: str | None = None) -> str:
     return repr((data.dataset, data.dir or data_dir, data.verify, data.path, data.target, data.task,
                  data.test_fraction, data.split_seed, data.n_samples, data.noise)
                 + ((data.vocab, data.seq_len, data.text_rule, data.text_lengths) if data.vocab or data.dataset == "text"
-                   else ()))
+                   else ())
+                + (("no-holdout",) if not data.holdout else ()))
 
 
 def load_dataset(data, data_dir: str | None = None) -> Dataset:
     """The raw data set a resolved ``data`` section names (cached per process)."""
     key = dataset_key(data, data_dir)
+    if not data.holdout and data.dataset not in SKLEARN_SETS:
+        raise DataError(f"data.holdout = false (train and evaluate on all rows) is for the scikit-learn sets "
+                        f"({', '.join(SKLEARN_SETS)}), not {data.dataset!r}; remove it")
     if key not in _DATA_CACHE:
         name = data.dataset
         if name == "fashion-mnist":
@@ -61,7 +65,7 @@ def load_dataset(data, data_dir: str | None = None) -> Dataset:
                 raise DataError("data.dataset = 'file' needs data.path (an .npz with X, y or a .csv)")
             ds = load_user(data.path, data.target, data.task, data.test_fraction, data.split_seed)
         else:
-            ds = load_sklearn(name, data.test_fraction, data.split_seed)
+            ds = load_sklearn(name, data.test_fraction, data.split_seed, data.holdout)
         _DATA_CACHE[key] = ds
     return _DATA_CACHE[key]
 

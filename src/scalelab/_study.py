@@ -132,8 +132,10 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
 
     def steps(trial, epochs_done=0):
         s = trial.spec
-        n = len(trial_split(s, data_dir)[1].X_train)
-        return math.ceil(n / s.train.batch_size) * (s.train.epochs - epochs_done)
+        per_epoch = math.ceil(len(trial_split(s, data_dir)[1].X_train) / s.train.batch_size)
+        if s.train.steps:   # train.steps: the steps left after the epochs done
+            return max(0, s.train.steps - per_epoch * epochs_done)
+        return per_epoch * (s.train.epochs - epochs_done)
 
     if not local:   # count trials as their results reach this process
         with study_progress(spec.name, plan.n_todo, plan.n_todo, store.units_left(sid), progress_every,

@@ -20,6 +20,9 @@ class Finding:
     evidence: dict          # the numbers behind the text
     text: str
     role: str = ""          # one of ROLES; empty: the registry's role for this id (filled in when run)
+    # when the mechanism first showed, in training time: probed step s of a forward probe (the
+    # model before update s + 1) is s, update s (an after-step probe) is s + 0.5; None: not one step
+    at: float | None = None
 
     def as_dict(self) -> dict:
         """The finding as ``explain --format json`` writes it: id, level, evidence, text

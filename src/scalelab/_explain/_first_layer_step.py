@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from .._levels import fmt
+from .._levels import fmt, pct
 from .._spec import TrialSpec
 from ..probes import PreactivationStep, UpdateRatio
-from ._findings import CAUSE, Finding
+from ._compare import earlier_cause
+from ._dead_relu import dead_from_start
+from ._findings import CAUSE, CONSEQUENCE, Finding
 from ._registry import register
 from ._view import LevelView, key
 
@@ -37,7 +39,15 @@ def rule_first_layer_step(t: LevelView, ref: LevelView, found=()) -> list[Findin
     if sa and sb and sb / sa >= 1.5:
         ev["input_scale_ratio"] = sb / sa
         text += f": its inputs are {sb / sa:.2f}× smaller, so the same weight step changes the layer's output less"
-    return [Finding("small-first-layer-step", t.level, ev, text + ".")]
+    role = CAUSE
+    dead = dead_from_start(t, ref)
+    if dead is not None:   # units dead before any update: the step is small because they pass nothing
+        role, ev["consequence_of"] = CONSEQUENCE, "dead-relu"
+        text += f"; a consequence of dead units ({pct(dead[1])} of hidden layer {dead[0]}'s from the first probed step)"
+    elif (cause := earlier_cause(found)) is not None:   # e.g. a vanishing error signal leaves the first layer no step
+        role, ev["consequence_of"] = CONSEQUENCE, cause.id
+        text += f"; a consequence of {cause.id}"
+    return [Finding("small-first-layer-step", t.level, ev, text + ".", role=role)]
 
 
 def input_factor(spec: TrialSpec) -> float | None:

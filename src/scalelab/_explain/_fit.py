@@ -9,7 +9,8 @@ import math
 import numpy as np
 
 from .._levels import fmt
-from ._findings import CAUSE, Finding
+from ._compare import earlier_cause
+from ._findings import CAUSE, CONSEQUENCE, Finding
 from ._registry import register
 from ._view import LevelView
 
@@ -31,7 +32,11 @@ def rule_predicts_the_mean(t: LevelView, ref: LevelView, found=()) -> list[Findi
     if "test_r2" in ref.final and ref is not t:
         ev["reference_test_r2_median"] = float(np.nanmedian(ref.final["test_r2"]))
         text += f". At {ref.label}: R² {ev['reference_test_r2_median']:.3g}"
-    return [Finding("predicts-the-mean", t.level, ev, text + ".")]
+    role = CAUSE
+    if (cause := earlier_cause(found)) is not None:   # e.g. targets too far from the outputs' scale
+        role, ev["consequence_of"] = CONSEQUENCE, cause.id
+        text += f"; a consequence of {cause.id}"
+    return [Finding("predicts-the-mean", t.level, ev, text + ".", role=role)]
 
 
 @register({"batchnorm-train-eval-gap": CAUSE}, rank=80)

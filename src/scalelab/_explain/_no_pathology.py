@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .._levels import pct
 from ..probes import Activations, Logits, ZeroGradient
 from ._dead_relu import dead_fractions
@@ -32,8 +34,11 @@ def rule_no_pathology(t: LevelView, ref: LevelView | None = None, found=()) -> l
     if dead:
         ev["dead_fraction"] = dead
         parts.append("dead units " + ", ".join(f"{pct(d)} (layer {i})" for i, d in dead.items()))
+    if "test_r2" in t.final:
+        ev["test_r2_median"] = float(np.nanmedian(t.final["test_r2"]))
+        parts.append(f"test R² {ev['test_r2_median']:.3g}")
     if not parts:
         return []
     ev["final_train_loss"] = t.final_train_loss
-    text = f"at {t.label}, no pathology found: {'; '.join(parts)}; final train loss {t.final_train_loss:.3g}."
+    text = f"at {t.label}, healthy: no pathology found: {'; '.join(parts)}; final train loss {t.final_train_loss:.3g}."
     return [Finding("no-pathology", t.level, ev, text)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._compare import in_time_order, within_reference_range
 from ._findings import ROLES, Finding
 from ._view import LevelView
 
@@ -57,8 +58,13 @@ def rules() -> list[Rule]:
 
 
 def run_rules(t: LevelView, ref: LevelView) -> list[Finding]:
-    """The findings of every rule for one level, in rank order, each with its role."""
+    """The findings of every rule for one level, in rank order, each with its role.
+
+    No pathology means no pathology: for a level (not the reference) whose final metrics
+    lie inside the reference's seed range, a ``cause`` is reported as a ``note`` (what the
+    rule measured is real, but the level trains as well as the reference)."""
     finished = len(t.diverged_steps) < t.n_seeds   # something finished to look at
+    inside = t is not ref and finished and within_reference_range(t, ref)
     found: list[Finding] = []
     for rule in _RULES:
         if not (finished or rule.on_diverged):
@@ -67,5 +73,10 @@ def run_rules(t: LevelView, ref: LevelView) -> list[Finding]:
             if f.id not in rule.ids:
                 raise ValueError(f"rule {rule.name} produced {f.id!r}, which it did not register")
             f.role = f.role or rule.ids[f.id]
+            if inside and f.role == "cause":
+                f.role = "note"
+                f.evidence["within_reference_seed_range"] = True
+                f.text = f.text.rstrip(".") + (f"; not a cause here: the final metrics are inside {ref.label}'s seed "
+                                               f"range.")
             found.append(f)
-    return found
+    return in_time_order(found)

@@ -46,6 +46,7 @@ class LevelView:
     wall_s: list = field(default_factory=list)               # per finished seed, its stored wall seconds
     epochs_by_seed: list = field(default_factory=list)       # per finished seed, its epoch records
     peers: list = field(default_factory=list, repr=False)    # every level of the study (rules that pair levels)
+    test_r2_by_seed: list = field(default_factory=list)      # regression: per seed, the test R² of each epoch
 
     @property
     def label(self) -> str:
@@ -79,7 +80,7 @@ class LevelView:
         return float(np.mean(np.median(arr, axis=0)))
 
 
-FINAL_METRICS = ("train_loss", "val_loss", "test_loss", "test_r2", "test_corr", "val_r2")
+FINAL_METRICS = ("train_loss", "val_loss", "test_loss", "test_r2", "test_corr", "val_r2", "test_acc")
 
 
 def stored_spec(spec: dict) -> TrialSpec:
@@ -103,6 +104,7 @@ def view_of(trials: list[TrialRecord], level: dict) -> LevelView:
     v.train_loss_by_seed = [[e["train_loss"] for e in r.epochs] for r in trials if r.done]
     v.wall_s = [r.trial.get("wall_s") for r in trials if r.done]
     v.epochs_by_seed = [r.epochs for r in trials if r.done]
+    v.test_r2_by_seed = [[e.get("test_r2", math.nan) for e in r.epochs] for r in trials if r.done]
     finals = [r.epochs[-1] for r in trials if r.done]
     for name in FINAL_METRICS:
         vals = np.array([e.get(name, np.nan) for e in finals], dtype=float)

@@ -53,6 +53,7 @@ def _one_line(e: ValidationError, source: str) -> str:
 
 def parse_spec(raw: dict, source: str = "") -> StudySpec:
     """Validate a plain dict (e.g. parsed TOML) into a :class:`StudySpec`."""
+    raw = _flatten_arms(raw)
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as e:
@@ -61,6 +62,33 @@ def parse_spec(raw: dict, source: str = "") -> StudySpec:
     return spec
 
 
+
+
+_SECTIONS = ("data", "input", "target", "model", "loss", "optim", "train", "probes")
+
+
+def _flatten_arms(raw: dict) -> dict:
+    """An arm's unquoted dotted key (``optim.lr = 0.1`` under ``[arms.A]``) reaches us as a
+    nested table; it means the dotted key "optim.lr", so it is flattened to it."""
+    arms = raw.get("arms") if isinstance(raw, dict) else None
+    if not isinstance(arms, dict) or not any(isinstance(o, dict) and any(isinstance(v, dict) and k in _SECTIONS
+                                                                          for k, v in o.items()) for o in arms.values()):
+        return raw
+
+    def flat(prefix: str, v) -> list:
+        if isinstance(v, dict) and v:
+            return [kv for k, x in v.items() for kv in flat(f"{prefix}.{k}", x)]
+        return [(prefix, v)]
+
+    out = {}
+    for name, o in arms.items():
+        if not isinstance(o, dict):
+            out[name] = o
+            continue
+        out[name] = {}
+        for k, v in o.items():
+            out[name].update(flat(k, v) if isinstance(v, dict) and k in _SECTIONS else [(k, v)])
+    return {**raw, "arms": out}
 
 
 def _set_path(d: dict, path: str, value) -> None:
@@ -140,8 +168,13 @@ def _check_grid(spec: StudySpec, source: str) -> None:
             except ValidationError as e:
                 raise SpecError(f"{where}grid.{key} value {v!r}: " + _one_line(e, "").split(": ", 1)[-1]) from None
     for arm, overrides in spec.arms.items():
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.*+-]*", arm):
-            raise SpecError(f"{where}arms.{arm}: an arm name is letters, digits and _.*+-")
+        if not arm.strip():   # any characters, but something to show
+            raise SpecError(f"{where}arms.{arm!r}: an arm needs a name that is not blank")
+        for key, v in overrides.items():
+            if isinstance(v, dict) and key.split(".")[0] not in base:
+                # TOML read [arms.B.x] (or a bare B.x) as table B holding table x: the name was split at the dot
+                raise SpecError(f"{where}arms.{arm}.{key}: TOML split the arm name '{arm}.{key}' at the dot; quote it: "
+                                f'[arms."{arm}.{key}"]')
         trial = copy.deepcopy(base)
         for key, v in overrides.items():
             _check_key(base, key, where, f"arms.{arm}: key")

@@ -60,7 +60,7 @@ def resolve(spec: StudySpec) -> StudySpec:
     if inp["equivalent_to"] is not None and inp["transform"] not in ("none", "scale"):
         raise SpecError(f"input.equivalent_to needs input.transform = 'scale' or 'none' (got "
                         f"{inp['transform']!r}); a per-feature transform has no per-layer equivalent")
-    for key in ("init", "init_scale"):
+    for key in ("init", "init_scale", "bias_init"):
         v = model[key]
         if isinstance(v, list) and len(v) != n_layers:
             raise SpecError(f"model.{key} has {len(v)} values but the model has {n_layers} {kind_word} layers; "

@@ -75,6 +75,7 @@ class DataSpec(_Section):
     train_subset: int | None = Field(None, ge=1)  # keep only the first N training samples
     test_subset: int | None = Field(None, ge=1)
     test_fraction: Num = Field(0.2, gt=0, lt=1)   # for sets that ship without a test split
+    holdout: bool = True                   # scikit-learn sets: false trains and evaluates on all rows (no test split)
     split_seed: int = 0                    # also the seed of a synthetic data set
     n_samples: int | None = Field(None, ge=2)   # synthetic sets: training samples (default: the generator's)
     noise: Num = Field(0.1, ge=0)          # synthetic regression: noise std
@@ -142,7 +143,8 @@ class ModelSpec(_Section):
     activation: Literal["relu", "tanh", "sigmoid", "linear"] = "relu"
     init: Literal[INITS] | list[Literal[INITS]] | None = None      # one scheme or one per layer
     init_scale: Num | list[Num] = 1.0      # multiplies each layer's initial weights
-    bias_init: Literal["zeros", "torch_default"] | None = None
+    # a scheme, a constant (bias_init = -3.0) or one of those per weighted layer (head included)
+    bias_init: Literal["zeros", "torch_default"] | Num | list[Literal["zeros", "torch_default"] | Num] | None = None
 
 
 class LossSpec(_Section):
@@ -175,9 +177,16 @@ def _device(v: str) -> str:
     return v
 
 
+def _probe_rows(v: str) -> str:
+    if v != "random" and not re.fullmatch(r"first:[1-9][0-9]*", v):
+        raise ValueError("probe rows are 'random' or 'first:N' with N ≥ 1, e.g. 'first:2000'")
+    return v
+
+
 class TrainSpec(_Section):
     batch_size: int = Field(32, ge=1)
     epochs: int = Field(5, ge=1)
+    steps: int | None = Field(None, ge=1)  # training length in optimizer steps instead of epochs (the last epoch is cut)
     shuffle: bool = True
     device: Annotated[str, AfterValidator(_device)] = "cpu"   # cpu, cuda, cuda:N or auto
     dtype: Literal["float32", "float64"] = "float32"
@@ -193,6 +202,8 @@ class ProbesSpec(_Section):
     points_per_decade: int = Field(8, ge=1)   # log schedule
     every: int = Field(100, ge=1)          # linear schedule
     batch: int = Field(512, ge=1)          # fixed training rows the forward probes look at
+    # which rows: "random" (batch rows drawn once, a fixed generator) or "first:N" (the first N training rows)
+    rows: Annotated[str, AfterValidator(_probe_rows)] = "random"
     hessian_batch: int = Field(256, ge=1)
     hessian_iters: int = Field(20, ge=1)
 

@@ -12,7 +12,6 @@ from .._levels import level_label
 from ._parse import _one_line, _set_path
 from ._resolve import effective_hyperparameters, resolve
 from ._sections import SpecError, StudySpec, TrialSpec
-
 from ._key import NOT_COMPUTED, computed_json as _computed_json, key_of as _key, trial_key  # noqa: F401
 
 

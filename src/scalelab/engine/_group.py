@@ -78,9 +78,13 @@ class StackedGroup(StepMixin, EvaluateMixin):
         self.batch_size = s.train.batch_size
         self.epochs = s.train.epochs
         self.steps_per_epoch = math.ceil(self.n_train / self.batch_size)
+        # train.steps: as many epochs as the steps need, the last one cut short
+        self.total_steps = s.train.steps or self.steps_per_epoch * self.epochs
+        if s.train.steps:
+            self.epochs = math.ceil(s.train.steps / self.steps_per_epoch)
         # a row-sparse family's tables are not in the compiled kernel (their rows update eagerly)
         sparse = _rows.row_tables(self.model, _optim.group_family([t.spec.optim.name for t in trials]))
-        n_values = sum(p.numel() for k, p in self.params.items() if k not in sparse) * self.steps_per_epoch * self.epochs
+        n_values = sum(p.numel() for k, p in self.params.items() if k not in sparse) * self.total_steps
         compile = want_compile(s.train.compile, n_values, dev)
         # The plain MLP compiles its whole step (inputs, forward, backward by hand, optimizer)
         # as one graph: on a CPU the ~30 small elementwise ops around the matmuls cost as

@@ -63,7 +63,8 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint)
         perm = g.permutations()
         loss_sum = torch.zeros(M, dtype=torch.float64, device=dev)
         correct = torch.zeros(M, dtype=torch.float64, device=dev)
-        for s in range(g.steps_per_epoch):
+        seen = 0
+        for s in range(min(g.steps_per_epoch, g.total_steps - (epoch - 1) * g.steps_per_epoch)):   # train.steps cuts the last
             idx = perm[:, s * g.batch_size: (s + 1) * g.batch_size]
             view.batch, view.loss = idx, None
             for h in hooks:
@@ -73,14 +74,15 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint)
             for h in hooks:
                 h.on_step_end(view)
             b = idx.shape[1]
+            seen += b
             # Keras's epoch loss: the running mean of batch losses weighted by batch size.
             loss_sum += loss.double() * b
             if g.classification:
                 correct += (out.argmax(-1) == y).sum(1).double()
             bad = ~torch.isfinite(loss)
             first_bad = torch.where(bad & (first_bad < 0), g.step, first_bad)
-        train_loss = (loss_sum / g.n_train).cpu().numpy()
-        train_acc = (correct / g.n_train).cpu().numpy() if g.classification else np.full(M, np.nan)
+        train_loss = (loss_sum / seen).cpu().numpy()
+        train_acc = (correct / seen).cpu().numpy() if g.classification else np.full(M, np.nan)
         ev = {"val": g.evaluate(g.X_val, g.y_val), "test": g.evaluate(g.X_test, g.y_test)}
         for m in range(M):
             rec = dict(epoch=epoch, train_loss=float(train_loss[m]), train_acc=float(train_acc[m]))

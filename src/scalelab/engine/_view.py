@@ -52,7 +52,7 @@ class StepView:
 
     @property
     def total_steps(self) -> int:
-        return self._g.steps_per_epoch * self._g.epochs
+        return self._g.total_steps
 
     @property
     def step(self) -> int:

@@ -49,7 +49,11 @@ def init_kernel(scheme: str, fan_in: int, fan_out: int, rng: np.random.Generator
     raise ValueError(f"unknown init scheme {scheme!r}")
 
 
-def init_bias(scheme: str, fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+def init_bias(scheme: "str | float", fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    """A float64 bias (1, fan_out): "zeros", "torch_default" (U(±1/sqrt(fan_in))) or a
+    constant (a number: every unit starts at it, e.g. -3.0)."""
+    if not isinstance(scheme, str):
+        return np.full((1, fan_out), float(scheme))
     if scheme == "zeros":
         return np.zeros((1, fan_out))
     if scheme == "torch_default":

@@ -30,19 +30,20 @@ class Model:
         return [q for layer in self.layers for q in layer.params()]
 
     def init(self, seed: int, init: str | list[str], init_scale: float | list[float],
-             bias_init: str) -> dict[str, np.ndarray]:
+             bias_init: "str | float | list") -> dict[str, np.ndarray]:
         """One model's parameters (float64, per-model shapes), drawn from its own seed's init stream."""
         rng = np.random.default_rng([seed, 0])
         n = len(self.weighted)
         schemes = init if isinstance(init, list) else [init] * n
         scales = init_scale if isinstance(init_scale, list) else [init_scale] * n
+        biases = bias_init if isinstance(bias_init, list) else [bias_init] * n
         params, j = {}, 0
         for layer in self.layers:
             if layer.weighted:
-                params.update(layer.init(rng, schemes[j], scales[j], bias_init))
+                params.update(layer.init(rng, schemes[j], scales[j], biases[j]))
                 j += 1
             else:
-                params.update(layer.init(rng, "", 1.0, bias_init))
+                params.update(layer.init(rng, "", 1.0, biases[0]))
         return params
 
     def buffers(self, M: int, dtype, device) -> dict[str, torch.Tensor]:

@@ -4,10 +4,12 @@ Each probe returns one value per model of a stacked group for each quantity it
 measures; :class:`ProbeSet` runs the due probes of a step and hands the rows
 ``(step, probe, quantity, value)`` to each trial's result, which the store keeps.
 
-Presets, by cost: ``cheap`` (losses, gradient norms, logits and the zero-gradient
-share: one forward pass on the probe batch), ``standard`` (adds activation statistics
-and dead units, update sizes, the per-step change of pre-activations and Adam's eps
-share), ``full`` (adds the top Hessian eigenvalue by power iteration, ~40 backward passes).
+Presets, by cost: ``cheap`` (losses, gradient norms, logits, the zero-gradient share,
+the per-sample loss spread, input/output/target scales and tanh/sigmoid saturation: one
+forward pass on the probe batch), ``standard`` (adds activation statistics and dead
+units, update sizes, the per-step change of pre-activations, Adam's eps share and the
+backpropagated error signal per layer), ``full`` (adds the largest and most negative
+Hessian eigenvalues by shifted power iteration, ~80 backward passes).
 
 Step s means: the model before update s + 1 (forward probes) and that update (after-
 step probes). Steps are log-spaced by default (dense early, where scale problems show),
@@ -27,20 +29,26 @@ from ._base import Probe, ProbeContext, Schedule
 from ._gradients import Gradients
 from ._hessian import Hessian
 from ._logits import Logits
+from ._error_signal import ErrorSignal
 from ._loss import Loss
+from ._sample_loss import SampleLoss
+from ._saturation import Saturation
+from ._scales import Scales
 from ._preact_step import PreactivationStep
 from ._update_ratio import UpdateRatio
 from ._zero_grad import ZeroGradient
 
 PROBES: dict[str, type[Probe]] = {p.name: p for p in (Loss, Gradients, Logits, ZeroGradient, Activations,
-                                                        UpdateRatio, PreactivationStep, AdamEps, Hessian)}
+                                                        UpdateRatio, PreactivationStep, AdamEps, Hessian,
+                                                        SampleLoss, Scales, Saturation, ErrorSignal)}
 
 PRESETS: dict[str, tuple[str, ...]] = {
     "none": (),
-    "cheap": ("loss", "gradients", "logits", "zero_grad"),
-    "standard": ("loss", "gradients", "logits", "zero_grad", "activations", "update", "preact_step", "adam_eps"),
-    "full": ("loss", "gradients", "logits", "zero_grad", "activations", "update", "preact_step", "adam_eps",
-             "hessian"),
+    "cheap": ("loss", "gradients", "logits", "zero_grad", "sample_loss", "scales", "saturation"),
+    "standard": ("loss", "gradients", "logits", "zero_grad", "sample_loss", "scales", "saturation", "activations",
+                 "update", "preact_step", "adam_eps", "error_signal"),
+    "full": ("loss", "gradients", "logits", "zero_grad", "sample_loss", "scales", "saturation", "activations",
+             "update", "preact_step", "adam_eps", "error_signal", "hessian"),
 }
 
 
@@ -53,9 +61,10 @@ class ProbeSet(Hook):
     """The probes of one stacked group, run at the scheduled steps: a training hook."""
 
     def __init__(self, probes: list[Probe], schedule: str = "log", points_per_decade: int = 8, every: int = 100,
-                 batch: int = 512, seed: int = 0):
+                 batch: int = 512, seed: int = 0, rows: str = "random"):
         self.probes = probes
         self.schedule, self.ppd, self.every, self.batch, self.seed = schedule, points_per_decade, every, batch, seed
+        self.rows = rows   # "random": ``batch`` rows drawn once; "first:N": the first N training rows
         self.ctx: ProbeContext | None = None
 
     def on_group_start(self, view) -> None:
@@ -66,9 +75,11 @@ class ProbeSet(Hook):
         self.due_by_probe = {id(p): set((p.schedule or default).steps(total)) for p in self.applicable}
         self.due = set().union(*self.due_by_probe.values()) if self.applicable else set()
         self.total = total
-        # fixed probe rows, drawn from their own generator: training streams are untouched
-        n = min(self.batch, view.n_train)
-        rows = np.sort(np.random.default_rng([self.seed, 7]).choice(view.n_train, size=n, replace=False))
+        if self.rows.startswith("first:"):   # a fixed set the user names: the same rows in every run
+            rows = np.arange(min(int(self.rows.split(":", 1)[1]), view.n_train))
+        else:   # fixed probe rows, drawn from their own generator: training streams are untouched
+            n = min(self.batch, view.n_train)
+            rows = np.sort(np.random.default_rng([self.seed, 7]).choice(view.n_train, size=n, replace=False))
         self.probe_rows = torch.as_tensor(rows, device=view.device)
 
     def on_step_start(self, view) -> None:
@@ -123,9 +134,9 @@ def make_probe_set(trials, preset: str | None = None) -> ProbeSet | None:
     for p in probes:  # the costliest probe every other point of a log schedule: half the cost
         if p.name == "hessian" and cfg.schedule == "log":
             p.schedule = Schedule("log", max(1, cfg.points_per_decade // 2))
-    return ProbeSet(probes, cfg.schedule, cfg.points_per_decade, cfg.every, cfg.batch)
+    return ProbeSet(probes, cfg.schedule, cfg.points_per_decade, cfg.every, cfg.batch, rows=cfg.rows)
 
 
 __all__ = ["PRESETS", "PROBES", "Probe", "ProbeContext", "ProbeSet", "Schedule", "make_probe_set", "schedule_steps",
-           "Activations", "AdamEps", "Gradients", "Hessian", "Logits", "Loss", "PreactivationStep", "UpdateRatio",
-           "ZeroGradient"]
+           "Activations", "AdamEps", "ErrorSignal", "Gradients", "Hessian", "Logits", "Loss", "PreactivationStep",
+           "SampleLoss", "Saturation", "Scales", "UpdateRatio", "ZeroGradient"]

@@ -16,7 +16,9 @@ class Logits(Probe):
     MAX_ABS, MEDIAN_RANGE = "max_abs", "median_range"
     BELOW_CLIP, ABOVE_CLIP = "p_true_below_clip", "p_true_above_1-clip"
     PRED_SHARE, TOP_CLASS_SHARE, CLASSES_FOR_95 = "pred_share.{cls}", "top_class_share", "classes_for_95pct"
-    quantities = (MAX_ABS, MEDIAN_RANGE, BELOW_CLIP, ABOVE_CLIP, PRED_SHARE, TOP_CLASS_SHARE, CLASSES_FOR_95)
+    TRUE_CLASSES_FOR_95 = "true_classes_for_95pct"   # the same count for the labels: what collapse compares with
+    quantities = (MAX_ABS, MEDIAN_RANGE, BELOW_CLIP, ABOVE_CLIP, PRED_SHARE, TOP_CLASS_SHARE, CLASSES_FOR_95,
+                  TRUE_CLASSES_FOR_95)
     cost = 1
     needs_forward = True
 
@@ -44,5 +46,13 @@ class Logits(Probe):
             res[self.PRED_SHARE.format(cls=c)] = share[:, c]
         top = share.sort(dim=1, descending=True).values
         res[self.TOP_CLASS_SHARE] = top[:, 0]
-        res[self.CLASSES_FOR_95] = ((top.cumsum(1) < 0.95 - 1e-9).sum(1) + 1).to(out.dtype)
+        res[self.CLASSES_FOR_95] = covering(top)
+        true = torch.zeros(view.M, k, dtype=out.dtype, device=out.device)
+        true.scatter_add_(1, y, torch.ones_like(y, dtype=out.dtype))
+        res[self.TRUE_CLASSES_FOR_95] = covering((true / y.shape[1]).sort(dim=1, descending=True).values)
         return res
+
+
+def covering(top: torch.Tensor) -> torch.Tensor:
+    """The fewest classes whose shares (sorted, descending; (M, k)) sum to 95%: (M,)."""
+    return ((top.cumsum(1) < 0.95 - 1e-9).sum(1) + 1).to(top.dtype)

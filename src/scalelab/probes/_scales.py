@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from ._base import Probe
+
+
+class Scales(Probe):
+    """Scales the model sees, on the probe batch (inputs after the transform, targets in the
+    units trained on): the ratio of the largest to the smallest per-feature std over
+    features that vary (a linear first layer's curvature along feature j scales with its
+    variance, so the Hessian's condition number is at least this ratio squared), and for
+    regression the mean and std of the outputs and of the targets (over samples and outputs)."""
+
+    name = "scales"
+    INPUT_STD_RATIO = "input.std_ratio"
+    OUTPUT_MEAN, OUTPUT_STD, TARGET_MEAN, TARGET_STD = "output.mean", "output.std", "target.mean", "target.std"
+    quantities = (INPUT_STD_RATIO, OUTPUT_MEAN, OUTPUT_STD, TARGET_MEAN, TARGET_STD)
+    cost = 0
+    needs_forward = True
+
+    def _compute(self, ctx):
+        x, y, _, out, _ = ctx.forward()
+        x = x.flatten(2)
+        sd = x.std(dim=1, unbiased=False)                      # (M, D)
+        varies = sd > 1e-12 * sd.amax(dim=1, keepdim=True).clamp_min(1e-300)
+        lo = sd.masked_fill(~varies, float("inf")).amin(dim=1)
+        res = {self.INPUT_STD_RATIO: sd.amax(dim=1) / lo.clamp_min(1e-300)}
+        if not ctx.view.classification:
+            res[self.OUTPUT_MEAN] = out.mean(dim=(1, 2))
+            res[self.OUTPUT_STD] = out.std(dim=(1, 2), unbiased=False)
+            yy = y.reshape(out.shape[0], out.shape[1], -1)
+            res[self.TARGET_MEAN] = yy.mean(dim=(1, 2))
+            res[self.TARGET_STD] = yy.std(dim=(1, 2), unbiased=False)
+        return res
