@@ -55,6 +55,8 @@ def test_keras_initialisers_orthogonal_recurrent_kernel_and_unit_forget_bias():
     assert (b[5:10] == 1).all() and (b[:5] == 0).all() and (b[10:] == 0).all()
     limit = np.sqrt(6 / (4 + 20))                      # Glorot over (features, 4·units)
     assert np.abs(p["lstm0.W"]).max() <= limit and p["lstm0.W"].shape == (4, 20)
+    c = layer.init(np.random.default_rng(1), "glorot_uniform", 1.0, -3.0)["lstm0.b"][0]
+    assert (c[5:10] == 1).all() and (c[:5] == -3).all() and (c[10:] == -3).all()   # as Keras: constant, forget 1
     tall = init_orthogonal(np.random.default_rng(2), (7, 3))
     np.testing.assert_allclose(tall.T @ tall, np.eye(3), atol=1e-12)
 

@@ -10,7 +10,7 @@ Gate order and initialisers follow Keras (``keras.layers.LSTM``): one kernel (fe
 and one recurrent kernel (units, 4·units) with gate columns [input | forget | cell | output],
 one bias (4·units), sigmoid gates and tanh cell. Under the Keras profile the kernel draws from
 the model's init scheme (Glorot-uniform), the recurrent kernel is orthogonal and the forget
-gate's bias starts at 1 (``unit_forget_bias``). torch.nn.LSTM has the same gate order with the
+gate's bias starts at 1 (``unit_forget_bias``); a constant ``bias_init`` sets the other gates'. torch.nn.LSTM has the same gate order with the
 kernels transposed and two biases (their sum is this one); under ``bias_init = "torch_default"``
 every parameter draws from U(±1/√units), as torch does.
 """
@@ -76,8 +76,9 @@ class Lstm(Layer):
             return {self.weight: rng.uniform(-lim, lim, size=(F, 4 * H)) * scale,
                     self.recurrent: rng.uniform(-lim, lim, size=(H, 4 * H)),
                     self.bias: rng.uniform(-lim, lim, size=(1, 4 * H))}
-        bias = np.zeros((1, 4 * H))
-        bias[0, H:2 * H] = 1.0          # unit_forget_bias
+        # zeros, or a constant: Keras's unit_forget_bias sets the forget gate's to 1 either way
+        bias = np.full((1, 4 * H), 0.0 if isinstance(bias_init, str) else float(bias_init))
+        bias[0, H:2 * H] = 1.0
         return {self.weight: init_kernel(scheme, F, 4 * H, rng) * scale,
                 self.recurrent: init_orthogonal(rng, (H, 4 * H)),
                 self.bias: bias}
