@@ -10,9 +10,10 @@ Gate order and initialisers follow Keras (``keras.layers.LSTM``): one kernel (fe
 and one recurrent kernel (units, 4·units) with gate columns [input | forget | cell | output],
 one bias (4·units), sigmoid gates and tanh cell. Under the Keras profile the kernel draws from
 the model's init scheme (Glorot-uniform), the recurrent kernel is orthogonal and the forget
-gate's bias starts at 1 (``unit_forget_bias``); a constant ``bias_init`` sets the other gates'. torch.nn.LSTM has the same gate order with the
-kernels transposed and two biases (their sum is this one); under ``bias_init = "torch_default"``
-every parameter draws from U(±1/√units), as torch does.
+gate's bias starts at 1 (``unit_forget_bias``); a constant ``bias_init`` sets the other gates'.
+torch.nn.LSTM has the same gate order with the kernels transposed and two biases (their sum is
+this one); under ``bias_init = "torch_default"`` every parameter draws from U(±1/√units), as
+torch does.
 """
 
 from __future__ import annotations
