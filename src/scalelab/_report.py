@@ -69,6 +69,7 @@ def summarize_levels(levels: list[LevelRecord]) -> list[dict]:
         for m in SUMMARY_METRICS:
             d = describe(finals[m])
             r[m] = dict(mean=d["mean"], std=d["std"], ci95=d["ci95"])
+        r.update(extra_summaries(lv))
         r["train_loss_by_epoch"] = [float(np.mean(by_epoch[e])) for e in sorted(by_epoch)]
         # validation curves only where the study held out a validation set
         has_val = any(math.isfinite(v[0]) for vs in val_by_epoch.values() for v in vs)
@@ -78,6 +79,23 @@ def summarize_levels(levels: list[LevelRecord]) -> list[dict]:
             if has_val else []
         out.append(r)
     return out
+
+
+def extra_summaries(lv: LevelRecord) -> dict:
+    """A registered loss's own test metrics (stored as ``test_<name>``, e.g. ``test_ade``) under
+    ``<name>``: mean, std and 95% CI over the level's finished seeds; the report's sample
+    drawings (``test_show.…``) are left out."""
+    finals = [rec.epochs[-1] for rec in lv.trials if rec.status != "diverged" and rec.epochs]
+    names = sorted({k for f in finals for k in f if k.startswith("test_") and not k.startswith("test_show.")}
+                   - set(_EXTRA_SKIP))
+    out = {}
+    for k in names:
+        d = describe([f.get(k) for f in finals])
+        out[k[5:]] = dict(mean=d["mean"], std=d["std"], ci95=d["ci95"])
+    return out
+
+
+_EXTRA_SKIP = ("test_loss", "test_acc", "test_mse", "test_r2", "test_corr")
 
 
 def to_csv(records: list[dict]) -> str:

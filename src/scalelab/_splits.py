@@ -29,18 +29,26 @@ class Split:
 _DATA_CACHE: dict[str, Dataset] = {}
 
 
-def dataset_key(data, data_dir: str | None = None) -> str:
+def dataset_key(data, data_dir: str | None = None, trajectory=None) -> str:
     """What identifies a loaded data set in the per-process cache (executors seed it remotely)."""
-    return repr((data.dataset, data.dir or data_dir, data.verify, data.path, data.target, data.task,
-                 data.test_fraction, data.split_seed, data.n_samples, data.noise))
+    key = (data.dataset, data.dir or data_dir, data.verify, data.path, data.target, data.task,
+           data.test_fraction, data.split_seed, data.n_samples, data.noise)
+    if trajectory is not None and data.dataset == "trajectories":   # the generator's own options
+        key += (repr(sorted(trajectory.model_dump().items())),)
+    return repr(key)
 
 
-def load_dataset(data, data_dir: str | None = None) -> Dataset:
-    """The raw data set a resolved ``data`` section names (cached per process)."""
-    key = dataset_key(data, data_dir)
+def load_dataset(data, data_dir: str | None = None, trajectory=None) -> Dataset:
+    """The raw data set a resolved ``data`` section names (cached per process); ``trajectory``:
+    the spec's ``[trajectory]`` section, for ``data.dataset = "trajectories"``."""
+    key = dataset_key(data, data_dir, trajectory)
     if key not in _DATA_CACHE:
         name = data.dataset
-        if name == "fashion-mnist":
+        if name == "trajectories":
+            from .trajectories import load_trajectory_data
+
+            ds = load_trajectory_data(data, trajectory)
+        elif name == "fashion-mnist":
             ds = load_fashion_mnist(data.dir or data_dir, verify=data.verify)
         elif name in SYNTHETIC:
             kw = {"n_train": data.n_samples} if data.n_samples else {}
@@ -74,7 +82,7 @@ def split_dataset(ds: Dataset, data) -> Split:
 
 def trial_split(spec, data_dir: str | None = None) -> tuple[Dataset, Split]:
     """A trial's data set and its split, with the spec's extra input columns computed."""
-    ds = load_dataset(spec.data, data_dir)
+    ds = load_dataset(spec.data, data_dir, getattr(spec, "trajectory", None))
     sp = split_dataset(ds, spec.data)
     if spec.input.features:  # user-defined columns, computed from the raw ones
         for part in ("X_train", "X_val", "X_test"):

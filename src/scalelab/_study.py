@@ -39,6 +39,8 @@ def environment(device: str) -> dict:
 def spec_hash(spec: StudySpec) -> str:
     # descriptions are presentation: editing one does not make a new study (nor rerun it)
     dump = spec.model_dump(exclude={"descriptions"})
+    if dump.get("trajectory", 0) is None:   # an optional section left unset keeps the hash it had before
+        del dump["trajectory"]
     return hashlib.sha256(json.dumps(dump, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -58,7 +58,8 @@ class _Section(BaseModel):
         return getattr(self, key)
 
 
-DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file", "heatmap", "sin-plus-y")
+DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file", "heatmap", "sin-plus-y",
+            "trajectories")
 INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
          "normal_glorot", "torch_default")
 
@@ -123,7 +124,8 @@ class TargetSpec(_TransformSection):
 
 
 class ModelSpec(_Section):
-    kind: Literal["mlp", "fcn", "layers"] = "mlp"  # fcn: fully convolutional; layers: the list below
+    kind: Literal["mlp", "fcn", "layers", "trajectory"] = "mlp"  # fcn: fully convolutional; layers: the list below
+    # trajectory: an LSTM encoder–decoder with the head loss.name names ([trajectory] section)
     hidden: list[Annotated[int, Field(ge=1)]] = [128]
     # kind = "layers": hidden layers as listed, e.g. [{kind = "dense", units = 64}, {kind = "activation"}];
     # a dense head with one unit per output follows
@@ -140,7 +142,9 @@ class ModelSpec(_Section):
 
 
 class LossSpec(_Section):
-    name: Literal["crossentropy", "mse", "mae"] = "crossentropy"
+    name: Literal["crossentropy", "mse", "mae",
+                  # registered losses (scalelab._losses.LOSSES): the trajectory heads
+                  "trajectory_mse", "grid_softmax", "mdn_nll", "cvae_elbo"] = "crossentropy"
     from_logits: bool | None = None        # False: softmax output, clipped probabilities (Keras)
     clip: Num | None = Field(None, ge=0, lt=0.5)  # probability clip of the softmax output
 
@@ -190,6 +194,9 @@ class ProbesSpec(_Section):
     hessian_iters: int = Field(20, ge=1)
 
 
+from ._trajectory import TrajectorySpec  # noqa: E402  (it builds on _Section, Num and Range above)
+
+
 class _Sections(_Section):
     """What a study and each of its trials share: the name, the profile and every section."""
 
@@ -217,6 +224,7 @@ class _Sections(_Section):
     optim: OptimSpec = OptimSpec()
     train: TrainSpec = TrainSpec()
     probes: ProbesSpec = ProbesSpec()
+    trajectory: TrajectorySpec | None = None   # optional: left out of a trial's key while unset
 
 
 class EffectiveSpec(_Section):

@@ -19,6 +19,8 @@ from ._sections import SpecError, StudySpec, TrialSpec
 # (derived from the rest), do not change its numbers, so a study that adds seeds or levels,
 # or another study, reuses a stored trial with the same key.
 NOT_COMPUTED = ("name", "question", "seeds", "effective")
+# optional sections: left out while unset, so adding one keeps every existing trial's key
+OPTIONAL = ("trajectory",)
 
 
 def trial_key(spec: dict, seed: int) -> str:
@@ -27,7 +29,8 @@ def trial_key(spec: dict, seed: int) -> str:
 
 
 def _computed_json(spec: dict) -> str:
-    return json.dumps({k: v for k, v in spec.items() if k not in NOT_COMPUTED}, sort_keys=True, default=str)
+    return json.dumps({k: v for k, v in spec.items() if k not in NOT_COMPUTED and not (k in OPTIONAL and v is None)},
+                      sort_keys=True, default=str)
 
 
 def _key(spec_json: str, seed: int) -> str:

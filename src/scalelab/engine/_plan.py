@@ -57,6 +57,8 @@ def group_key(trial: Trial) -> str:
                  optim=(stack_key(o.name), o.nesterov),
                  l2=o.l2 > 0, train=s.train.model_dump(),  # a penalty term changes the computed graph
                  probes=s.probes.model_dump())
+    if getattr(s, "trajectory", None) is not None:   # generator and head sizes change the computation
+        shape["trajectory"] = s.trajectory.model_dump()
     return json.dumps(shape, sort_keys=True, default=str)
 
 
@@ -76,7 +78,7 @@ def default_group_size(trial: Trial, data_dir: str | None = None, device: str | 
     if s.train.group_size:
         return s.train.group_size
     dev = resolve_device(device or s.train.device)
-    n_features = load_dataset(s.data, data_dir).n_features
+    n_features = load_dataset(s.data, data_dir, getattr(s, "trajectory", None)).n_features
     sizes = [n_features, *s.model.hidden, 10]
     n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     return auto_group_size(n_params, n_features, s.train.batch_size, dev)
@@ -118,8 +120,9 @@ def check_trials(trials: list[Trial], data_dir: str | None = None, seen: set | N
     seen = set() if seen is None else seen
     for t in trials:
         s = t.spec
-        key = json.dumps([s.data.model_dump(), s.loss.name, s.target.transform, s.model.kind], sort_keys=True,
+        key = json.dumps([s.data.model_dump(), s.loss.name, s.target.transform, s.model.kind,
+                          *([s.trajectory.model_dump()] if getattr(s, "trajectory", None) else [])], sort_keys=True,
                          default=str)
         if key not in seen:
             seen.add(key)
-            check_trial(s, load_dataset(s.data, data_dir))
+            check_trial(s, load_dataset(s.data, data_dir, getattr(s, "trajectory", None)))

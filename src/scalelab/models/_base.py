@@ -37,12 +37,17 @@ class Pass:
     """What one forward pass shares across layers: whether it trains (BatchNorm uses and
     updates batch statistics), the explicit state (BatchNorm's running averages, keyed by
     buffer name, updated in place when training) and ``taps`` (probes read named
-    intermediate tensors; None: record nothing)."""
+    intermediate tensors; None: record nothing). Generative layers also read ``targets``
+    (M, batch, n_targets) in training units, when the pass has them (a conditional VAE's
+    posterior), and draw their randomness from ``noise(shape)`` → (M, *shape) standard
+    normals, reproducible per model and step."""
 
     M: int
     training: bool = False
     buffers: dict[str, torch.Tensor] = field(default_factory=dict)
     taps: dict | None = None
+    targets: torch.Tensor | None = None
+    noise: Any = None
 
 
 class Layer:
