@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from ._trajectory import TrajectorySpec
+
 
 class SpecError(ValueError):
     """A spec that cannot be run; the message is one actionable line."""
@@ -192,9 +194,6 @@ class ProbesSpec(_Section):
     batch: int = Field(512, ge=1)          # fixed training rows the forward probes look at
     hessian_batch: int = Field(256, ge=1)
     hessian_iters: int = Field(20, ge=1)
-
-
-from ._trajectory import TrajectorySpec  # noqa: E402  (it builds on _Section, Num and Range above)
 
 
 class _Sections(_Section):

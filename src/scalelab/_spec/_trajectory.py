@@ -4,16 +4,28 @@ a spec without it computes (and is keyed) exactly as before."""
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
-
-from ._sections import Num, Range, _Section
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 JUNCTIONS = ("cross", "tee", "left-straight")
 
 
-class TrajectorySpec(_Section):
+def _finite(v: float) -> float:
+    if not math.isfinite(v):
+        raise ValueError(f"must be a finite number, got {v}")
+    return v
+
+
+# as _sections' Num and Range (kept apart: _sections imports this module)
+Num = Annotated[float, AfterValidator(_finite)]
+Range = Annotated[tuple[Num, Num], BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)]
+
+
+class TrajectorySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
     # the generator (data.n_samples sequences, data.split_seed its seed) or a user's .npz (data.path)
     n_obs: int = Field(10, ge=2)               # observed positions per sequence
     n_future: int = Field(6, ge=1)             # positions to predict
