@@ -122,7 +122,11 @@ def to_csv(records: list[dict]) -> str:
 
 NAMES = {"final_train_loss": "train loss", "test_loss": "test loss", "test_accuracy": "test acc",
          "val_rmse": "val RMSE", "test_rmse": "test RMSE", "val_r2": "val R²", "test_r2": "test R²",
-         "test_corr": "test corr"}
+         "test_corr": "test corr",
+         # a trajectory head's own (the test set; see scalelab.trajectories)
+         "ade": "ADE", "fde": "FDE", "min_ade_20": "minADE₂₀", "min_fde_20": "minFDE₂₀", "grid_nll": "grid NLL",
+         "branch_abs_error": "branch error"}
+TRAJECTORY_METRICS = ("ade", "fde", "min_ade_20", "min_fde_20", "grid_nll", "branch_abs_error")
 
 
 def _epoch_sample(n: int, most: int = 6) -> list[int]:
@@ -137,11 +141,17 @@ def shown_metrics(records: list[dict]) -> list[str]:
     shown = [m for m in SUMMARY_METRICS if any(r[m]["mean"] is not None for r in records)]
     if "test_rmse" in shown:  # regression: the loss is in each level's own target units; RMSE is comparable
         shown = [m for m in shown if m not in ("test_loss", "val_r2")]
+    traj = [m for m in TRAJECTORY_METRICS if any((r.get(m) or {}).get("mean") is not None for r in records)]
+    if traj:   # trajectories: each head's loss is its own; these compare
+        shown = [m for m in shown if m != "test_loss"] + traj
     return shown
 
 
 def ci_metric(records: list[dict]) -> str:
-    return "test_accuracy" if "test_accuracy" in shown_metrics(records) else "test_rmse"
+    shown = shown_metrics(records)
+    if "branch_abs_error" in shown:
+        return "branch_abs_error"
+    return "test_accuracy" if "test_accuracy" in shown else "test_rmse"
 
 
 def factor_cells(r: dict, factors: list[str]) -> list[str]:

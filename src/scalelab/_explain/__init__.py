@@ -19,6 +19,7 @@ from __future__ import annotations
 # the rule modules register themselves on import
 from . import _class_collapse, _curvature, _dead_relu, _diverged, _first_layer_step, _fit, _no_pathology  # noqa: F401
 from . import _zero_gradient  # noqa: F401
+from . import _trajectories  # noqa: F401
 from ._answer import Answer, answer_views, answers
 from ._findings import CAUSE, CONSEQUENCE, NOTE, ROLES, Finding
 from ._registry import Rule, register, rules, run_rules

@@ -60,7 +60,8 @@ def test_metrics(head, X: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray
     generated = bool(meta.get("generated"))
     Xo = X.double().cpu().numpy().reshape(len(X), tr.n_obs, 2)
     Yo = y.double().cpu().numpy().reshape(len(y), tr.n_future, 2)
-    acc: dict[str, list] = {k: [] for k in ("ade", "fde", "min_ade", "min_fde", "nll", "mass", "dist")}
+    acc: dict[str, list] = {k: [] for k in ("ade", "fde", "min_ade", "min_fde", "nll", "mass", "dist",
+                                                  "between")}
     if generated:   # where an agent taking each branch ends (the test set's own, noise-free)
         ends = meta["test"]["branch_futures"][: len(X), :, -1]
     for i in range(0, len(X), CHUNK):
@@ -85,6 +86,7 @@ def test_metrics(head, X: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray
             acc["mass"].append(mass)
             avail = np.array([JUNCTION_TYPES[tmap.junction_types[t]] for t in loc["type"]])
             acc["dist"].append(mt.distance_to_branches(d["point"][:, :, -1], ends[rows], avail))
+            acc["between"].append(mt.between_branches(d["point"][:, :, -1], ends[rows], avail))
     cat = {k: np.concatenate(v, 1) for k, v in acc.items() if v}
     k = tr.k
     res = {"ade": cat["ade"].mean(1), "fde": cat["fde"].mean(1), f"min_ade_{k}": cat["min_ade"].mean(1),
@@ -99,6 +101,7 @@ def test_metrics(head, X: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray
     res["branch_abs_error"] = err
     avail = np.array([JUNCTION_TYPES[tmap.junction_types[t]] for t in loc["type"]])
     res["branch_distance"] = cat["dist"].mean(1)
+    res["between_share"] = cat["between"].mean(1)
     res["truth_branch_distance"] = np.full(M, mt.distance_to_branches(Yo[:, -1], ends, avail).mean())
     for j, jt in enumerate(tmap.junction_types):
         for b, name in enumerate(BRANCHES):

@@ -6,7 +6,7 @@ construction, and the generator knows each sample's true branch and the true dis
 of futures (one path per branch, each with its probability).
 
 The map: junction centres on the lattice {35, 50, 65}² of the box [0, 100]², each entered
-from the four directions; the approach (centre, heading) decides the junction type:
+from the four directions; each row of junctions (y = 35, 50, 65) has one type:
 
 * ``cross``: left, straight and right (probabilities as given, default 0.5 / 0.3 / 0.2);
 * ``tee``: left and right only; ``left-straight``: left and straight only — the given
@@ -59,7 +59,7 @@ class TrajectoryMap:
             for i, cx in enumerate(CENTRES):
                 for j, cy in enumerate(CENTRES):
                     for h, u in enumerate(HEADINGS):
-                        aps.append(((cx, cy), u, types[(i + j + h) % len(types)]))
+                        aps.append(((cx, cy), u, types[j % len(types)]))
             object.__setattr__(self, "approaches", aps)
 
     def type_probs(self, jtype: str) -> np.ndarray:

@@ -145,3 +145,15 @@ def distance_to_branches(p: np.ndarray, ends: np.ndarray, available: np.ndarray)
     ``available`` (n, 3) booleans → (...). A prediction between the branches is far from all."""
     d = np.sqrt(((p[..., None, :] - ends) ** 2).sum(-1))                   # (..., n, 3)
     return np.where(available, d, np.inf).min(-1)
+
+
+def between_branches(p: np.ndarray, ends: np.ndarray, available: np.ndarray) -> np.ndarray:
+    """Whether final positions p (..., n, 2) lie between the branches (..., n): farther from
+    every available branch end than a quarter of the gap between the two nearest ends. A
+    point within a quarter gap of an end is unambiguously on that branch (a cell-sized
+    error included); farther from all of them it is in the region between (their mean)."""
+    e = np.where(available[..., None], ends, np.nan)
+    pair = np.sqrt(((e[:, :, None] - e[:, None, :]) ** 2).sum(-1))             # (n, 3, 3)
+    pair[:, np.arange(3), np.arange(3)] = np.nan
+    gap = np.nanmin(pair.reshape(len(ends), -1), axis=1)                     # (n,)
+    return distance_to_branches(p, ends, available) > gap / 4
