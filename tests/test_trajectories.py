@@ -270,7 +270,6 @@ def test_trajectory_metrics_reach_the_store_and_show_json(tmp_path, capsys):
     d["name"] = "traj-mini"
     d["grid"] = {"loss.name": ["trajectory_mse", "mdn_nll", "grid_softmax", "cvae_elbo"]}
     d["trajectory"]["density_samples"] = 20
-    spec_path = tmp_path / "s.json"
     import scalelab
     db = tmp_path / "s.db"
     sid = scalelab.run_study(parse_spec(d), str(db))
@@ -286,8 +285,85 @@ def test_trajectory_metrics_reach_the_store_and_show_json(tmp_path, capsys):
     # the deterministic model's K samples are its one prediction
     det = next(r for r in records if r["level"]["loss.name"] == "trajectory_mse")
     assert det["min_ade_20"]["mean"] == pytest.approx(det["ade"]["mean"])
+    # the report draws the samples and the calibration; explain names the best branch recovery
+    from scalelab._html import render_html
+    from scalelab._store import Store
+
+    with Store(db) as store:
+        page = render_html(store, "traj-mini")
+    assert "data-plot='trajectory-samples'" in page and "data-plot='branch-calibration'" in page
+    assert "minFDE₂₀" in page
+    assert main(["explain", "traj-mini", "--db", str(db), "--format", "json"]) == 0
+    assert "best-branch-recovery" in {f["id"] for f in json.loads(capsys.readouterr().out)}
     # the same spec and seeds give the same numbers (the CVAE's noise included)
     db2 = tmp_path / "s2.db"
     scalelab.run_study(parse_spec(d), str(db2))
     assert main(["show", "traj-mini", "--db", str(db2), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == records
+
+
+# ----------------------------------------------------------------------------- explain and report
+
+def _view(level, **final):
+    from scalelab._explain import LevelView
+
+    v = LevelView(level=level, spec=None, n_seeds=3)
+    v.final = {f"test_{k}": np.asarray(x, dtype=float) for k, x in final.items()}
+    return v
+
+
+def test_mode_averaging_rule_fires_on_planted_averaging_and_not_on_predictions_on_branches():
+    from scalelab._explain._trajectories import rule_mode_averaging
+
+    common = dict(branch_distance=[9.0, 10.0, 11.0], truth_branch_distance=[0.38] * 3, fde=[12.0] * 3)
+    averaging = _view({"loss.name": "trajectory_mse"}, between_share=[0.9, 0.95, 0.97], **common)
+    (f,) = rule_mode_averaging(averaging, averaging)
+    assert f.id == "mode-averaging" and f.evidence["between_share"] == pytest.approx(0.95)
+    assert "95%" in f.text and "10 units" in f.text
+    # just under the majority, and a model whose predictions sit on branches: silent
+    assert rule_mode_averaging(_view({}, between_share=[0.5, 0.45, 0.49], **common), averaging) == []
+    assert rule_mode_averaging(_view({}, between_share=[0.02, 0.01, 0.03], **common), averaging) == []
+
+
+def test_best_branch_recovery_names_the_reference_level_and_its_worst_branch():
+    from scalelab._explain import reference
+    from scalelab._explain._trajectories import rule_best_branch_recovery
+
+    masses = {"branch_mass.cross.left": [0.47, 0.48, 0.46], "true_mass.cross.left": [0.5] * 3,
+              "branch_mass.cross.right": [0.21, 0.2, 0.2], "true_mass.cross.right": [0.2] * 3}
+    good = _view({"loss.name": "mdn_nll"}, branch_abs_error=[0.03, 0.04, 0.035], **masses)
+    bad = _view({"loss.name": "trajectory_mse"}, branch_abs_error=[0.4, 0.5, 0.45], **masses)
+    ref = reference([bad, good])
+    assert ref is good
+    (f,) = rule_best_branch_recovery(good, ref)
+    assert f.evidence["worst"] == "cross.left" and f.evidence["within_tolerance"]
+    assert "0.035" in f.text and "within ±0.05" in f.text
+    assert rule_best_branch_recovery(bad, ref) == []
+    off = _view({"loss.name": "grid_softmax"}, branch_abs_error=[0.08, 0.07, 0.09], **masses)
+    (g,) = rule_best_branch_recovery(off, off)
+    assert not g.evidence["within_tolerance"] and "more than the ±0.05" in g.text
+
+
+def test_the_optional_section_keeps_existing_trial_keys_and_study_hashes():
+    """Keys and hashes as computed before the [trajectory] section existed (main at 0108e55)."""
+    import scalelab
+    from scalelab._study import spec_hash
+
+    for name, first, last in (("input-scaling", "a62d57b879deb8ce59be", "b2adddf08bd93d010dd7"),
+                              ("batchnorm-regression", "9ffe0f6f086ceeff7bd7", "85e05402b5a10c7c504e")):
+        trials = expand(scalelab.builtin_spec(name))
+        assert (trials[0].key, trials[-1].key) == (first, last)
+    assert spec_hash(scalelab.builtin_spec("input-scaling")) == "fb49200ce8c64951"
+
+
+def test_mismatched_trajectory_specs_fail_before_training_with_one_line():
+    from scalelab.engine import check_trials
+
+    for change, words in ((dict(loss=dict(name="mse")), "set loss.name to one of"),
+                          (dict(model=dict(kind="mlp")), "set model.kind = 'trajectory'")):
+        d = _spec().model_dump(exclude={"grid", "arms", "descriptions"})
+        for k, v in change.items():
+            d[k].update(v)
+        with pytest.raises(ValueError) as e:
+            check_trials(expand(parse_spec(d)))
+        assert words in str(e.value) and "\n" not in str(e.value)

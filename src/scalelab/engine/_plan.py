@@ -110,6 +110,10 @@ def check_trial(spec, ds: Dataset) -> None:
     if classification and spec.target.transform != "none":
         raise ValueError(f"target.transform applies to regression targets; {ds.name!r} is a classification task "
                          f"(leave target.transform = 'none')")
+    if spec.model.kind == "trajectory" or ds.name == "trajectories":
+        from ..trajectories import check_spec
+
+        check_spec(spec, ds)
     if spec.model.kind == "fcn" and not image_shape(ds):
         raise ValueError(f"model.kind = 'fcn' needs image-shaped inputs; data set {ds.name!r} has none")
 

@@ -16,6 +16,20 @@ from ._heads import CvaeHead, GridHead, MixtureHead, PointHead
 from ._net import Cvae, Seq2Seq
 
 
+TRAJECTORY_LOSSES = ("trajectory_mse", "grid_softmax", "mdn_nll", "cvae_elbo")
+
+
+def check_spec(spec, ds) -> None:
+    """What a trajectory spec asks that does not fit together: one actionable ValueError."""
+    loss, kind = spec.loss.name, spec.model.kind
+    if kind == "trajectory" and loss not in TRAJECTORY_LOSSES:
+        raise ValueError(f"model.kind = 'trajectory' builds the model of a trajectory loss; set loss.name to one of "
+                         f"{', '.join(TRAJECTORY_LOSSES)} (got {loss!r})")
+    if loss in TRAJECTORY_LOSSES and (kind != "trajectory" or ds.name != "trajectories"):
+        raise ValueError(f"loss.name = {loss!r} predicts trajectories with its own model: set model.kind = "
+                         f"'trajectory' and data.dataset = 'trajectories'")
+
+
 def load_trajectory_data(data, trajectory):
     """The data set of ``data.dataset = "trajectories"``: a user's .npz (``data.path``) or
     the generator (``data.n_samples`` training sequences, seeded by ``data.split_seed``)."""
@@ -33,6 +47,6 @@ def load_trajectory_data(data, trajectory):
                              coord_range=tuple(tr.coord_range))
 
 
-__all__ = ["BRANCHES", "Cvae", "CvaeHead", "GridHead", "JUNCTION_TYPES", "MixtureHead", "PointHead", "Seq2Seq",
+__all__ = ["BRANCHES", "TRAJECTORY_LOSSES", "check_spec", "Cvae", "CvaeHead", "GridHead", "JUNCTION_TYPES", "MixtureHead", "PointHead", "Seq2Seq",
            "TrajectoryMap", "empirical_branch_frequencies", "load_trajectory_data", "load_trajectory_file",
            "make_trajectories"]
