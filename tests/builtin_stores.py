@@ -18,6 +18,8 @@ SHRINK = {
     "feature-scales": ["seeds=2", "train.epochs=2", "probes.preset='standard'", "probes.points_per_decade=3"],
     "function-approximation": ["seeds=2", "train.epochs=2", "data.n_samples=300", "data.validation=100"],
     "batchnorm-regression": ["seeds=2", "train.epochs=2", "data.n_samples=120", "data.validation=40"],
+    "trajectories": ["seeds=2", "train.epochs=1", "data.n_samples=300", "data.validation=100", "trajectory.n_test=100",
+                     "trajectory.units=8", "trajectory.density_samples=20"],
 }
 
 
