@@ -37,17 +37,23 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--db", default=None, help="store to write (default: a temporary file)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--timed", nargs=3, metavar=("WALL_S", "CPU_USER_S", "LOAD"), default=None,
+                    help="summarize the study already in --db, timed elsewhere (no new run)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     spec = with_overrides(scalelab.builtin_spec("trajectories"), a.set)
     db = a.db or os.path.join(tempfile.mkdtemp(), "trajectories.db")
-    if os.path.exists(db):
-        os.remove(db)
-    load0, t0, ru0 = os.getloadavg(), time.time(), resource.getrusage(resource.RUSAGE_SELF)
-    scalelab.run_study(spec, db)
-    wall, ru = time.time() - t0, resource.getrusage(resource.RUSAGE_SELF)
-    load1 = os.getloadavg()
+    if a.timed:
+        wall, cpu, sys_s, load0, load1 = float(a.timed[0]), float(a.timed[1]), None, a.timed[2], None
+    else:
+        if os.path.exists(db):
+            os.remove(db)
+        load0, t0, ru0 = os.getloadavg(), time.time(), resource.getrusage(resource.RUSAGE_SELF)
+        scalelab.run_study(spec, db)
+        wall, ru = time.time() - t0, resource.getrusage(resource.RUSAGE_SELF)
+        cpu, sys_s = ru.ru_utime - ru0.ru_utime, round(ru.ru_stime - ru0.ru_stime, 1)
+        load1 = os.getloadavg()
     with scalelab.Store(db) as store:
         records = scalelab.summarize(store, "trajectories")
     table = [dict(level=r["level"], **{m: [r[m]["mean"], r[m]["std"]] for m in METRICS}) for r in records]
@@ -59,8 +65,7 @@ def main() -> None:
                and r["branch_abs_error"]["mean"] is not None and r["branch_abs_error"]["mean"] <= 0.05
                and best_det_fde is not None and r["min_fde_20"]["mean"] * 2 <= best_det_fde]
     out = dict(study="trajectories", overrides=a.set, threads=torch.get_num_threads(), cpus=os.cpu_count(),
-               wall_s=round(wall, 1), cpu_user_s=round(ru.ru_utime - ru0.ru_utime, 1),
-               cpu_sys_s=round(ru.ru_stime - ru0.ru_stime, 1), load_before=load0, load_after=load1,
+               wall_s=round(wall, 1), cpu_user_s=round(cpu, 1), cpu_sys_s=sys_s, load_before=load0, load_after=load1,
                deterministic_fde=best_det_fde, levels_meeting_acceptance=passing, table=table, db=db)
     text = json.dumps(out, indent=2)
     print(text)
