@@ -19,6 +19,8 @@ SHRINK = {
     "function-approximation": ["seeds=2", "train.epochs=2", "data.n_samples=300", "data.validation=100"],
     "batchnorm-regression": ["seeds=2", "train.epochs=2", "data.n_samples=120", "data.validation=40"],
     "embedding-size": ["seeds=2", "train.epochs=1", "data.n_samples=200"],
+    "trajectories": ["seeds=2", "train.epochs=1", "data.n_samples=300", "data.validation=100", "trajectory.n_test=100",
+                     "trajectory.units=8", "trajectory.density_samples=20"],
 }
 
 

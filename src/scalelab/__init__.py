@@ -29,6 +29,7 @@ _EXPORTS = {
     "Store": "_store", "StoreError": "_store",
     "builtin_spec": "_study", "builtin_studies": "_study", "run_study": "_study",
     "TRANSFORMS": "_transforms", "make_transform": "_transforms",
+    "make_trajectories": "trajectories", "load_trajectory_file": "trajectories",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]

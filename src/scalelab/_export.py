@@ -24,7 +24,10 @@ def tidy_rows(store: Store, study: str) -> tuple[list[str], list[dict]]:
     levels = read_levels(store, study)
     factors = list(dict.fromkeys(k for lv in levels for k in lv.level))
     numeric = {f: all(_number(lv.level.get(f)) is not None for lv in levels) for f in factors}
-    cols = ["study", "trial_id", "level", *factors, "seed", "status", "loss_units", "epoch", *METRICS]
+    # a registered loss's own metrics (test_ade, …), the report's sample drawings left out
+    extra = sorted({k for lv in levels for rec in lv.trials for e in rec.epochs for k in e
+                    if k != "epoch" and k not in METRICS and not k.startswith("test_show.")})
+    cols = ["study", "trial_id", "level", *factors, "seed", "status", "loss_units", "epoch", *METRICS, *extra]
     rows = []
     for lv in levels:
         cells = {f: _number(lv.level.get(f)) if numeric[f] else value_label(lv.level.get(f))
@@ -36,7 +39,8 @@ def tidy_rows(store: Store, study: str) -> tuple[list[str], list[dict]]:
             for e in rec.epochs:
                 rows.append(dict(study=study, trial_id=t["id"], level=lv.label, **cells, seed=t["seed"],
                                  status=t["status"], loss_units=units, epoch=e["epoch"],
-                                 **{m: None if not math.isfinite(e[m]) else e[m] for m in METRICS}))
+                                 **{m: None if not math.isfinite(e[m]) else e[m] for m in METRICS},
+                                 **{m: e[m] if m in e and math.isfinite(e[m]) else None for m in extra}))
     return cols, rows
 
 

@@ -315,6 +315,9 @@ def build_figures(levels: list[LevelRecord], descriptions: dict | None = None, b
     figs = [_curves(levels, colors, band, units), *_vs_factor(levels, colors, units)]
     pf = _probe_figure(levels, colors, band)
     figs += [pf] if pf is not None else []
+    from .trajectories._figures import trajectory_figures   # a trajectory study's samples and calibration
+
+    figs += [Figure(name, title, caption, panels) for name, title, caption, panels in trajectory_figures(levels, colors)]
     legend = [(f"{i + 1}. {lv.label}", level_description(lv.level, descriptions), c)
               for i, (lv, c) in enumerate(zip(levels, colors))]
     for f in figs:

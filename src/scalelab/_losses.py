@@ -77,3 +77,34 @@ def per_sample_loss_and_grad(name: str, from_logits: bool, out: torch.Tensor, y:
     if name == "mae":
         return diff.abs().mean(-1), diff.sign() / (k * b)
     raise ValueError(f"unknown loss {name!r}")
+
+
+# ----------------------------------------------------------------------------- registered losses
+
+# Losses beyond the three above, each a factory ``factory(group) -> loss`` where ``loss.per_sample(out, y)``
+# gives per-sample losses (M, b) of outputs (M, b, n_out) and targets in training units; a loss may
+# also build the model its outputs need (``build_model(n_in)``, for ``model.kind`` of its family) and
+# evaluate held-out data itself (``evaluate(X, y)`` -> metrics of shape (M,), ``loss`` among them).
+LOSSES: dict = {}
+_PLUGINS = ("scalelab.trajectories",)   # modules that register losses when imported
+
+
+def register_loss(name: str):
+    """Decorator: make ``factory`` the loss ``loss.name = name`` selects."""
+    def add(factory):
+        LOSSES[name] = factory
+        return factory
+    return add
+
+
+def make_loss(name: str, group):
+    """The registered loss ``name`` for a stacked group; None for the built-in ones."""
+    if name in ("crossentropy", "mse", "mae"):
+        return None
+    import importlib
+
+    for mod in _PLUGINS:
+        importlib.import_module(mod)
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; known: crossentropy, mse, mae, {', '.join(sorted(LOSSES))}")
+    return LOSSES[name](group)

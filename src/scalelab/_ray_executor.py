@@ -120,9 +120,10 @@ class RayExecutor:
         from ._splits import dataset_key, load_dataset
 
         data = group[0].spec.data  # a group shares its data section (it is part of the group key)
-        key = dataset_key(data, self.data_dir)
+        traj = getattr(group[0].spec, "trajectory", None)
+        key = dataset_key(data, self.data_dir, traj)
         if key not in self.data_refs:
-            self.data_refs[key] = self.ray.put(load_dataset(data, self.data_dir))
+            self.data_refs[key] = self.ray.put(load_dataset(data, self.data_dir, traj))
             self.puts += 1
         return [key], [self.data_refs[key]]
 

@@ -69,6 +69,7 @@ def summarize_levels(levels: list[LevelRecord]) -> list[dict]:
         for m in SUMMARY_METRICS:
             d = describe(finals[m])
             r[m] = dict(mean=d["mean"], std=d["std"], ci95=d["ci95"])
+        r.update(extra_summaries(lv))
         r["train_loss_by_epoch"] = [float(np.mean(by_epoch[e])) for e in sorted(by_epoch)]
         # validation curves only where the study held out a validation set
         has_val = any(math.isfinite(v[0]) for vs in val_by_epoch.values() for v in vs)
@@ -78,6 +79,23 @@ def summarize_levels(levels: list[LevelRecord]) -> list[dict]:
             if has_val else []
         out.append(r)
     return out
+
+
+def extra_summaries(lv: LevelRecord) -> dict:
+    """A registered loss's own test metrics (stored as ``test_<name>``, e.g. ``test_ade``) under
+    ``<name>``: mean, std and 95% CI over the level's finished seeds; the report's sample
+    drawings (``test_show.…``) are left out."""
+    finals = [rec.epochs[-1] for rec in lv.trials if rec.status != "diverged" and rec.epochs]
+    names = sorted({k for f in finals for k in f if k.startswith("test_") and not k.startswith("test_show.")}
+                   - set(_EXTRA_SKIP))
+    out = {}
+    for k in names:
+        d = describe([f.get(k) for f in finals])
+        out[k[5:]] = dict(mean=d["mean"], std=d["std"], ci95=d["ci95"])
+    return out
+
+
+_EXTRA_SKIP = ("test_loss", "test_acc", "test_mse", "test_r2", "test_corr")
 
 
 def to_csv(records: list[dict]) -> str:
@@ -104,7 +122,11 @@ def to_csv(records: list[dict]) -> str:
 
 NAMES = {"final_train_loss": "train loss", "test_loss": "test loss", "test_accuracy": "test acc",
          "val_rmse": "val RMSE", "test_rmse": "test RMSE", "val_r2": "val R²", "test_r2": "test R²",
-         "test_corr": "test corr"}
+         "test_corr": "test corr",
+         # a trajectory head's own (the test set; see scalelab.trajectories)
+         "ade": "ADE", "fde": "FDE", "min_ade_20": "minADE₂₀", "min_fde_20": "minFDE₂₀", "grid_nll": "grid NLL",
+         "branch_abs_error": "branch error"}
+TRAJECTORY_METRICS = ("ade", "fde", "min_ade_20", "min_fde_20", "grid_nll", "branch_abs_error")
 
 
 def _epoch_sample(n: int, most: int = 6) -> list[int]:
@@ -119,11 +141,17 @@ def shown_metrics(records: list[dict]) -> list[str]:
     shown = [m for m in SUMMARY_METRICS if any(r[m]["mean"] is not None for r in records)]
     if "test_rmse" in shown:  # regression: the loss is in each level's own target units; RMSE is comparable
         shown = [m for m in shown if m not in ("test_loss", "val_r2")]
+    traj = [m for m in TRAJECTORY_METRICS if any((r.get(m) or {}).get("mean") is not None for r in records)]
+    if traj:   # trajectories: each head's loss is its own; these compare
+        shown = [m for m in shown if m != "test_loss"] + traj
     return shown
 
 
 def ci_metric(records: list[dict]) -> str:
-    return "test_accuracy" if "test_accuracy" in shown_metrics(records) else "test_rmse"
+    shown = shown_metrics(records)
+    if "branch_abs_error" in shown:
+        return "branch_abs_error"
+    return "test_accuracy" if "test_accuracy" in shown else "test_rmse"
 
 
 def factor_cells(r: dict, factors: list[str]) -> list[str]:

@@ -30,24 +30,33 @@ class Split:
 _DATA_CACHE: dict[str, Dataset] = {}
 
 
-def dataset_key(data, data_dir: str | None = None) -> str:
+def dataset_key(data, data_dir: str | None = None, trajectory=None) -> str:
     """What identifies a loaded data set in the per-process cache (executors seed it remotely)."""
-    return repr((data.dataset, data.dir or data_dir, data.verify, data.path, data.target, data.task,
-                 data.test_fraction, data.split_seed, data.n_samples, data.noise)
-                + ((data.vocab, data.seq_len, data.text_rule, data.text_lengths) if data.vocab or data.dataset == "text"
-                   else ())
-                + (("no-holdout",) if not data.holdout else ()))
+    key = (data.dataset, data.dir or data_dir, data.verify, data.path, data.target, data.task,
+           data.test_fraction, data.split_seed, data.n_samples, data.noise)
+    if data.vocab or data.dataset == "text":
+        key += (data.vocab, data.seq_len, data.text_rule, data.text_lengths)
+    if not data.holdout:
+        key += ("no-holdout",)
+    if trajectory is not None and data.dataset == "trajectories":   # the generator's own options
+        key += (repr(sorted(trajectory.model_dump().items())),)
+    return repr(key)
 
 
-def load_dataset(data, data_dir: str | None = None) -> Dataset:
-    """The raw data set a resolved ``data`` section names (cached per process)."""
-    key = dataset_key(data, data_dir)
+def load_dataset(data, data_dir: str | None = None, trajectory=None) -> Dataset:
+    """The raw data set a resolved ``data`` section names (cached per process); ``trajectory``:
+    the spec's ``[trajectory]`` section, for ``data.dataset = "trajectories"``."""
+    key = dataset_key(data, data_dir, trajectory)
     if not data.holdout and data.dataset not in SKLEARN_SETS:
         raise DataError(f"data.holdout = false (train and evaluate on all rows) is for the scikit-learn sets "
                         f"({', '.join(SKLEARN_SETS)}), not {data.dataset!r}; remove it")
     if key not in _DATA_CACHE:
         name = data.dataset
-        if name == "fashion-mnist":
+        if name == "trajectories":
+            from .trajectories import load_trajectory_data
+
+            ds = load_trajectory_data(data, trajectory)
+        elif name == "fashion-mnist":
             ds = load_fashion_mnist(data.dir or data_dir, verify=data.verify)
         elif name in SYNTHETIC:
             kw = {"n_train": data.n_samples} if data.n_samples else {}
@@ -87,7 +96,7 @@ def split_dataset(ds: Dataset, data) -> Split:
 
 def trial_split(spec, data_dir: str | None = None) -> tuple[Dataset, Split]:
     """A trial's data set and its split, with the spec's extra input columns computed."""
-    ds = load_dataset(spec.data, data_dir)
+    ds = load_dataset(spec.data, data_dir, getattr(spec, "trajectory", None))
     sp = split_dataset(ds, spec.data)
     if spec.input.features:  # user-defined columns, computed from the raw ones
         for part in ("X_train", "X_val", "X_test"):

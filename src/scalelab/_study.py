@@ -17,6 +17,7 @@ import torch
 from ._executors import make_executor
 from ._runner import run_units, scan
 from ._spec import SpecError, StudySpec, load_spec
+from ._spec._key import without_new_defaults
 from ._splits import trial_split
 from ._store import Store
 from ._suggest import did_you_mean
@@ -38,7 +39,8 @@ def environment(device: str) -> dict:
 
 def spec_hash(spec: StudySpec) -> str:
     # descriptions are presentation: editing one does not make a new study (nor rerun it)
-    dump = spec.model_dump(exclude={"descriptions"})
+    # a field added since (at its default) keeps the hash the study had before it
+    dump = without_new_defaults(spec.model_dump(exclude={"descriptions"}))
     return hashlib.sha256(json.dumps(dump, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

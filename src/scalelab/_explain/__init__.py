@@ -21,6 +21,7 @@ from . import _class_collapse, _curvature, _dead_relu, _diverged, _first_layer_s
 from . import _zero_gradient  # noqa: F401
 from . import _embedding_update  # noqa: F401
 from . import _conditioning, _divergence, _large_logits, _layer_imbalance, _saturation, _targets, _vanishing  # noqa: F401
+from . import _trajectories  # noqa: F401
 from ._answer import Answer, answer_views, answers
 from ._findings import CAUSE, CONSEQUENCE, NOTE, ROLES, Finding
 from ._registry import Rule, register, rules, run_rules

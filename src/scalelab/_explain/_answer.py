@@ -38,6 +38,9 @@ class Answer:
 
 def _headline(views: list[LevelView]) -> tuple[str, callable, bool]:
     """The metric a sentence quotes: (name, value of a view, higher is better)."""
+    if views and all("test_branch_abs_error" in v.final for v in views if v.final):
+        return ("branch-mass error", lambda v: float(np.nanmedian(v.final["test_branch_abs_error"]))
+                if "test_branch_abs_error" in v.final else math.nan, False)
     if all("test_r2" in v.final for v in views if v.final):
         return "test R²", lambda v: float(np.nanmedian(v.final["test_r2"])) if "test_r2" in v.final else math.nan, True
     if any(math.isfinite(v.final_test_acc) for v in views):

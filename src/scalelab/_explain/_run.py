@@ -14,9 +14,12 @@ from ._view import LevelView, study_views, view_of
 
 
 def reference(views: list[LevelView]) -> LevelView:
-    """The level that did best: highest median test R² for regression (training losses in
-    different target units do not compare), else lowest final training loss."""
+    """The level that did best: lowest median branch-mass error for trajectory models, highest
+    median test R² for regression (training losses in different target units do not
+    compare), else lowest final training loss."""
     ok = [v for v in views if math.isfinite(v.final_train_loss)] or views
+    if ok and all("test_branch_abs_error" in v.final for v in ok):   # trajectories: branch recovery
+        return min(ok, key=lambda v: float(np.nanmedian(v.final["test_branch_abs_error"])))
     if all("test_r2" in v.final for v in ok):
         return max(ok, key=lambda v: float(np.nanmedian(v.final["test_r2"])))
     return min(ok, key=lambda v: v.final_train_loss if math.isfinite(v.final_train_loss) else math.inf)

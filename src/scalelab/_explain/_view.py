@@ -110,6 +110,11 @@ def view_of(trials: list[TrialRecord], level: dict) -> LevelView:
         vals = np.array([e.get(name, np.nan) for e in finals], dtype=float)
         if len(vals) and np.isfinite(vals).any():
             v.final[name] = vals
+    for name in {k for e in finals for k in e if k.startswith("test_") and not k.startswith("test_show.")}:
+        if name not in v.final:   # a registered loss's own test metrics (test_ade, test_branch_abs_error, …)
+            vals = np.array([e.get(name, np.nan) for e in finals], dtype=float)
+            if np.isfinite(vals).any():
+                v.final[name] = vals
     if finals:
         v.final_train_loss = float(np.mean([e["train_loss"] for e in finals]))
         v.final_test_acc = float(np.mean([e["test_acc"] for e in finals]))

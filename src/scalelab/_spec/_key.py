@@ -68,20 +68,25 @@ def _new_field_defaults() -> dict[str, dict[str, str] | str]:
     return out
 
 
-def computed_json(spec: dict) -> str:
-    """The part of a resolved spec (as dumped, or as stored in JSON) that the key hashes."""
+def without_new_defaults(spec: dict) -> dict:
+    """A dumped spec (a trial's or a study's) without the fields added since ``KEYED_FIELDS``
+    that hold their defaults: what a hash of it must see to stay what it was before them."""
     new = _new_field_defaults()
     out = {}
     for k, v in spec.items():
-        if k in NOT_COMPUTED:
-            continue
         if k not in KEYED_FIELDS:
             if k in new and _as_json(v) == new[k]:
                 continue                    # a new section at its default
         elif isinstance(v, dict) and isinstance(new.get(k), dict):
             v = {f: x for f, x in v.items() if not (f in new[k] and _as_json(x) == new[k][f])}
         out[k] = v
-    return json.dumps(out, sort_keys=True, default=str)
+    return out
+
+
+def computed_json(spec: dict) -> str:
+    """The part of a resolved spec (as dumped, or as stored in JSON) that the key hashes."""
+    return json.dumps(without_new_defaults({k: v for k, v in spec.items() if k not in NOT_COMPUTED}),
+                      sort_keys=True, default=str)
 
 
 def key_of(spec_json: str, seed: int) -> str:

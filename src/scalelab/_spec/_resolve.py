@@ -27,6 +27,8 @@ def _weighted_layers(model: dict) -> int:
         return len(model["hidden"]) + 1
     if model["kind"] == "fcn":
         return len(model["conv"]) + 1
+    if model["kind"] == "trajectory":   # one composite layer (encoder, decoder, head): one multiplier
+        return 1
     from ..models import LAYERS
 
     for entry in model["layers"]:
@@ -40,6 +42,8 @@ def resolve(spec: StudySpec) -> StudySpec:
     """Fill every profile-dependent field left unset; the result has no ``None`` defaults."""
     p = PROFILES[spec.profile]
     d = spec.model_dump()
+    if d.get("trajectory") is None and ("trajectory" in (d["model"]["kind"], d["data"]["dataset"][:-1])):
+        d["trajectory"] = {}   # trajectory data or models: the section's defaults
     model, optim = d["model"], d["optim"]
     n_layers = _weighted_layers(model)
     kind_word = "conv" if model["kind"] == "fcn" else "dense"

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from ._trajectory import TrajectorySpec
+
 
 class SpecError(ValueError):
     """A spec that cannot be run; the message is one actionable line."""
@@ -59,7 +61,7 @@ class _Section(BaseModel):
 
 
 DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file", "heatmap", "sin-plus-y",
-            "text")
+            "text", "trajectories")
 INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
          "normal_glorot", "torch_default")
 
@@ -130,7 +132,8 @@ class TargetSpec(_TransformSection):
 
 
 class ModelSpec(_Section):
-    kind: Literal["mlp", "fcn", "layers"] = "mlp"  # fcn: fully convolutional; layers: the list below
+    kind: Literal["mlp", "fcn", "layers", "trajectory"] = "mlp"  # fcn: fully convolutional; layers: the list below
+    # trajectory: an LSTM encoder–decoder with the head loss.name names ([trajectory] section)
     hidden: list[Annotated[int, Field(ge=1)]] = [128]
     # kind = "layers": hidden layers as listed, e.g. [{kind = "dense", units = 64}, {kind = "activation"}];
     # a dense head with one unit per output follows
@@ -148,7 +151,9 @@ class ModelSpec(_Section):
 
 
 class LossSpec(_Section):
-    name: Literal["crossentropy", "mse", "mae"] = "crossentropy"
+    name: Literal["crossentropy", "mse", "mae",
+                  # registered losses (scalelab._losses.LOSSES): the trajectory heads
+                  "trajectory_mse", "grid_softmax", "mdn_nll", "cvae_elbo"] = "crossentropy"
     from_logits: bool | None = None        # False: softmax output, clipped probabilities (Keras)
     clip: Num | None = Field(None, ge=0, lt=0.5)  # probability clip of the softmax output
 
@@ -235,6 +240,7 @@ class _Sections(_Section):
     optim: OptimSpec = OptimSpec()
     train: TrainSpec = TrainSpec()
     probes: ProbesSpec = ProbesSpec()
+    trajectory: TrajectorySpec | None = None   # optional: left out of a trial's key while unset
 
 
 class EffectiveSpec(_Section):

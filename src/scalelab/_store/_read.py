@@ -9,6 +9,9 @@ from .._suggest import did_you_mean
 METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
            # regression, in the targets' original units
            "val_mse", "val_r2", "val_corr", "test_mse", "test_r2", "test_corr")
+# Metrics beyond these columns (a registered loss's own, e.g. test_ade) are stored as rows of the
+# probes table under this probe name, with the epoch as their step, and read back into their epoch.
+EXTRA_METRICS = "epoch_metrics"
 
 
 class ReadMixin:
@@ -84,12 +87,18 @@ class ReadMixin:
     def epochs(self, trial_id: int) -> list[dict]:
         rows = self.conn.execute(f"SELECT epoch, {', '.join(METRICS)} FROM epochs WHERE trial_id=? ORDER BY epoch",
                                  (trial_id,)).fetchall()
-        return [dict(zip(("epoch", *METRICS), (r[0], *(float("nan") if v is None else v for v in r[1:]))))
-                for r in rows]
+        out = [dict(zip(("epoch", *METRICS), (r[0], *(float("nan") if v is None else v for v in r[1:]))))
+               for r in rows]
+        by_epoch = {e["epoch"]: e for e in out}
+        for epoch, name, value in self.conn.execute("SELECT step, name, value FROM probes WHERE trial_id=? AND probe=?",
+                                                    (trial_id, EXTRA_METRICS)):
+            if epoch in by_epoch:
+                by_epoch[epoch][name] = float("nan") if value is None else value
+        return out
 
     def probes(self, trial_id: int) -> list[tuple]:
-        return self.conn.execute("SELECT step, probe, name, value FROM probes WHERE trial_id=? ORDER BY step, probe,"
-                                 " name", (trial_id,)).fetchall()
+        return self.conn.execute("SELECT step, probe, name, value FROM probes WHERE trial_id=? AND probe!=? ORDER BY "
+                                 "step, probe, name", (trial_id, EXTRA_METRICS)).fetchall()
 
     def checkpoint_bytes(self) -> list[tuple[int, int, int]]:
         """(work unit, epoch, compressed bytes) of every checkpoint held in the store."""

@@ -6,7 +6,7 @@ import json
 import math
 import time
 
-from ._read import METRICS
+from ._read import EXTRA_METRICS, METRICS
 
 
 def _num(x):
@@ -38,6 +38,11 @@ def save_results(conn, study_id: int, results, env: dict) -> None:
             conn.executemany(
                 f"INSERT INTO epochs(trial_id, epoch, {', '.join(METRICS)}) VALUES (?,?,{','.join('?' * len(METRICS))})",
                 [(tid, e["epoch"], *(_num(e.get(m)) for m in METRICS)) for e in result.epochs])
+            extra = [(tid, e["epoch"], EXTRA_METRICS, k, _num(v)) for e in result.epochs for k, v in e.items()
+                     if k != "epoch" and k not in METRICS]
+            if extra:   # a registered loss's own metrics (test_ade, …): rows of the probes table, step = epoch
+                conn.executemany("INSERT OR REPLACE INTO probes(trial_id, step, probe, name, value) VALUES (?,?,?,?,?)",
+                                 extra)
             if result.probes:
                 conn.executemany("INSERT OR REPLACE INTO probes(trial_id, step, probe, name, value) VALUES (?,?,?,?,?)",
                                  [(tid, s, p, n, _num(v)) for s, p, n, v in result.probes])

@@ -17,6 +17,8 @@ class EvaluateMixin:
         objective), for classification ``acc``; for regression ``mse`` in the targets' original
         units, ``r2`` against predicting each output's mean on this set (1 − SSE/SST, summed over
         outputs) and ``corr`` (Pearson, predictions vs targets over all outputs)."""
+        if getattr(self.custom_loss, "evaluate", None) is not None:   # a registered loss with metrics of its own
+            return self.custom_loss.evaluate(X, y)
         M, n = self.M, len(X)
         nan = np.full(M, np.nan)
         if n == 0:

@@ -48,7 +48,13 @@ class StackedGroup(StepMixin, EvaluateMixin):
         self.classification = sp.task == "classification"
         n_out = sp.n_classes if self.classification else sp.y_train.shape[1]
         self.image_shape = image_shape(ds)
-        self.model = build_model(s.model, sp.X_train.shape[1], n_out, self.image_shape)
+        self.dataset_meta = ds.meta
+        # a registered loss (None for the built-in ones); a model family of its own builds its model
+        self.custom_loss = _losses.make_loss(s.loss.name, self)
+        if s.model.kind == "trajectory":
+            self.model = self.custom_loss.build_model(sp.X_train.shape[1])
+        else:
+            self.model = build_model(s.model, sp.X_train.shape[1], n_out, self.image_shape)
         self.layers = self.model.layers
         self.weighted = self.model.weighted
         # gradients by hand where a registered fast path covers the model (SCALELAB_AUTOGRAD=1: never)
@@ -138,17 +144,30 @@ class StackedGroup(StepMixin, EvaluateMixin):
 
     # -- the model and its objective
 
-    def forward(self, params, x, taps=None, training: bool = False):
+    def forward(self, params, x, taps=None, training: bool = False, targets=None):
         """Outputs (M, b, n_out) of inputs (M, b, D); ``training``: BatchNorm uses (and
-        updates) batch statistics; ``taps`` receives named intermediate tensors."""
-        return self.model.forward(params, x, Pass(self.M, training, self.buffers, taps))
+        updates) batch statistics; ``taps`` receives named intermediate tensors; ``targets``
+        reach the layers that read them (a conditional VAE's posterior)."""
+        return self.model.forward(params, x, Pass(self.M, training, self.buffers, taps, targets,
+                                                  self.noise(self.step if training else -1)))
+
+    def noise(self, stream: int):
+        """``draw(shape)`` → (M, *shape) standard normals, model m's from its own seed and
+        ``stream`` (the step while training, -1 when evaluating): the same numbers whatever
+        group a trial trains in, and after a resume from a checkpoint."""
+        def draw(shape):
+            return torch.as_tensor(np.stack([np.random.default_rng([t.seed, 5, stream + 1]).standard_normal(shape)
+                                             for t in self.trials]), dtype=self.dtype, device=self.device)
+        return draw
 
     def loss_per_sample(self, out, y):
         """Per-sample losses (M, b) of outputs (M, b, n_out)."""
+        if self.custom_loss is not None:
+            return self.custom_loss.per_sample(out, y)
         return _losses.per_sample_loss(self.loss_name, self.from_logits, out, y, self.clip)
 
     def per_sample(self, params, x, y, taps=None, training: bool = False):
-        out = self.forward(params, x, taps, training)
+        out = self.forward(params, x, taps, training, targets=y)
         return self.loss_per_sample(out, y), out
 
     def objective(self, params, x, y, taps=None, training: bool = False):

@@ -58,6 +58,8 @@ def group_key(trial: Trial) -> str:
                  optim=(stack_key(o.name), o.nesterov),
                  l2=o.l2 > 0, train=s.train.model_dump(),  # a penalty term changes the computed graph
                  probes=s.probes.model_dump())
+    if getattr(s, "trajectory", None) is not None:   # generator and head sizes change the computation
+        shape["trajectory"] = s.trajectory.model_dump()
     return json.dumps(shape, sort_keys=True, default=str)
 
 
@@ -77,7 +79,7 @@ def default_group_size(trial: Trial, data_dir: str | None = None, device: str | 
     if s.train.group_size:
         return s.train.group_size
     dev = resolve_device(device or s.train.device)
-    n_features = load_dataset(s.data, data_dir).n_features
+    n_features = load_dataset(s.data, data_dir, getattr(s, "trajectory", None)).n_features
     sizes = [n_features, *s.model.hidden, 10]
     n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     return auto_group_size(n_params, n_features, s.train.batch_size, dev)
@@ -110,6 +112,10 @@ def check_trial(spec, ds: Dataset) -> None:
         raise ValueError(f"target.transform applies to regression targets; {ds.name!r} is a classification task "
                          f"(leave target.transform = 'none')")
     check_token_model(spec, ds)
+    if spec.model.kind == "trajectory" or ds.name == "trajectories":
+        from ..trajectories import check_spec
+
+        check_spec(spec, ds)
     if spec.model.kind == "fcn" and not image_shape(ds):
         raise ValueError(f"model.kind = 'fcn' needs image-shaped inputs; data set {ds.name!r} has none")
 
@@ -120,8 +126,9 @@ def check_trials(trials: list[Trial], data_dir: str | None = None, seen: set | N
     seen = set() if seen is None else seen
     for t in trials:
         s = t.spec
-        key = json.dumps([s.data.model_dump(), s.loss.name, s.target.transform, s.model.kind], sort_keys=True,
+        key = json.dumps([s.data.model_dump(), s.loss.name, s.target.transform, s.model.kind,
+                          *([s.trajectory.model_dump()] if getattr(s, "trajectory", None) else [])], sort_keys=True,
                          default=str)
         if key not in seen:
             seen.add(key)
-            check_trial(s, load_dataset(s.data, data_dir))
+            check_trial(s, load_dataset(s.data, data_dir, getattr(s, "trajectory", None)))

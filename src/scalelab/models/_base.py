@@ -39,7 +39,10 @@ class Pass:
     """What one forward pass shares across layers: whether it trains (BatchNorm uses and
     updates batch statistics), the explicit state (BatchNorm's running averages, keyed by
     buffer name, updated in place when training) and ``taps`` (probes read named
-    intermediate tensors; None: record nothing)."""
+    intermediate tensors; None: record nothing). Generative layers also read ``targets``
+    (M, batch, n_targets) in training units, when the pass has them (a conditional VAE's
+    posterior), and draw their randomness from ``noise(shape)`` → (M, *shape) standard
+    normals, reproducible per model and step."""
 
     M: int
     training: bool = False
@@ -50,6 +53,8 @@ class Pass:
     # (table name -> (rows (U, d), ids into them (M, batch, steps)))
     mask: torch.Tensor | None = None
     rows: dict | None = None
+    targets: torch.Tensor | None = None
+    noise: Any = None
 
 
 class Layer:
