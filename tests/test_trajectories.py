@@ -349,8 +349,8 @@ def test_the_optional_section_keeps_existing_trial_keys_and_study_hashes():
     import scalelab
     from scalelab._study import spec_hash
 
-    for name, first, last in (("input-scaling", "a62d57b879deb8ce59be", "b2adddf08bd93d010dd7"),
-                              ("batchnorm-regression", "9ffe0f6f086ceeff7bd7", "85e05402b5a10c7c504e")):
+    # (batchnorm-regression's keys changed on purpose since: it records the cheap probes now)
+    for name, first, last in (("input-scaling", "a62d57b879deb8ce59be", "b2adddf08bd93d010dd7"),):
         trials = expand(scalelab.builtin_spec(name))
         assert (trials[0].key, trials[-1].key) == (first, last)
     assert spec_hash(scalelab.builtin_spec("input-scaling")) == "fb49200ce8c64951"

@@ -148,8 +148,8 @@ class StackedGroup(StepMixin, EvaluateMixin):
         """Outputs (M, b, n_out) of inputs (M, b, D); ``training``: BatchNorm uses (and
         updates) batch statistics; ``taps`` receives named intermediate tensors; ``targets``
         reach the layers that read them (a conditional VAE's posterior)."""
-        return self.model.forward(params, x, Pass(self.M, training, self.buffers, taps, targets,
-                                                  self.noise(self.step if training else -1)))
+        return self.model.forward(params, x, Pass(self.M, training, self.buffers, taps, targets=targets,
+                                                  noise=self.noise(self.step if training else -1)))
 
     def noise(self, stream: int):
         """``draw(shape)`` → (M, *shape) standard normals, model m's from its own seed and
