@@ -32,7 +32,7 @@ _DATA_CACHE: dict[str, Dataset] = {}
 def dataset_key(data, data_dir: str | None = None) -> str:
     """What identifies a loaded data set in the per-process cache (executors seed it remotely)."""
     return repr((data.dataset, data.dir or data_dir, data.verify, data.path, data.target, data.task,
-                 data.test_fraction, data.split_seed, data.n_samples, data.noise))
+                 data.test_fraction, data.split_seed, data.n_samples, data.noise, data.generator))
 
 
 def load_dataset(data, data_dir: str | None = None) -> Dataset:
@@ -40,7 +40,11 @@ def load_dataset(data, data_dir: str | None = None) -> Dataset:
     key = dataset_key(data, data_dir)
     if key not in _DATA_CACHE:
         name = data.dataset
-        if name == "fashion-mnist":
+        if name in ("pn-synthetic", "fmnist-pair"):   # the p≫n sets of cross-validated studies
+            from .evaluation import load_pn_dataset
+
+            ds = load_pn_dataset(data, data_dir)
+        elif name == "fashion-mnist":
             ds = load_fashion_mnist(data.dir or data_dir, verify=data.verify)
         elif name in SYNTHETIC:
             kw = {"n_train": data.n_samples} if data.n_samples else {}
@@ -74,6 +78,10 @@ def split_dataset(ds: Dataset, data) -> Split:
 
 def trial_split(spec, data_dir: str | None = None) -> tuple[Dataset, Split]:
     """A trial's data set and its split, with the spec's extra input columns computed."""
+    if spec.cv is not None and spec.cv.fold is not None:   # a fold of a cross-validated study
+        from .evaluation import cv_split
+
+        return cv_split(spec, data_dir)
     ds = load_dataset(spec.data, data_dir)
     sp = split_dataset(ds, spec.data)
     if spec.input.features:  # user-defined columns, computed from the raw ones

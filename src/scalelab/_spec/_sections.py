@@ -58,7 +58,11 @@ class _Section(BaseModel):
         return getattr(self, key)
 
 
-DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file", "heatmap", "sin-plus-y")
+# the cross-validation sections build on _Section and Num above (_cv imports them from here)
+from ._cv import CVSpec, GeneratorSpec  # noqa: E402
+
+DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file", "heatmap", "sin-plus-y",
+            "pn-synthetic", "fmnist-pair")
 INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
          "normal_glorot", "torch_default")
 
@@ -77,6 +81,7 @@ class DataSpec(_Section):
     split_seed: int = 0                    # also the seed of a synthetic data set
     n_samples: int | None = Field(None, ge=2)   # synthetic sets: training samples (default: the generator's)
     noise: Num = Field(0.1, ge=0)          # synthetic regression: noise std
+    generator: GeneratorSpec | None = None   # pn-synthetic / fmnist-pair parameters (_cv.py)
 
 
 class _TransformSection(_Section):
@@ -155,6 +160,7 @@ class OptimSpec(_Section):
     eps: Num | None = Field(None, ge=0)
     eps_mode: Literal["keras", "torch"] | None = None  # where eps enters Adam's denominator
     l2: Num = Field(0.0, ge=0)             # penalty l2 * sum(W**2) on kernels, added to the loss
+    l1: Num = Field(0.0, ge=0)             # l1 * sum|W| on kernels, by a proximal step (optim/_proximal.py)
     weight_decay: Num = Field(0.0, ge=0)   # decoupled: each step W -= lr * weight_decay * W
     lr_mult: list[Num] | None = None       # per-layer multipliers, one per dense layer
     eps_mult: list[Num] | None = None
@@ -217,6 +223,7 @@ class _Sections(_Section):
     optim: OptimSpec = OptimSpec()
     train: TrainSpec = TrainSpec()
     probes: ProbesSpec = ProbesSpec()
+    cv: CVSpec | None = None             # repeated stratified k-fold × seeds (_cv.py)
 
 
 class EffectiveSpec(_Section):
@@ -276,5 +283,6 @@ class StudySpec(_Sections):
 
     def seed_list(self) -> "range | list[int]":
         return range(self.seeds) if isinstance(self.seeds, int) else list(self.seeds)
+
 
 

@@ -26,8 +26,20 @@ def trial_key(spec: dict, seed: int) -> str:
     return _key(_computed_json(spec), seed)
 
 
+# Fields added after keys were first stored, left out while at their default so that older
+# studies keep their keys: (section or None for the top level, field, default).
+LATER_FIELDS = ((None, "cv", None), ("data", "generator", None), ("optim", "l1", 0.0))
+
+
 def _computed_json(spec: dict) -> str:
-    return json.dumps({k: v for k, v in spec.items() if k not in NOT_COMPUTED}, sort_keys=True, default=str)
+    d = {k: v for k, v in spec.items() if k not in NOT_COMPUTED}
+    for section, name, default in LATER_FIELDS:
+        if section is None:
+            if name in d and d[name] == default:
+                del d[name]
+        elif isinstance(d.get(section), dict) and name in d[section] and d[section][name] == default:
+            d[section] = {k: v for k, v in d[section].items() if k != name}
+    return json.dumps(d, sort_keys=True, default=str)
 
 
 def _key(spec_json: str, seed: int) -> str:

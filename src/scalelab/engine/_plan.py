@@ -57,6 +57,8 @@ def group_key(trial: Trial) -> str:
                  optim=(stack_key(o.name), o.nesterov),
                  l2=o.l2 > 0, train=s.train.model_dump(),  # a penalty term changes the computed graph
                  probes=s.probes.model_dump())
+    if s.cv is not None:   # a fold's rows (and its PCA width) differ from another fold's
+        shape["cv"] = s.cv.model_dump()
     return json.dumps(shape, sort_keys=True, default=str)
 
 
