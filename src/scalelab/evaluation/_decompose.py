@@ -61,7 +61,8 @@ def decompose(A) -> dict:
         ms_res = float((resid ** 2).sum()) / ((S - 1) * (K - 1))
         v_seed = max(0.0, (ms_seed - ms_res) / K)
         v_split = max(0.0, (ms_split - ms_res) / S)
-        v_mean = max(0.0, (ms_seed + ms_split - ms_res) / (S * K))
+        # the moment estimate can fall below what the split means alone show: never narrower than that
+        v_mean = max((ms_seed + ms_split - ms_res) / (S * K), float(col.var(ddof=1)) / K)
         # Satterthwaite: df of a linear combination of mean squares
         terms = [(ms_seed, S - 1), (ms_split, K - 1), (-ms_res, (S - 1) * (K - 1))]
         denom = sum(m * m / d for m, d in terms)
