@@ -7,11 +7,26 @@ before these sections existed keep their keys (and their stored trials)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ._sections import Num, _Section
+
+def _finite(v: float) -> float:
+    if not math.isfinite(v):
+        raise ValueError(f"must be a finite number, got {v}")
+    return v
+
+
+# The same rules as every section (_sections._Section): unknown keys, wrong types and
+# non-finite numbers fail loudly. Defined here, not imported, so that _sections can import
+# this module without an import cycle.
+Num = Annotated[float, AfterValidator(_finite)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 ESTIMATORS = ("network", "ensemble", "svm-rbf", "logreg-l2", "logreg-l1")
 
@@ -23,7 +38,7 @@ class GeneratorSpec(_Section):
 
     n: int = Field(100, ge=4)                   # samples (development + test)
     p: int = Field(10_000, ge=1)                # features
-    informative: int = Field(50, ge=1)          # features whose class means differ
+    informative: int = Field(100, ge=1)         # features whose class means differ
     block: int = Field(10, ge=1)                # features per correlated block
     rho: Num = Field(0.5, ge=0, lt=1)           # correlation inside a block
     class_sep: Num = Field(2.0, gt=0)           # mean difference per informative feature (in stds)

@@ -28,7 +28,7 @@ def _block_sizes(p: int, block: int) -> list[int]:
     return [min(block, p - s) for s in range(0, p, block)]
 
 
-def bayes_accuracy(p: int = 10_000, informative: int = 50, block: int = 10, rho: float = 0.5,
+def bayes_accuracy(p: int = 10_000, informative: int = 100, block: int = 10, rho: float = 0.5,
                    class_sep: float = 2.0, label_noise: float = 0.05, balance: float = 0.5) -> float:
     """The accuracy of the Bayes rule on :func:`make_pn_classification`'s labels (module docstring)."""
     delta2, left = 0.0, informative
@@ -47,7 +47,7 @@ def bayes_accuracy(p: int = 10_000, informative: int = 50, block: int = 10, rho:
     return float((1 - label_noise) * a + label_noise * (1 - a))
 
 
-def make_pn_classification(n: int = 100, p: int = 10_000, informative: int = 50, block: int = 10,
+def make_pn_classification(n: int = 100, p: int = 10_000, informative: int = 100, block: int = 10,
                            rho: float = 0.5, class_sep: float = 2.0, label_noise: float = 0.05,
                            balance: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` samples of ``p`` float32 features and int64 labels, the same for the same arguments.

@@ -161,8 +161,11 @@ def run_cv_study(spec: StudySpec, store, data_dir: str | None = None, device: st
     stored = _stored_positions(store, sid)
     say = (lambda m: print(f"{spec.name}: {m}", file=sys.stderr, flush=True)) if progress else (lambda m: None)
     t_start = time.perf_counter()
+    # results by trial key, kept for the whole run: an ensemble arm reuses the models of the
+    # network arm whose spec it shares (stacked training gives them almost for free)
+    cache: dict = {}
     for name, arm in arms.items():
-        cv, specs, cache = arm.cv, _Specs(arm), {}
+        cv, specs = arm.cv, _Specs(arm)
         est = cv.estimator
         arm_seeds = [0] if est not in ("network", "ensemble") else seeds
         member_est = "network" if est == "ensemble" else None
@@ -190,7 +193,6 @@ def run_cv_study(spec: StudySpec, store, data_dir: str | None = None, device: st
                               for s in arm_seeds]
                     results = [_result(t, x, "val") for t, x in zip(trials, _fit(trials, data_dir, device, cache))]
                 _save(store, sid, inner_results + results, env)
-                cache.clear()
                 choices.append(chosen)
                 accs = [x.epochs[-1]["val_acc"] for x in results]
                 say(f"{name} repeat {r} fold {f}: " + (f"chose {SELECT_LABEL[cv.select]} = {chosen:g}; " if cv.select
@@ -212,7 +214,6 @@ def run_cv_study(spec: StudySpec, store, data_dir: str | None = None, device: st
             trials = [Trial(study=spec.name, level=lv, seed=s, spec=specs(0, -1, value=final)) for s in arm_seeds]
             results = [_result(t, x, "test") for t, x in zip(trials, _fit(trials, data_dir, device, cache))]
         _save(store, sid, results, env)
-        cache.clear()
         say(f"{name}: test rows scored once" + (f" with {SELECT_LABEL[cv.select]} = {final:g}" if cv.select else "")
             + f": test acc {np.mean([x.epochs[-1]['test_acc'] for x in results]):.3f}")
     return sid
