@@ -100,6 +100,7 @@ def test_pca_fitted_on_all_rows_fails_the_study(tmp_path, monkeypatch):
 
     _folds._PLANS.clear()
     _folds._SPLITS.clear()
+    _folds._PCAS.clear()
     monkeypatch.setattr(_folds, "fit_pca", leaky)
     from scalelab import run_study
 
@@ -108,6 +109,7 @@ def test_pca_fitted_on_all_rows_fails_the_study(tmp_path, monkeypatch):
         run_study(spec, tmp_path / "s.db")
     monkeypatch.setattr(_folds, "fit_pca", fair)
     _folds._SPLITS.clear()
+    _folds._PCAS.clear()
     Xf = np.random.default_rng(1).normal(size=(30, 8))
     check_fitted_on(fair(Xf, 3), Xf, "a fold")   # the fair one passes
 
@@ -341,3 +343,24 @@ def test_a_small_study_end_to_end_from_the_cli(tmp_path, capsys):
     html = (tmp_path / "r.html").read_text()
     assert "data-role='answer'" in html and "touched once per arm" in html and "<svg" in html
     assert spec_path.parent.exists()
+
+
+def test_cv_spec_mistakes_are_one_line(tmp_path):
+    from scalelab._spec import SpecError, parse_spec
+    from scalelab.evaluation import check_cv_spec
+
+    with pytest.raises(SpecError, match=r"unknown key 'cv.inner_fold';.* allowed here: folds, repeats, inner_folds"):
+        parse_spec({"name": "x", "cv": {"inner_fold": 3}})
+    with pytest.raises(SpecError, match=r"choose optim.l2, optim.l1, cv.pca or cv.C"):
+        parse_spec({"name": "x", "cv": {"select": "optim.lr", "values": [1.0]}})
+    spec = parse_spec(tiny_spec(input={"transform": "scale", "scale": "1/255"}, arms={"pca": {"cv.pca": 5}}))
+    with pytest.raises(SpecError, match=r"arms.pca: PCA whitens the inputs itself; set \"input.transform\" = \"none\""):
+        check_cv_spec(spec)
+    # a study written before the cv sections existed keeps its trial keys
+    from scalelab._spec._trials import trial_key
+
+    plain = parse_spec({"name": "x"})
+    d = expand(plain)[0].spec.model_dump()
+    assert "cv" in d and expand(plain)[0].key == trial_key({k: v for k, v in d.items() if k != "cv"} | {
+        "data": {k: v for k, v in d["data"].items() if k != "generator"},
+        "optim": {k: v for k, v in d["optim"].items() if k != "l1"}}, 0)

@@ -21,6 +21,8 @@ def _allowed_keys(loc: tuple) -> list[str]:
         if f is None:
             return []
         cls = f.annotation
+        # an optional section (cv: CVSpec | None): its keys are the section's
+        cls = next((a for a in getattr(cls, "__args__", ()) if hasattr(a, "model_fields")), cls)
     return list(getattr(cls, "model_fields", {}))
 
 

@@ -191,8 +191,27 @@ def fit_pca(X_fit: np.ndarray, k: int):
     return PCA(n_components=k, whiten=True, svd_solver="full").fit(np.asarray(X_fit, np.float64))
 
 
-def _pca_fit_rows(plan: Plan, repeat: int, fit: np.ndarray, scored) -> np.ndarray:
-    return plan.rows(repeat)[0][fit]
+_PCAS: dict = {}
+
+
+def _pca_scores(X_fit: np.ndarray, k: int, key, where: str):
+    """Whitened scores of the first ``k`` components. One full fit per set of fitted rows
+    serves every k (the first k components of the full fit are PCA(k)'s), checked to have
+    seen exactly the fitted rows."""
+    if key not in _PCAS:
+        if len(_PCAS) > 64:
+            _PCAS.clear()
+        pca = fit_pca(X_fit, min(X_fit.shape))
+        check_fitted_on(pca, X_fit, where)
+        _PCAS[key] = pca
+    pca = _PCAS[key]
+    comp, scale = pca.components_[:k], np.sqrt(pca.explained_variance_[:k])
+
+    def transform(X):
+        X = np.asarray(X, np.float64)
+        return (X - pca.mean_) @ comp.T / scale if len(X) else np.zeros((0, k))
+
+    return transform
 
 
 _SPLITS: dict[str, tuple] = {}
@@ -232,9 +251,10 @@ def _build_split(spec, data_dir):
         Xf, yf, Xm, ym = Xf[a], yf[a], Xf[b], yf[b]
     if cv.pca:
         k = min(int(cv.pca), len(yf), Xf.shape[1])
-        pca = fit_pca(Xf, k)
-        check_fitted_on(pca, Xf, where)
-        Xf, Xs, Xm = (pca.transform(np.asarray(a, np.float64)) if len(a) else np.zeros((0, k)) for a in (Xf, Xs, Xm))
+        key = repr((spec.data.model_dump(), cv.folds, cv.repeats, cv.inner_folds, cv.test_fraction, cv.early_stopping,
+                    cv.es_fraction, r, f, i, data_dir))
+        tf = _pca_scores(Xf, k, key, where)
+        Xf, Xs, Xm = tf(Xf), tf(Xs), tf(Xm)
     ds = Dataset(plan.name, Xf, yf, Xs, ys, "classification", 2, dict(plan.meta))
     return ds, Split(plan.name, "classification", int(max(yf.max(), ys.max() if len(ys) else 0)) + 1,
                      Xf, yf, Xs, ys, Xm, ym)
