@@ -168,7 +168,6 @@ def run_cv_study(spec: StudySpec, store, data_dir: str | None = None, device: st
         cv, specs = arm.cv, _Specs(arm)
         est = cv.estimator
         arm_seeds = [0] if est not in ("network", "ensemble") else seeds
-        member_est = "network" if est == "ensemble" else None
         choices = []
         for r in range(cv.repeats):
             for f in range(cv.folds):
