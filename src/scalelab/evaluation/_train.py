@@ -119,7 +119,7 @@ def fit_estimator(trial, data_dir: str | None = None) -> dict:
         pred = est.predict(Xs)
         probs = np.eye(sp.n_classes)[pred] if len(Xs) else np.zeros((0, sp.n_classes))
     else:
-        est = LogisticRegression(C=C, l1_ratio=1.0 if kind == "logreg-l1" else 0.0,
+        est = LogisticRegression(C=C, l1_ratio=1.0 if kind == "logreg-l1" else 0.0, random_state=0,
                                  solver="liblinear" if kind == "logreg-l1" else "lbfgs", max_iter=2000)
         est.fit(Xf, sp.y_train)
         probs = est.predict_proba(Xs) if len(Xs) else np.zeros((0, sp.n_classes))
