@@ -226,12 +226,7 @@ def _main(args) -> int:
         return _equivalence(args)
     if args.cmd == "report":
         from ._html import write_report
-        from .evaluation._summary import is_cv_study
 
-        if is_cv_study(_open_store(args.db), args.study):
-            from .evaluation._report import write_cv_report
-
-            write_report = lambda store, study, out, png, band: write_cv_report(store, study, out, png)  # noqa: E731
         out = write_report(_open_store(args.db), args.study, args.output or f"reports/{args.study}.html", args.png,
                            args.band)
         print(f"report written to {out.resolve()} ({out.stat().st_size / 1e6:.2f} MB)")

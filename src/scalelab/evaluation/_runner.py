@@ -37,6 +37,10 @@ def check_cv_spec(spec: StudySpec) -> None:
             raise SpecError(f"arms.{name}: PCA whitens the inputs itself; set \"input.transform\" = \"none\" in this arm")
         if cv.estimator == "ensemble" and cv.select:
             raise SpecError(f"arms.{name}: an ensemble averages the network's seeds; it has no cv.select of its own")
+        n_seeds = len(list(spec.seed_list()))
+        if cv.estimator == "ensemble" and cv.ensemble > n_seeds:
+            raise SpecError(f"arms.{name}: cv.ensemble = {cv.ensemble} needs at least that many seeds (the study has "
+                            f"{n_seeds}); lower cv.ensemble or add seeds")
         if arm.data.dataset not in ("pn-synthetic", "fmnist-pair", "file"):
             raise SpecError(f"arms.{name}: cross-validated studies take data.dataset = pn-synthetic, fmnist-pair "
                             f"or file (got {arm.data.dataset!r})")

@@ -218,3 +218,21 @@ def print_cv(store, study: str) -> None:
         print(f"Findings (scalelab explain {study}):")
         for f in findings:
             print(f"- [{f.id}] {f.text}")
+
+
+def cv_answers(store, study: str):
+    """(answers, findings) as :func:`scalelab._explain.answers` gives them: one answer for the
+    whole study (the first arm is its baseline), and the study's findings."""
+    from .._explain._answer import Answer
+    from ._findings import cv_findings
+
+    spec, arms = arm_summaries(store, study)
+    findings = cv_findings(arms)
+    if not arms:
+        return [], findings
+    base, _, best = remedies(arms)
+    best = best or base
+    a = Answer(level={"arm": base.name}, label=f"arm={base.name}", description=base.description,
+               text=answer(spec, arms), metric="validation accuracy", value=base.decomposition["mean"],
+               best_value=best.decomposition["mean"], best=best is base, findings=findings)
+    return [a], findings
