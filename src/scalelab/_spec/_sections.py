@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from ._cv import CVSpec, GeneratorSpec   # the cross-validation sections (issue 17)
+
 
 class SpecError(ValueError):
     """A spec that cannot be run; the message is one actionable line."""
@@ -57,9 +59,6 @@ class _Section(BaseModel):
             raise KeyError(key)
         return getattr(self, key)
 
-
-# the cross-validation sections build on _Section and Num above (_cv imports them from here)
-from ._cv import CVSpec, GeneratorSpec  # noqa: E402
 
 DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file", "heatmap", "sin-plus-y",
             "pn-synthetic", "fmnist-pair")
@@ -283,6 +282,3 @@ class StudySpec(_Sections):
 
     def seed_list(self) -> "range | list[int]":
         return range(self.seeds) if isinstance(self.seeds, int) else list(self.seeds)
-
-
-
