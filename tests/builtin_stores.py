@@ -21,13 +21,17 @@ SHRINK = {
     "embedding-size": ["seeds=2", "train.epochs=1", "data.n_samples=200"],
     "trajectories": ["seeds=2", "train.epochs=1", "data.n_samples=300", "data.validation=100", "trajectory.n_test=100",
                      "trajectory.units=8", "trajectory.density_samples=20"],
+    "run-variance": ["seeds=5", "train.epochs=2", "data.generator={p = 200}", "cv.folds=3", "cv.inner_folds=2",
+                     "cv.inner_seeds=1"],
+    "run-variance-fmnist": ["seeds=5", "train.epochs=2", "cv.folds=3", "cv.repeats=2", "cv.inner_folds=2",
+                            "cv.inner_seeds=1"],
 }
 
 
 def small_builtin_store(name: str, db: Path, fmnist_dir: Path) -> Path:
     """Run a shrunken built-in study into ``db`` (added to whatever is there)."""
     over = list(SHRINK[name])
-    if builtin_spec(name).data.dataset == "fashion-mnist":
+    if builtin_spec(name).data.dataset in ("fashion-mnist", "fmnist-pair"):
         over += [f"data.dir='{fmnist_dir}'", "data.verify=false"]
     run_study(with_overrides(builtin_spec(name), over), Store(db))
     return db

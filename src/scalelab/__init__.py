@@ -30,6 +30,8 @@ _EXPORTS = {
     "builtin_spec": "_study", "builtin_studies": "_study", "run_study": "_study",
     "TRANSFORMS": "_transforms", "make_transform": "_transforms",
     "make_trajectories": "trajectories", "load_trajectory_file": "trajectories",
+    "bayes_accuracy": "evaluation", "decompose": "evaluation", "make_pn_classification": "evaluation",
+    "run_cv_study": "evaluation",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]

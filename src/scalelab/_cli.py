@@ -106,6 +106,11 @@ def _report_failed(store, sid: int) -> bool:
 def _print_results(store, study: str, title: str) -> None:
     """The summary table, then the answer per level and the findings."""
     from ._report import print_table, summarize
+    from .evaluation._summary import is_cv_study, print_cv
+
+    if is_cv_study(store, study):   # a cross-validated study: arms × seeds × splits
+        print_cv(store, study)
+        return
 
     print_table(summarize(store, study), title=title)
     print()
@@ -195,6 +200,19 @@ def _main(args) -> int:
         from ._report import summarize, to_csv
 
         store = _open_store(args.db)
+        from .evaluation._summary import is_cv_study, summary_json
+
+        if is_cv_study(store, args.study) and args.format != "table":
+            rows = summary_json(store, args.study)
+            if args.format == "json":
+                print(json.dumps(rows, indent=2, default=str))
+            else:   # csv: one row per trial
+                import csv
+
+                w = csv.DictWriter(sys.stdout, fieldnames=list(rows["trials"][0]), lineterminator="\n")
+                w.writeheader()
+                w.writerows(rows["trials"])
+            return 0
         records = summarize(store, args.study)
         if args.format == "json":
             print(json.dumps(records, indent=2))
@@ -215,7 +233,21 @@ def _main(args) -> int:
         return 0
     if args.cmd == "explain":
         from ._explain import explain
+        from .evaluation._summary import is_cv_study
 
+        store = _open_store(args.db)
+        if is_cv_study(store, args.study):
+            from .evaluation._findings import cv_findings
+            from .evaluation._summary import answer, arm_summaries
+
+            spec, arms = arm_summaries(store, args.study)
+            findings = cv_findings(arms)
+            if args.format == "json":
+                print(json.dumps([f.as_dict() for f in findings], indent=2, default=str))
+            else:
+                print(f"Answer:\n- {answer(spec, arms)}\n\nFindings (scalelab explain {args.study}):")
+                print("".join(f"- [{f.id}] {f.text}\n" for f in findings), end="")
+            return 0
         if args.format == "json":
             findings = explain(_open_store(args.db), args.study, args.trial)
             print(json.dumps([f.as_dict() for f in findings], indent=2, default=str))

@@ -185,6 +185,12 @@ def write_report(store: Store, study: str, out: str | Path, png_dir: str | Path 
     """
     if band not in BANDS:
         raise ValueError(f"--band {band}: choose one of {', '.join(BANDS)}")
+    from .evaluation._summary import is_cv_study
+
+    if is_cv_study(store, study):   # a cross-validated study has its own report (arms × seeds × splits)
+        from .evaluation._report import write_cv_report
+
+        return write_cv_report(store, study, out, png_dir)
     out = Path(out)
     if out.is_dir():   # refused before anything is written (no OUT.part left behind)
         raise ValueError(f"report output {out} is a folder; give a file name, e.g. -o {out / (study + '.html')}")

@@ -40,6 +40,8 @@ def dataset_key(data, data_dir: str | None = None, trajectory=None) -> str:
         key += ("no-holdout",)
     if trajectory is not None and data.dataset == "trajectories":   # the generator's own options
         key += (repr(sorted(trajectory.model_dump().items())),)
+    if data.generator is not None:   # the p≫n generator's parameters
+        key += (repr(data.generator),)
     return repr(key)
 
 
@@ -52,7 +54,11 @@ def load_dataset(data, data_dir: str | None = None, trajectory=None) -> Dataset:
                         f"({', '.join(SKLEARN_SETS)}), not {data.dataset!r}; remove it")
     if key not in _DATA_CACHE:
         name = data.dataset
-        if name == "trajectories":
+        if name in ("pn-synthetic", "fmnist-pair"):   # the p≫n sets of cross-validated studies
+            from .evaluation import load_pn_dataset
+
+            ds = load_pn_dataset(data, data_dir)
+        elif name == "trajectories":
             from .trajectories import load_trajectory_data
 
             ds = load_trajectory_data(data, trajectory)
@@ -96,6 +102,10 @@ def split_dataset(ds: Dataset, data) -> Split:
 
 def trial_split(spec, data_dir: str | None = None) -> tuple[Dataset, Split]:
     """A trial's data set and its split, with the spec's extra input columns computed."""
+    if spec.cv is not None and spec.cv.fold is not None:   # a fold of a cross-validated study
+        from .evaluation import cv_split
+
+        return cv_split(spec, data_dir)
     ds = load_dataset(spec.data, data_dir, getattr(spec, "trajectory", None))
     sp = split_dataset(ds, spec.data)
     if spec.input.features:  # user-defined columns, computed from the raw ones

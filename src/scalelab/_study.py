@@ -109,6 +109,10 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
             return run_study(spec, store, data_dir, device, progress, executor, group_size, None, progress_every,
                              hooks, keep_checkpoints, on_plan)
     store = db
+    if spec.cv is not None:   # repeated k-fold × seeds, nested selection: its own runner
+        from .evaluation import run_cv_study
+
+        return run_cv_study(spec, store, data_dir, device, progress)
     sid = store.study_id(spec.name, spec_hash(spec), spec.model_dump())
     plan = scan(store, sid, spec, data_dir)
     if on_plan is not None:

@@ -117,6 +117,12 @@ def answer_views(views: list[LevelView], findings: list[Finding], descriptions: 
 
 def answers(store, study: str, trial_id: int | None = None) -> tuple[list[Answer], list[Finding]]:
     """The answer sentences and the findings of a stored study (or of one trial)."""
+    from ..evaluation._summary import is_cv_study
+
+    if trial_id is None and is_cv_study(store, study):   # arms × seeds × splits: one answer for the study
+        from ..evaluation._summary import cv_answers
+
+        return cv_answers(store, study)
     views, targets = study_targets(store, study, trial_id)
     findings = explain_views(views, targets)
     descriptions = store.require_study(study)["spec"].get("descriptions", {})

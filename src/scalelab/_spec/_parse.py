@@ -21,7 +21,7 @@ def _allowed_keys(loc: tuple) -> list[str]:
         if f is None:
             return []
         cls = f.annotation
-        # an optional section (X | None): its model's keys
+        # an optional section (X | None, e.g. cv, trajectory): its model's keys
         cls = next((a for a in getattr(cls, "__args__", ()) if hasattr(a, "model_fields")), cls)
     return list(getattr(cls, "model_fields", {}))
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ._trajectory import TrajectorySpec
+from ._cv import CVSpec, GeneratorSpec   # the cross-validation sections (issue 17)
 
 
 class SpecError(ValueError):
@@ -61,7 +62,7 @@ class _Section(BaseModel):
 
 
 DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file", "heatmap", "sin-plus-y",
-            "text", "trajectories")
+            "text", "trajectories", "pn-synthetic", "fmnist-pair")
 INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
          "normal_glorot", "torch_default")
 
@@ -86,6 +87,7 @@ class DataSpec(_Section):
     seq_len: int = Field(50, ge=2)         # text: tokens per sequence
     text_rule: Literal["order", "presence"] = "order"   # text: label by the markers' order, or by which is present
     text_lengths: Literal["fixed", "variable"] = "fixed"   # text: variable lengths are front-padded with 0
+    generator: GeneratorSpec | None = None   # pn-synthetic / fmnist-pair parameters (_cv.py)
 
 
 class _TransformSection(_Section):
@@ -169,6 +171,7 @@ class OptimSpec(_Section):
     eps: Num | None = Field(None, ge=0)
     eps_mode: Literal["keras", "torch"] | None = None  # where eps enters Adam's denominator
     l2: Num = Field(0.0, ge=0)             # penalty l2 * sum(W**2) on kernels, added to the loss
+    l1: Num = Field(0.0, ge=0)             # l1 * sum|W| on kernels, by a proximal step (optim/_proximal.py)
     weight_decay: Num = Field(0.0, ge=0)   # decoupled: each step W -= lr * weight_decay * W
     lr_mult: list[Num] | None = None       # per-layer multipliers, one per dense layer
     eps_mult: list[Num] | None = None
@@ -241,6 +244,7 @@ class _Sections(_Section):
     train: TrainSpec = TrainSpec()
     probes: ProbesSpec = ProbesSpec()
     trajectory: TrajectorySpec | None = None   # optional: left out of a trial's key while unset
+    cv: CVSpec | None = None             # repeated stratified k-fold × seeds (_cv.py)
 
 
 class EffectiveSpec(_Section):
@@ -300,5 +304,3 @@ class StudySpec(_Sections):
 
     def seed_list(self) -> "range | list[int]":
         return range(self.seeds) if isinstance(self.seeds, int) else list(self.seeds)
-
-

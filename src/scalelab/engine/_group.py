@@ -79,6 +79,7 @@ class StackedGroup(StepMixin, EvaluateMixin):
         self.buffers = self.model.buffers(M, dt, dev)
         self.hp = _state.hyperparameters(trials, self.model, eq, dt, dev)
         self.l2 = _state.l2_coefficients(trials, self.model, eq, dt, dev)
+        self.l1 = _optim.l1_coefficients([t.spec.optim for t in trials], self.model, dt, dev)  # proximal
         self.clip = torch.tensor([t.spec.loss.clip for t in trials], dtype=dt, device=dev).view(M, 1)
 
         self.batch_size = s.train.batch_size

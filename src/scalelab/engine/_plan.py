@@ -60,6 +60,8 @@ def group_key(trial: Trial) -> str:
                  probes=s.probes.model_dump())
     if getattr(s, "trajectory", None) is not None:   # generator and head sizes change the computation
         shape["trajectory"] = s.trajectory.model_dump()
+    if s.cv is not None:   # a fold's rows (and its PCA width) differ from another fold's
+        shape["cv"] = s.cv.model_dump()
     return json.dumps(shape, sort_keys=True, default=str)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from .. import optim as _optim
 from . import _rows
 
 
@@ -41,10 +42,16 @@ class StepMixin:
         self.grads = dict(zip(self.opt.names, gs))
         return loss, out, y
 
+    def _l1_step(self):
+        """L1 on kernels: the proximal step after the update (see optim/_proximal.py)."""
+        if getattr(self, "l1", None) is not None:
+            _optim.l1_prox(self.params, self.l1, self.hp["lr"])
+
     def train_step(self, idx: torch.Tensor):
         """One optimizer step on the batch rows ``idx`` (M, b); returns (loss (M,), outputs, targets)."""
         if (fused := self._try_fused(idx)) is not None:
             self.step += 1
+            self._l1_step()
             return fused
         x = self.inputs(self.X_train, idx)
         y = self.targets(self.y_train, idx)
@@ -60,5 +67,6 @@ class StepMixin:
             grads = torch.autograd.grad(loss.sum(), [self.params[k] for k in names])
             self.grads = dict(zip(names, grads))
         self.opt.step(self.params, self.grads)  # in place: parameters keep their storage
+        self._l1_step()
         self.step += 1
         return loss.detach(), out.detach(), y
