@@ -80,6 +80,10 @@ class StackedGroup(StepMixin, EvaluateMixin):
         self.steps_per_epoch = math.ceil(self.n_train / self.batch_size)
         n_values = sum(p.numel() for p in self.params.values()) * self.steps_per_epoch * self.epochs
         compile = want_compile(s.train.compile, n_values, dev)
+        if compile and dev.type == "cpu":
+            from ..optim._compile import prewarm_cpu_compiler
+
+            prewarm_cpu_compiler()
         # The plain MLP compiles its whole step (inputs, forward, backward by hand, optimizer)
         # as one graph: on a CPU the ~30 small elementwise ops around the matmuls cost as
         # much as the optimizer (measured 7.3 → 6.4 ms per step at 32 models, 3.5 → 3.0 at 15).
