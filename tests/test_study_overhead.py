@@ -20,7 +20,7 @@ from scalelab._data import DEBIAN_DIR, DataError, load_fashion_mnist
 from scalelab._progress import PlainProgress
 from scalelab._spec import expand, parse_spec
 from scalelab.engine import decode, encode, train_group
-from scalelab.engine._loop import _epoch_sums
+from scalelab.engine._loop import _count_hits, _epoch_sums
 from scalelab.engine._plan import auto_group_size, default_group_size, gpu_group_size, resolve_device
 
 
@@ -58,6 +58,19 @@ def test_epoch_sums_equal_the_step_by_step_running_sum_bit_for_bit(dtype):
     # a later epoch: step numbers continue from the steps before it
     _, _, later = _epoch_sums(losses, sizes, hits, 3750, torch.full((M,), -1))
     assert later.tolist() == [-1, -1, 4451, -1, 4950, -1]
+
+
+def test_correct_predictions_counted_64_steps_at_a_time_equal_the_per_step_counts():
+    rng = np.random.default_rng(1)
+    M, C, sizes = 5, 10, [32] * 150 + [7]                # 150 full batches and a short last one
+    steps = [(torch.as_tensor(rng.normal(size=(M, b, C)), dtype=torch.float32),
+              torch.as_tensor(rng.integers(0, C, (M, b)))) for b in sizes]
+    pending, hits = [], []
+    for out, y in steps:
+        _count_hits(pending, hits, out, y)
+    _count_hits(pending, hits)
+    want = sum((out.argmax(-1) == y).sum(1) for out, y in steps)
+    assert len(hits) == 4 and torch.equal(torch.stack(hits).sum(0), want)   # 64 + 64 + 22 + the short one
 
 
 def digits(**over):

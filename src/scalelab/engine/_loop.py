@@ -64,8 +64,8 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint)
         step0 = g.step
         # The epoch's sums are taken once at its end (see _epoch_sums), not with a few small
         # tensor operations after each step (~0.5 s of a 50 s study on a CPU). Each step keeps
-        # only its losses and its count of correct predictions, (M,) each.
-        losses, sizes, hits = [], [], []
+        # its losses (M,); correct predictions are counted for 64 steps at a time.
+        losses, sizes, hits, pending = [], [], [], []
         for s in range(g.steps_per_epoch):
             idx = perm[:, s * g.batch_size: (s + 1) * g.batch_size]
             view.batch, view.loss = idx, None
@@ -78,7 +78,8 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint)
             losses.append(loss)
             sizes.append(idx.shape[1])
             if g.classification:
-                hits.append((out.argmax(-1) == y).sum(1))
+                _count_hits(pending, hits, out, y)
+        _count_hits(pending, hits)
         train_loss, correct, first_bad = _epoch_sums(losses, sizes, hits, step0, first_bad)
         train_loss = train_loss / g.n_train
         train_acc = correct / g.n_train if g.classification else np.full(M, np.nan)
@@ -123,3 +124,16 @@ def _epoch_sums(losses: list, sizes: list[int], hits: list, step0: int, first_ba
         fb = first_bad.cpu().numpy()
         first_bad = torch.as_tensor(np.where((fb < 0) & (first >= 0), first, fb), device=first_bad.device)
     return loss_sum, correct, first_bad
+
+
+def _count_hits(pending: list, hits: list, out=None, y=None, every: int = 64) -> None:
+    """Add a step's (outputs, targets) to ``pending``; count the correct predictions of the
+    pending steps per model into ``hits`` (one (M,) tensor) once ``every`` steps are pending,
+    when the batch shape changes (a short last batch), or, called without a step, at once.
+    Three operations per 64 steps instead of per step; counts are exact in any grouping."""
+    if pending and (out is None or len(pending) >= every or out.shape != pending[0][0].shape):
+        outs, ys = zip(*pending)
+        hits.append((torch.stack(outs).argmax(-1) == torch.stack(ys)).sum((0, 2)))
+        pending.clear()
+    if out is not None:
+        pending.append((out, y))
