@@ -171,3 +171,19 @@ def test_progress_line_shows_model_epochs_per_second():
     now[0] = 20.0
     p.advance(200)            # 200 steps × 15/250 = 12 model-epochs in 20 s
     assert "200/1000 steps (20%), elapsed 0:20, ETA 1:20, 0.60 model-epochs/s" in "".join(out)
+
+
+def test_data_uploaded_once_per_array_on_an_accelerator():
+    from scalelab.engine import _resident
+
+    dev = torch.device("meta")   # not the CPU: the caching path, without a GPU
+    X = np.arange(60, dtype=np.uint8).reshape(6, 10)
+    a = _resident.upload(X[:4], dev)
+    assert _resident.upload(X[:4], dev) is a                     # the same rows again: shared
+    assert _resident.upload(X[4:], dev) is not a                 # other rows, other dtype: not
+    assert _resident.upload(X[:4], dev, torch.float32, via_float64=True).dtype == torch.float32
+    for i in range(_resident.KEEP):                               # older uploads are let go
+        _resident.upload(np.full(3, i), dev)
+    assert _resident.upload(X[:4], dev) is not a
+    cpu = _resident.upload(X, torch.device("cpu"))                # on the CPU: the array's own memory
+    assert cpu.data_ptr() == X.__array_interface__["data"][0]
