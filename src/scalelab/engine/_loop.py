@@ -111,7 +111,8 @@ def _epoch_sums(losses: list, sizes: list[int], hits: list, step0: int, first_ba
     Keras's epoch loss is the running mean of batch losses weighted by batch size: the sum
     is accumulated step by step, in step order, in float64 exactly as a running ``+=`` would
     (``np.add.accumulate`` adds strictly in sequence; a pairwise sum would change the last
-    bits). Each float32 loss × batch size is exact in float64. Counts are integers: any order."""
+    bits). A float32 loss × batch size is exact in float64 (a float64 one rounds once, as
+    before). Counts are integers: any order."""
     L = torch.stack(losses).detach().cpu().numpy()                      # (steps, M)
     terms = np.concatenate([np.zeros((1, L.shape[1])), L.astype(np.float64) * np.asarray(sizes, np.float64)[:, None]])
     loss_sum = np.add.accumulate(terms, axis=0)[-1]
