@@ -106,7 +106,7 @@ def _median_of(runs: list[dict]) -> dict:
     """The median of every number of ``runs`` (phases included), other fields from the first."""
     out = dict(runs[0])
     for k, v in runs[0].items():
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and len({r[k] for r in runs}) > 1:
             out[k] = round(statistics.median(r[k] for r in runs), 3)
     keys = sorted({k for r in runs for k in r["phases"]})
     out["phases"] = {k: round(statistics.median(r["phases"].get(k, 0.0) for r in runs), 3) for k in keys}
