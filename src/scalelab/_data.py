@@ -155,10 +155,21 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None, verify: bool =
     With ``verify`` the sha256 of each decompressed file must equal the official one,
     so a truncated or corrupted file is an error naming it, never a partial load.
     """
+    from . import _datacache
+
     folder = locate_fashion_mnist(data_dir)
+    files = {key: _find_file(folder, stem) for key, stem in FASHION_FILES.items()}
+    version = _datacache.version_key("fashion-mnist", list(files.values()))
+    arrays = _datacache.load(version)
+    if arrays is None or set(arrays) != set(files):   # not cached yet (or another layout): read and verify
+        arrays = _read_fashion_mnist(files, verify, version, _datacache.store)
+    return _fashion_dataset(folder, arrays)
+
+
+def _read_fashion_mnist(files: dict, verify: bool, version, keep) -> dict:
+    """The four files parsed (and verified): kept by ``keep(version, arrays)`` once verified."""
     arrays = {}
-    for key, stem in FASHION_FILES.items():
-        path = _find_file(folder, stem)
+    for key, path in files.items():
         raw = _read_bytes(path)
         arr = parse_idx(raw, str(path))  # structure first: it gives the clearest message
         if verify:
@@ -168,6 +179,12 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None, verify: bool =
                                 f"the file is corrupted or not Fashion-MNIST: delete it and get it again "
                                 f"({HOW_TO_GET})")
         arrays[key] = arr
+    if verify:
+        keep(version, arrays)
+    return arrays
+
+
+def _fashion_dataset(folder: Path, arrays: dict) -> Dataset:
     for split in ("train", "t10k"):
         n_img, n_lab = len(arrays[f"{split}-images"]), len(arrays[f"{split}-labels"])
         if n_img != n_lab:

@@ -151,7 +151,15 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
     # a group trains its models together: its steps count once
     groups = {gk: plan.groups({k for _, k in members}, group_size, data_dir, device) for gk, members in plan.todo.items()}
     total = sum(steps(plan.first[gk]) * len(g) for gk, g in groups.items())
-    with study_progress(spec.name, total, plan.n_todo, sum(map(len, groups.values())), progress_every) as advance:
+    rate = [0.0]   # model-epochs per step of the unit training now: its M models / steps per epoch
+
+    def on_unit(g, epochs_done):
+        rate[0] = 0.0   # epochs a checkpoint already holds were not trained now: no model-epochs
+        advance(steps(g[0]) - steps(g[0], epochs_done))
+        rate[0] = len(g) * g[0].spec.train.epochs / max(1, steps(g[0]))
+
+    with study_progress(spec.name, total, plan.n_todo, sum(map(len, groups.values())), progress_every,
+                        per_step=lambda: rate[0]) as advance:
         run_units(store, sid, spec, executor, [*factories, StepProgress(advance)], env, keep_checkpoints,
-                  on_unit=lambda g, e: advance(steps(g[0]) - steps(g[0], e)))
+                  on_unit=on_unit)
     return sid

@@ -70,9 +70,16 @@ def auto_group_size(n_params: int, n_features: int, batch: int, device: torch.de
     large enough; on a GPU, as many as memory comfortably holds."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        per_model = 4 * (6 * n_params + 4 * batch * n_features)
-        return int(max(1, min(4096, 0.5 * free // per_model)))
+        return gpu_group_size(free, n_params, n_features, batch)
     return 32
+
+
+def gpu_group_size(free_bytes: int, n_params: int, n_features: int, batch: int) -> int:
+    """Models per group on a GPU with ``free_bytes`` free: half of it for the models, each
+    taking ~6 float32 copies of its parameters (parameters, gradients, two moments, two
+    temporaries) and 4 of its batch's inputs; 1 to 4096 models."""
+    per_model = 4 * (6 * n_params + 4 * batch * n_features)
+    return int(max(1, min(4096, 0.5 * free_bytes // per_model)))
 
 
 def default_group_size(trial: Trial, data_dir: str | None = None, device: str | None = None) -> int:

@@ -15,17 +15,13 @@ from ..models import Model, stack_params
 def to_device(X: np.ndarray, y: np.ndarray, classification: bool, dtype, device):
     """Inputs stay uint8 when they are (converted per batch); float inputs and regression
     targets in the group's dtype; class labels as int64."""
+    from ._resident import upload   # on a GPU, shared by the groups of a process
+
+    yt = upload(y, device, None if classification else dtype)
     if X.dtype.kind in "iu" and X.dtype != np.uint8:   # token ids: exact int64, never cast to float
-        return torch.as_tensor(X, dtype=torch.int64).to(device), _targets(y, classification, dtype, device)
-    Xt = torch.as_tensor(X if X.dtype == np.uint8 else X.astype(np.float64)).to(device)
-    Xt = Xt if Xt.dtype == torch.uint8 else Xt.to(dtype)
-    yt = torch.as_tensor(y).to(device)
-    return Xt, (yt if classification else yt.to(dtype))
-
-
-def _targets(y, classification, dtype, device):
-    yt = torch.as_tensor(y).to(device)
-    return yt if classification else yt.to(dtype)
+        return torch.as_tensor(X, dtype=torch.int64).to(device), yt
+    Xt = upload(X, device) if X.dtype == np.uint8 else upload(X, device, dtype, via_float64=True)
+    return Xt, yt
 
 
 def fit_input_transforms(trials: list[Trial], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
 
@@ -36,3 +38,29 @@ def compile_step(fn):
         return _Compiled(fn)
     except Exception:  # torch.compile unavailable on this platform/version
         return None
+
+
+_prewarm: threading.Thread | None = None
+
+
+def prewarm_cpu_compiler() -> None:
+    """Start, in a background thread, the one piece of a CPU compile's set-up that waits on
+    other processes: inductor's check of the vector instruction sets, which builds and
+    loads a probe library in 4 child processes (~1 s on a 2-core CPU, in every process,
+    cache or not). Started when a group decides to compile, it runs while the main thread
+    imports the compiler and traces the step; the first compile then finds its answer
+    cached. Changes nothing that is computed; once per process."""
+    global _prewarm
+    if _prewarm is not None:
+        return
+
+    def work():
+        try:
+            from torch._inductor import cpu_vec_isa
+
+            cpu_vec_isa.valid_vec_isa_list()
+        except Exception:   # whatever fails here fails again, and is reported, in the compile itself
+            pass
+
+    _prewarm = threading.Thread(target=work, name="scalelab-compile-prewarm", daemon=True)
+    _prewarm.start()
