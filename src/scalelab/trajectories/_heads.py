@@ -8,7 +8,10 @@ the grid per future step and a predicted mass per branch — in the data's origi
   prediction with the per-coordinate error variance it has on the validation set (the
   maximum-likelihood noise of an MSE fit); its K samples are the prediction repeated.
 * ``grid_softmax``: the thread's idea, a softmax over G×G cells per future step (cross
-  entropy on the true cell); density direct; samples: a cell per step from its heatmap.
+  entropy on the true cell); density direct; samples: a cell centre per step from that
+  step's heatmap, steps drawn independently (the model has no joint over steps, so a sampled
+  path may switch branches mid-way: its minADE_K does not compare with the others', its
+  minFDE_K does; see :mod:`._metrics`).
 * ``mdn_nll``: K Gaussian components over the whole future path, NLL; density by exact
   integration over the cells; samples from the mixture.
 * ``cvae_elbo``: the answer's idea, an LSTM conditional VAE trained on the negative ELBO
