@@ -17,9 +17,9 @@ def _spec(optim, vocab):
             "optim": {"name": optim, "lr": 0.003}, "train": {"batch_size": 32, "epochs": 3}}
 
 
-def _pair(vocab, dense_step, lazy_step, acc=(0.9, 0.95), lazy_acc=(0.91, 0.98)):
+def _pair(vocab, dense_step, lazy_step, acc=(0.9, 0.95), lazy_acc=(0.91, 0.98), optims=("adam", "lazy_adam")):
     levels = []
-    for optim, step, a in (("adam", dense_step, acc), ("lazy_adam", lazy_step, lazy_acc)):
+    for optim, step, a in ((optims[0], dense_step, acc), (optims[1], lazy_step, lazy_acc)):
         v = view({"optim.name": optim, "data.vocab": vocab}, _spec(optim, vocab), {})
         steps = steps_of(v.spec)
         v.wall_s = [step * steps] * 3
@@ -40,6 +40,25 @@ def test_fires_with_the_measured_share_bytes_speedup_and_accuracy_change():
     assert ev["test_acc_epoch1"] == 0.9 and ev["remedy_test_acc_final"] == 0.98
     assert "80% of each training step" in f.text and "5.0× faster" in f.text and "0.950 → 0.980" in f.text
     assert rule_dense_update_over_unused_rows(lazy, dense) == []          # the remedy level itself: silent
+    assert "moments and weights of all 200,000 rows" in f.text and "skip Adam's moment decay" in f.text
+
+
+def test_sgd_bytes_and_wording_follow_its_family_no_moment_buffers():
+    """Dense SGD reads p and g and writes p (+ the gradient formed): 4 values per table value,
+    16·V·d bytes; sparse SGD 6 per used value (gather, gradient, update): 24 bytes. No moments
+    to mention, and the row-sparse step is exactly SGD's."""
+    dense, sparse = _pair(200000, 0.30, 0.06, optims=("sgd", "sparse_sgd"))
+    [f] = rule_dense_update_over_unused_rows(dense, dense)
+    ev = f.evidence
+    assert ev["bytes_per_step"] == 16 * 200000 * 32 and ev["row_sparse_bytes_per_step"] == 24 * 640 * 32
+    assert ev["remedy"] == "sparse_sgd"
+    assert "updates the weights of all 200,000 rows" in f.text and "moment" not in f.text
+    assert "the same update as dense sgd" in f.text and "about 102 MB" in f.text
+    # a dense optimizer is paired only with the row-sparse form of itself
+    adam, lazy = _pair(200000, 0.30, 0.06)
+    dense.peers = adam.peers = [dense, lazy, adam, sparse]
+    assert rule_dense_update_over_unused_rows(dense, dense)[0].evidence["remedy"] == "sparse_sgd"
+    assert rule_dense_update_over_unused_rows(adam, adam)[0].evidence["remedy"] == "lazy_adam"
 
 
 @pytest.mark.parametrize("vocab, dense, lazy, why", [
