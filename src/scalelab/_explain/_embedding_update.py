@@ -10,7 +10,7 @@ rows gathered (read, write), their gradient written, and the same update (lazy A
 sparse SGD 24 bytes per float32 value). n is the number of moment buffers of the optimizer
 family (:mod:`scalelab.optim._families`). The rule pairs a dense-update level with the level
 that differs only in a row-sparse optimizer and reads both levels' measured time per
-training step.
+training step (the engine's training-only seconds, ``train_s``, over the steps).
 
 Principle of the thresholds: the finding is a claim about time, so it fires only when
 (1) the measured difference is beyond timing noise: the dense step is at least 1.5× the
@@ -61,8 +61,12 @@ def steps_of(spec) -> int:
 
 
 def step_seconds(v: LevelView) -> float:
-    """Wall seconds per training step (median over seeds; setup and evaluation included)."""
-    walls = [w for w in v.wall_s if w is not None and w > 0]
+    """Seconds per training step, median over seeds: the training steps' own time as the
+    engine records it (``train_s``: forward, backward and optimizer, no setup, evaluation or
+    hooks), over the steps. Trials stored before it was recorded fall back to their whole
+    wall time (setup and evaluation included; that dilutes the dense/row-sparse ratio)."""
+    train = [w for w in v.train_s if w is not None and w > 0]
+    walls = train or [w for w in v.wall_s if w is not None and w > 0]
     return float(np.median(walls)) / steps_of(v.spec) if walls else math.nan
 
 
