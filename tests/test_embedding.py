@@ -202,3 +202,35 @@ def test_pool_without_padding_equals_vmap_of_its_single_model_computation(mode):
     x = torch.as_tensor(np.random.default_rng(2).normal(size=(3, 5, 12)))
     torch.testing.assert_close(layer.forward({}, x, Pass(3)), torch.func.vmap(lambda v: layer.forward_one({}, v))(x),
                                rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("mode", ["mean", "last"])
+def test_pool_with_padding_is_vmap_of_its_masked_single_model_computation(mode):
+    """Padding anywhere (front, back, between tokens, a row of padding only): the stacked
+    pool, ``vmap`` of ``forward_one`` with the mask, and ``forward_one`` on one model all
+    equal the masked mean over real tokens / the last real token computed by hand in float64
+    (the single-model computation used to ignore the mask)."""
+    M, B, T, V, d = 3, 6, 7, 9, 4
+    rng = np.random.default_rng(3)
+    emb, pool = Embedding(0, T, V, d), Pool(0, T * d, T, mode)
+    params = _params([emb], M, rng)
+    params["embedding0.W"][:, 0] = 0.0
+    ids = torch.as_tensor(rng.integers(0, V, size=(M, B, T)))          # ~1/9 of positions padding, anywhere
+    ids[:, 0, :2] = 0
+    ids[:, 1, -3:] = 0                                                  # back padding: the last real token is not the last step
+    ids[:, 2, 3] = 0
+    ids[1, 3] = 0                                                       # one row of padding only
+    p = Pass(M)
+    x = emb.forward(params, ids, p)
+    out = pool.forward({}, x, p)
+    torch.testing.assert_close(out, torch.func.vmap(lambda v, m: pool.forward_one({}, v, m))(x, p.mask), rtol=0, atol=0)
+    for m in range(M):
+        seq = x[m].reshape(B, T, d).numpy()
+        ref = np.zeros((B, d))
+        for b in range(B):
+            real = [t for t in range(T) if ids[m, b, t] != 0]
+            if real:
+                ref[b] = seq[b, real].sum(0) / len(real) if mode == "mean" else seq[b, real[-1]]
+        np.testing.assert_allclose(out[m].numpy(), ref, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(pool.forward_one({}, x[m], ids[m] != 0).numpy(), ref, rtol=1e-13, atol=1e-15)
+    assert not torch.allclose(out, torch.func.vmap(lambda v: pool.forward_one({}, v))(x))   # the mask matters here

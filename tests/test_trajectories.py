@@ -302,6 +302,30 @@ def test_trajectory_metrics_reach_the_store_and_show_json(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == records
 
 
+@pytest.mark.parametrize("loss", ["grid_softmax", "mdn_nll", "cvae_elbo"])
+def test_sampled_metrics_do_not_depend_on_the_chunk_size_and_every_row_draws_its_own(loss):
+    """Each row's sampling draws come from (trial seed, row): the metrics are the same decoded
+    64 or 500 rows at a time, and the same input at rows 0 and 500 (the first row of two
+    default chunks) gets different samples (one generator per chunk gave them the same)."""
+    from scalelab.trajectories._evaluate import CHUNK, test_metrics
+
+    assert CHUNK == 500
+    g = StackedGroup(expand(_spec(loss, n=300, seeds=2, n_test=1000, components=3, density_samples=20)))
+    head = g.custom_loss
+    with torch.no_grad():
+        a, b = test_metrics(head, g.X_test, g.y_test, chunk=64), test_metrics(head, g.X_test, g.y_test)
+    for name in ("min_ade_20", "min_fde_20", "grid_nll", "branch_abs_error"):
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-9, err_msg=name)
+    assert a["min_fde_20"][0] != a["min_fde_20"][1]          # the two seeds draw differently
+    with torch.no_grad():
+        idx = torch.zeros(g.M, 1, dtype=torch.long)                  # row 0's input, decoded as row 0 and as row 500
+        xb, yb = g.inputs(g.X_test, idx), g.targets(g.y_test, idx)
+        out = g.forward(g.params, xb, targets=yb)
+        s0, s500, again = (head.decode(xb, out, 20, np.array([r]))["samples"] for r in (0, 500, 0))
+    assert np.array_equal(s0, again)
+    assert not np.allclose(s0, s500)
+
+
 # ----------------------------------------------------------------------------- explain and report
 
 def _view(level, **final):

@@ -1,11 +1,16 @@
 """Where a token model's step goes: a dense optimizer over embedding rows the batch never used.
 
-A batch of B sequences of T ids uses at most B·T rows of a V × d embedding table. Dense
-Adam still forms a (V, d) gradient (4·V·d bytes written) and reads p, g, m, v and writes
-p, m, v for every row (28·V·d bytes) on every step; a row-sparse update (lazy Adam, sparse
-SGD) moves about 40 bytes per value of the used rows only (gather, gradient, update). The
-rule pairs a dense-update level with the level that differs only in a row-sparse optimizer
-and reads both levels' measured wall time per training step.
+A batch of B sequences of T ids uses at most B·T rows of a V × d embedding table. A dense
+optimizer still forms a (V, d) gradient (one value written per table value) and, for every
+row on every step, reads the weight, the gradient and its n moment buffers and writes the
+weight and the buffers: 4 + 2n values per table value (Adam, n = 2: 8 values, 32·V·d bytes in
+float32; SGD, n = 0: reads p and g, writes p, plus the gradient: 16·V·d bytes). A row-sparse
+update (lazy Adam, sparse SGD) moves 6 + 2n values per value of the used rows only: the
+rows gathered (read, write), their gradient written, and the same update (lazy Adam 40,
+sparse SGD 24 bytes per float32 value). n is the number of moment buffers of the optimizer
+family (:mod:`scalelab.optim._families`). The rule pairs a dense-update level with the level
+that differs only in a row-sparse optimizer and reads both levels' measured time per
+training step (the engine's training-only seconds, ``train_s``, over the steps).
 
 Principle of the thresholds: the finding is a claim about time, so it fires only when
 (1) the measured difference is beyond timing noise: the dense step is at least 1.5× the
@@ -56,16 +61,32 @@ def steps_of(spec) -> int:
 
 
 def step_seconds(v: LevelView) -> float:
-    """Wall seconds per training step (median over seeds; setup and evaluation included)."""
-    walls = [w for w in v.wall_s if w is not None and w > 0]
+    """Seconds per training step, median over seeds: the training steps' own time as the
+    engine records it (``train_s``: forward, backward and optimizer, no setup, evaluation or
+    hooks), over the steps. Trials stored before it was recorded fall back to their whole
+    wall time (setup and evaluation included; that dilutes the dense/row-sparse ratio)."""
+    train = [w for w in v.train_s if w is not None and w > 0]
+    walls = train or [w for w in v.wall_s if w is not None and w > 0]
     return float(np.median(walls)) / steps_of(v.spec) if walls else math.nan
 
 
-def bytes_per_step(spec, sparse: bool) -> float:
+def values_per_value(spec) -> int:
+    """Values read or written per table value and step by the spec's optimizer: 4 + 2n dense
+    (gradient formed; p, g and n moments read; p and n moments written), 6 + 2n row-sparse
+    (rows gathered and their gradient written, then the same update), n moment buffers."""
+    family = family_of(spec.optim.name)
+    n = len(family.moments)
+    return (6 if family.row_kernel is not None else 4) + 2 * n
+
+
+def bytes_per_step(spec) -> float:
+    """Bytes of the embedding table's gradient and update per model and step: every row for a
+    dense optimizer, the batch's rows (at most batch × sequence length) for a row-sparse one."""
     emb = embedding_of(spec)
     V, d = emb["vocab"], emb["dim"]
-    rows = min(V, spec.train.batch_size * spec.data.seq_len)
-    return 40.0 * rows * d if sparse else 32.0 * V * d
+    rows = V if family_of(spec.optim.name).row_kernel is None else min(V, spec.train.batch_size * spec.data.seq_len)
+    itemsize = 8 if spec.train.dtype == "float64" else 4
+    return float(values_per_value(spec) * itemsize * rows * d)
 
 
 def _without_optimizer_name(spec) -> str:
@@ -90,12 +111,16 @@ def rule_dense_update_over_unused_rows(t: LevelView, ref: LevelView, found=()) -
     if emb is None or family_of(t.spec.optim.name).row_kernel is not None:
         return []
     key = _without_optimizer_name(t.spec)
+    chain = family_of(t.spec.optim.name).chain
+    # the remedy: the row-sparse form of the same optimizer (same reference chain: adam ↔ lazy_adam,
+    # sgd ↔ sparse_sgd), everything else equal
     peer = next((p for p in t.peers if p is not t and family_of(p.spec.optim.name).row_kernel is not None
+                 and family_of(p.spec.optim.name).chain is chain
                  and _without_optimizer_name(p.spec) == key and p.wall_s), None)
     if peer is None:
         return []
     td, ts = step_seconds(t), step_seconds(peer)
-    bd, bs = bytes_per_step(t.spec, False), bytes_per_step(t.spec, True)
+    bd, bs = bytes_per_step(t.spec), bytes_per_step(peer.spec)
     if not (td > 0 and ts > 0) or td / ts < MIN_SPEEDUP or bd / bs < MIN_BYTES_RATIO:
         return []
     share = (td - ts) / td
@@ -106,12 +131,19 @@ def rule_dense_update_over_unused_rows(t: LevelView, ref: LevelView, found=()) -
               row_sparse_bytes_per_step=bs, vocab=emb["vocab"], dim=emb["dim"], rows_per_batch_max=rows,
               remedy=peer.spec.optim.name, remedy_level=peer.level, test_acc_epoch1=a1, remedy_test_acc_epoch1=a1s,
               test_acc_final=af, remedy_test_acc_final=afs, epochs=t.spec.train.epochs)
+    fam, peer_fam = family_of(t.spec.optim.name), family_of(peer.spec.optim.name)
+    state = "the moments and weights" if fam.moments else "the weights"
+    if peer_fam.moments:
+        math_note = f"unused rows skip {fam.name.capitalize()}'s moment decay"
+    else:
+        # the table is no kernel: no L2 or weight decay reaches it, so an unused row's dense step is zero
+        math_note = f"the same update as dense {fam.name}: an unused row's gradient is zero"
     text = (f"at {t.label}, {pct(share)} of each training step ({fmt(td * 1e3, 3)} ms per step, against "
             f"{fmt(ts * 1e3, 3)} ms at {peer.label}) goes to work on embedding rows the batch never used: "
-            f"{t.spec.optim.name} forms a dense gradient and updates the moments and weights of all "
+            f"{t.spec.optim.name} forms a dense gradient and updates {state} of all "
             f"{emb['vocab']:,} rows × {emb['dim']} on every step, about {fmt(bd / 1e6, 3)} MB read and written "
             f"per model and step, while a batch uses at most {rows:,} rows ({fmt(bs / 1e6, 3)} MB). "
-            f"Remedy: optim.name = '{peer.spec.optim.name}' (only the used rows' moments and weights; unused rows "
-            f"skip Adam's moment decay): {td / ts:.1f}× faster per step; test accuracy {a1:.3f} → {a1s:.3f} after "
+            f"Remedy: optim.name = '{peer.spec.optim.name}' (only the used rows' {state.split(' ', 1)[1]}; "
+            f"{math_note}): {td / ts:.1f}× faster per step; test accuracy {a1:.3f} → {a1s:.3f} after "
             f"epoch 1 and {af:.3f} → {afs:.3f} after epoch {t.spec.train.epochs} (mean over seeds)")
     return [Finding("dense-update-over-unused-rows", t.level, ev, text + ".")]

@@ -44,6 +44,7 @@ class LevelView:
     diverged_steps: list = field(default_factory=list)       # first non-finite step of each diverged seed
     final: dict = field(default_factory=dict)                # last-epoch metrics: name -> array over seeds
     wall_s: list = field(default_factory=list)               # per finished seed, its stored wall seconds
+    train_s: list = field(default_factory=list)              # per finished seed, its training-only seconds (None: unrecorded)
     epochs_by_seed: list = field(default_factory=list)       # per finished seed, its epoch records
     peers: list = field(default_factory=list, repr=False)    # every level of the study (rules that pair levels)
     test_r2_by_seed: list = field(default_factory=list)      # regression: per seed, the test R² of each epoch
@@ -103,6 +104,7 @@ def view_of(trials: list[TrialRecord], level: dict) -> LevelView:
         v.series[k] = {s: np.array([d.get(j, np.nan) for j in range(len(trials))]) for s, d in by_step.items()}
     v.train_loss_by_seed = [[e["train_loss"] for e in r.epochs] for r in trials if r.done]
     v.wall_s = [r.trial.get("wall_s") for r in trials if r.done]
+    v.train_s = [r.trial.get("train_s") for r in trials if r.done]
     v.epochs_by_seed = [r.epochs for r in trials if r.done]
     v.test_r2_by_seed = [[e.get("test_r2", math.nan) for e in r.epochs] for r in trials if r.done]
     finals = [r.epochs[-1] for r in trials if r.done]

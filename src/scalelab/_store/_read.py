@@ -50,13 +50,16 @@ class ReadMixin:
 
     def trials(self, study_id: int) -> list[dict]:
         """The study's trials (its own and those it reuses), with the level they have in this study."""
+        # train_s: training-only seconds; NULL in a store read as it is from before they were recorded
+        has_train = "train_s" in {r[1] for r in self.conn.execute("PRAGMA table_info(trials)")}
         rows = self.conn.execute(
-            "SELECT t.id, t.key, st.level, t.seed, t.status, t.diverged_step, t.wall_s, t.spec, t.env "
+            "SELECT t.id, t.key, st.level, t.seed, t.status, t.diverged_step, t.wall_s, t.spec, t.env, "
+            f"{'t.train_s' if has_train else 'NULL'} "
             "FROM study_trials st JOIN trials t ON t.id = st.trial_id WHERE st.study_id=? AND t.status!='failed' "
             "ORDER BY t.id",
             (study_id,)).fetchall()
         return [dict(id=r[0], key=r[1], level=json.loads(r[2]), seed=r[3], status=r[4], diverged_step=r[5],
-                     wall_s=r[6], spec=json.loads(r[7]), env=json.loads(r[8])) for r in rows]
+                     wall_s=r[6], spec=json.loads(r[7]), env=json.loads(r[8]), train_s=r[9]) for r in rows]
 
     def finished_keys(self, study_id: int) -> set[str]:
         return {r[0] for r in self.conn.execute(

@@ -163,6 +163,7 @@ def _migrate(conn, version: int) -> None:
         conn.execute("BEGIN IMMEDIATE")
         version = version_of(conn, "")   # another process may have migrated meanwhile
         if version == VERSION:
+            _add_train_s(conn)
             return
         if version == 0:
             _script(conn, TABLES_V1)
@@ -175,6 +176,7 @@ def _migrate(conn, version: int) -> None:
             _script(conn, MIGRATIONS[v])
         if "reason" not in {r[1] for r in conn.execute("PRAGMA table_info(trials)")}:
             conn.execute("ALTER TABLE trials ADD COLUMN reason TEXT")
+        _add_train_s(conn)
         if version == 1:   # keys of schema 1 hashed the study's name and seeds too: rekey by what a trial computes
             from .._spec._trials import trial_key
 
@@ -182,6 +184,12 @@ def _migrate(conn, version: int) -> None:
             conn.executemany("UPDATE trials SET key=? WHERE id=?",
                              [(trial_key(json.loads(spec), seed), tid) for tid, spec, seed in rows])
         conn.execute("INSERT OR REPLACE INTO scalelab_meta(key, value) VALUES ('schema_version', ?)", (str(VERSION),))
+
+
+def _add_train_s(conn) -> None:
+    """The trials' training-only seconds (added after schema 3; older rows keep NULL)."""
+    if "train_s" not in {r[1] for r in conn.execute("PRAGMA table_info(trials)")}:
+        conn.execute("ALTER TABLE trials ADD COLUMN train_s REAL")
 
 
 def _script(conn, sql: str) -> None:

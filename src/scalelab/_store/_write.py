@@ -27,10 +27,10 @@ def save_results(conn, study_id: int, results, env: dict) -> None:
             conn.execute("DELETE FROM trials WHERE id=?", (old,))
         cur = conn.execute(
             "INSERT OR IGNORE INTO trials(study_id, key, level, seed, spec, env, status, reason, diverged_step,"
-            " wall_s, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " wall_s, finished, train_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (study_id, t.key, level, t.seed, json.dumps(t.spec.model_dump(), default=str),
              json.dumps(getattr(result, "env", None) or env), result.status, getattr(result, "reason", None),
-             result.diverged_step, result.wall_s, time.time()))
+             result.diverged_step, result.wall_s, time.time(), getattr(result, "train_s", None)))
         if cur.rowcount == 0:
             tid = conn.execute("SELECT id FROM trials WHERE study_id=? AND key=?", (study_id, t.key)).fetchone()[0]
         else:

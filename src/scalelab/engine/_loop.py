@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -27,6 +28,8 @@ class TrialResult:
     probes: list[tuple] = field(default_factory=list)   # (step, probe, name, value)
     reason: str | None = None             # why a trial failed
     env: dict | None = None               # where it ran, when an executor ran it elsewhere
+    # seconds inside the training steps only (no setup, evaluation or hooks), the group's / M like wall_s
+    train_s: float | None = None
 
 
 def train_group(trials: list[Trial], data_dir: str | None = None, device: str | None = None,
@@ -55,8 +58,10 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint)
     first_bad = torch.full((M,), -1, dtype=torch.int64, device=dev)
     history: list[list[dict]] = [[] for _ in range(M)]
     done, wall_before = 0, 0.0
+    train_s = 0.0
     if start is not None:
         history, first_bad, done, wall_before = _checkpoint.restore(g, view, start)
+        train_s = start["meta"].get("train_s", math.nan)     # nan: a checkpoint written before it was recorded
     for h in hooks:
         h.on_group_start(view)
     for epoch in range(done + 1, g.epochs + 1):
@@ -71,7 +76,9 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint)
             view.batch, view.loss = idx, None
             for h in hooks:
                 h.on_step_start(view)
+            t_step = time.perf_counter()
             loss, out, y = g.train_step(idx)
+            train_s += time.perf_counter() - t_step
             view.loss = loss
             for h in hooks:
                 h.on_step_end(view)
@@ -93,14 +100,16 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint)
         for h in hooks:
             h.on_epoch_end(view, epoch, [hist[-1] for hist in history])
         if checkpoint is not None and epoch < g.epochs:
-            checkpoint(epoch, _checkpoint.capture(g, view, history, first_bad, epoch,
-                                                  wall_before + time.perf_counter() - t0))
+            state = _checkpoint.capture(g, view, history, first_bad, epoch, wall_before + time.perf_counter() - t0)
+            state["meta"]["train_s"] = train_s
+            checkpoint(epoch, state)
     for h in hooks:
         h.on_group_end(view)
     wall = wall_before + time.perf_counter() - t0
     bad_steps = first_bad.cpu().tolist()
     return [TrialResult(t, "diverged" if bad_steps[m] >= 0 else "done",
-                        bad_steps[m] if bad_steps[m] >= 0 else None, history[m], wall / M, view.records(m))
+                        bad_steps[m] if bad_steps[m] >= 0 else None, history[m], wall / M, view.records(m),
+                        train_s=None if math.isnan(train_s) else train_s / M)
             for m, t in enumerate(trials)]
 
 

@@ -108,8 +108,9 @@ POOL_MODES = ("mean", "last")
 class Pool(Layer):
     """Sequence pooling: (batch, steps·features) → (batch, features), the ``mean`` over the
     steps or the ``last`` step. After an embedding with padding, only real tokens count
-    (``Pass.mask``): the mean over them, the last of them. ``forward_one`` is the unmasked
-    computation (every step is a token)."""
+    (``Pass.mask``): the mean over them, the last of them. ``forward_one`` is the one-model
+    computation with the mask as an argument, and ``forward`` is its ``vmap`` over the models
+    (the mask passed along), so the stacked and the per-model results are one computation."""
 
     index: int
     n_in: int
@@ -124,23 +125,25 @@ class Pool(Layer):
             raise ValueError(f"pool: {self.n_in} input values are not {self.steps} steps of equal width; "
                              f"set steps to a divisor of {self.n_in}")
 
-    def forward_one(self, params, x):
+    def forward_one(self, params, x, mask=None):
+        """ONE model: x (batch, steps·features); ``mask`` (batch, steps), True where a real
+        token stands (None: every step is one)."""
         seq = x.reshape(x.shape[0], self.steps, -1)
-        return seq.mean(1) if self.mode == "mean" else seq[:, -1]
-
-    def forward(self, params, x, p: Pass):
-        M, b = x.shape[0], x.shape[1]
-        seq = x.reshape(M, b, self.steps, -1)
-        mask = p.mask if p.mask is not None and p.mask.shape[-1] == self.steps else None
         if mask is None:
-            return seq.mean(2) if self.mode == "mean" else seq[:, :, -1]
+            return seq.mean(1) if self.mode == "mean" else seq[:, -1]
         if self.mode == "mean":
             w = mask.to(x.dtype)
-            return (seq * w.unsqueeze(-1)).sum(2) / w.sum(2, keepdim=True).clamp(min=1.0)
+            return (seq * w.unsqueeze(-1)).sum(1) / w.sum(1, keepdim=True).clamp(min=1.0)
         # the last real token: the largest position whose mask is set (0 for an all-padding row)
         pos = torch.arange(self.steps, device=x.device)
-        last = (mask.long() * pos).argmax(-1)                 # (M, b)
-        return seq.gather(2, last.view(M, b, 1, 1).expand(M, b, 1, seq.shape[-1])).squeeze(2)
+        last = (mask.long() * pos).argmax(-1)                 # (batch,)
+        return seq.gather(1, last.view(-1, 1, 1).expand(-1, 1, seq.shape[-1])).squeeze(1)
+
+    def forward(self, params, x, p: Pass):
+        mask = p.mask if p.mask is not None and p.mask.shape[-1] == self.steps else None
+        if mask is None:
+            return torch.func.vmap(lambda v: self.forward_one({}, v))(x)
+        return torch.func.vmap(lambda v, m: self.forward_one({}, v, m))(x, mask)
 
     @classmethod
     def from_config(cls, index, n_in, cfg):

@@ -50,10 +50,12 @@ def _decode_rows(head, X, y, rows: np.ndarray):
     g = head.g
     idx = torch.as_tensor(rows, device=g.device).expand(g.M, -1)
     xb, yb = g.inputs(X, idx), g.targets(y, idx)
-    return head.decode(xb, g.forward(g.params, xb, targets=yb), head.tr.k)
+    return head.decode(xb, g.forward(g.params, xb, targets=yb), head.tr.k, rows)
 
 
-def test_metrics(head, X: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray]:
+def test_metrics(head, X: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK) -> dict[str, np.ndarray]:
+    """Every metric on (X, y), decoded ``chunk`` rows at a time (the numbers do not depend on
+    ``chunk``: each row's sampling draws come from its own stream, see ``_Head.row_draws``)."""
     tr, G, lo, hi, M = head.tr, head.G, head.lo, head.hi, head.g.M
     meta = head.g.dataset_meta.get("trajectory", {})
     tmap = meta.get("map")
@@ -64,8 +66,8 @@ def test_metrics(head, X: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray
                                                   "between")}
     if generated:   # where an agent taking each branch ends (the test set's own, noise-free)
         ends = meta["test"]["branch_futures"][: len(X), :, -1]
-    for i in range(0, len(X), CHUNK):
-        rows = np.arange(i, min(len(X), i + CHUNK))
+    for i in range(0, len(X), chunk):
+        rows = np.arange(i, min(len(X), i + chunk))
         d = _decode_rows(head, X, y, rows)
         yt = Yo[rows]
         acc["ade"].append(mt.ade(d["point"], yt))

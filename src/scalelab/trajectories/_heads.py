@@ -8,7 +8,10 @@ the grid per future step and a predicted mass per branch — in the data's origi
   prediction with the per-coordinate error variance it has on the validation set (the
   maximum-likelihood noise of an MSE fit); its K samples are the prediction repeated.
 * ``grid_softmax``: the thread's idea, a softmax over G×G cells per future step (cross
-  entropy on the true cell); density direct; samples: a cell per step from its heatmap.
+  entropy on the true cell); density direct; samples: a cell centre per step from that
+  step's heatmap, steps drawn independently (the model has no joint over steps, so a sampled
+  path may switch branches mid-way: its minADE_K does not compare with the others', its
+  minFDE_K does; see :mod:`._metrics`).
 * ``mdn_nll``: K Gaussian components over the whole future path, NLL; density by exact
   integration over the cells; samples from the mixture.
 * ``cvae_elbo``: the answer's idea, an LSTM conditional VAE trained on the negative ELBO
@@ -28,6 +31,7 @@ from ..models import Model
 from ._net import Cvae, Seq2Seq
 
 LOG_SIGMA_BOUND = 7.0   # log σ of the mixture lives in ±7 (σ from 1e-3 to 1e3 units): bounded, never 0
+DRAW_STREAM = 23        # the sampling draws' stream tag: default_rng([trial seed, 23, row])
 
 
 class _Head:
@@ -57,11 +61,22 @@ class _Head:
             return torch.ones(self.g.M, 1, self.T, 2, dtype=self.g.dtype, device=self.g.device)
         return (1.0 / self.g.t_scale).reshape(self.g.M, 1, self.T, 2)
 
+    # -- randomness of the sampled predictions
+    def row_draws(self, rows, draw) -> tuple[np.ndarray, ...]:
+        """``draw(rng)`` (a tuple of arrays) for every model and row, each stacked to
+        (M, b, ...). Model m's row r draws from its own stream ``default_rng([seed_m, 23, r])``:
+        a row's draws depend on neither the chunk it is decoded in nor the other rows (one
+        generator per chunk would give rows i and i + chunk the same draws and correlate
+        the sampled metrics across chunks), nor on the group the trial trains in."""
+        per = [[draw(np.random.default_rng([t.seed, DRAW_STREAM, int(r)])) for r in rows] for t in self.g.trials]
+        return tuple(np.stack([np.stack([d[j] for d in model]) for model in per]) for j in range(len(per[0][0])))
+
     # -- what every head gives the metrics, for one chunk: numpy arrays in original units
-    def decode(self, x: torch.Tensor, out: torch.Tensor, k: int) -> dict:
+    def decode(self, x: torch.Tensor, out: torch.Tensor, k: int, rows: np.ndarray) -> dict:
         """``point`` (M, b, T, 2), ``samples`` (M, b, k, T, 2), ``cells`` (M, b, T, G²)
         (cell masses, not yet normalised) and ``final`` (M, b, S, 2) final positions behind
-        the branch masses (None: take them from the last step's cells)."""
+        the branch masses (None: take them from the last step's cells). ``rows``: the
+        evaluated set's row of every input, which seeds its draws (:meth:`row_draws`)."""
         raise NotImplementedError
 
     def evaluate(self, X, y):
@@ -80,7 +95,7 @@ class PointHead(_Head):
     def per_sample(self, out, y):
         return (out - y).pow(2).mean(-1)
 
-    def decode(self, x, out, k):
+    def decode(self, x, out, k, rows):
         point = self.orig_path(out).double().cpu().numpy()
         sigma = self.val_rmse if self.val_rmse is not None else np.ones(point.shape[0])
         from ._metrics import gaussian_cell_probs
@@ -108,17 +123,19 @@ class GridHead(_Head):
         logp = torch.log_softmax(logits, -1)
         return -logp.gather(-1, self.cells_of(y).unsqueeze(-1)).squeeze(-1).mean(-1)
 
-    def decode(self, x, out, k):
+    def decode(self, x, out, k, rows):
         from ._metrics import cell_centres
 
         M, b = out.shape[:2]
         probs = torch.softmax(out.reshape(M, b, self.T, self.G * self.G).double(), -1).cpu().numpy()
         cc = cell_centres(self.lo, self.hi, self.G)
         point = cc[probs.argmax(-1)]                                              # (M, b, T, 2)
-        rng = np.random.default_rng(0)
+        # every step's cell drawn from that step's own heatmap, independently: the model has
+        # per-step marginals only, no joint over steps (see _metrics on minADE_K)
+        (u,) = self.row_draws(rows, lambda rng: (rng.uniform(size=(k, self.T)),))      # (M, b, k, T)
         cum = np.cumsum(probs, -1)
-        samples = np.stack([cc[np.minimum((cum < rng.uniform(size=(M, b, self.T, 1))).sum(-1), self.G ** 2 - 1)]
-                            for _ in range(k)], 2)
+        samples = np.stack([cc[np.minimum((cum < u[:, :, s, :, None]).sum(-1), self.G ** 2 - 1)]
+                            for s in range(k)], 2)
         return dict(point=point, samples=samples, cells=probs, final=None)
 
 
@@ -147,7 +164,7 @@ class MixtureHead(_Head):
         logn = (-0.5 * ((yy - mu) / logsig.exp()) ** 2 - logsig - 0.5 * math.log(2 * math.pi)).sum((-1, -2))
         return -torch.logsumexp(logpi + logn, -1) / (2 * self.T)
 
-    def decode(self, x, out, k):
+    def decode(self, x, out, k, rows):
         from ._metrics import gaussian_cell_probs
 
         logpi, mu, logsig = self.split(out)
@@ -158,10 +175,10 @@ class MixtureHead(_Head):
         pi = logpi.exp().double().cpu().numpy()
         best = pi.argmax(-1)
         point = np.take_along_axis(mu, best[:, :, None, None, None], 2)[:, :, 0]
-        rng = np.random.default_rng(0)
-        comp = (rng.uniform(size=(M, b, k, 1)) > np.cumsum(pi, -1)[:, :, None]).sum(-1).clip(0, self.K - 1)
+        u, z = self.row_draws(rows, lambda rng: (rng.uniform(size=(k, 1)), rng.normal(size=(k, self.T, 2))))
+        comp = (u > np.cumsum(pi, -1)[:, :, None]).sum(-1).clip(0, self.K - 1)
         take = lambda a: np.take_along_axis(a, comp[..., None, None], 2)           # (M, b, k, T, 2)
-        samples = take(mu) + take(sig) * rng.normal(size=(M, b, k, self.T, 2))
+        samples = take(mu) + take(sig) * z
         cells = (pi[..., None, None] * gaussian_cell_probs(mu, sig, self.lo, self.hi, self.G)).sum(2)
         return dict(point=point, samples=samples, cells=cells, final=None)
 
@@ -180,7 +197,7 @@ class CvaeHead(_Head):
         return (nll + kl) / (2 * self.T)
 
     @torch.no_grad()
-    def decode(self, x, out, k):
+    def decode(self, x, out, k, rows):
         from ._metrics import histogram_cell_probs
 
         layer: Cvae = self.g.model.layers[0]
@@ -189,7 +206,8 @@ class CvaeHead(_Head):
         h, mu, logvar = torch.func.vmap(layer.encode_one)(own, x)
         dec = torch.func.vmap(layer.decode_one)
         S = max(k, self.tr.density_samples)
-        eps = torch.as_tensor(np.random.default_rng(0).standard_normal((S, M, b, layer.latent)), dtype=x.dtype)
+        (eps,) = self.row_draws(rows, lambda rng: (rng.standard_normal((S, layer.latent)),))  # (M, b, S, latent)
+        eps = torch.as_tensor(eps, dtype=x.dtype, device=x.device).permute(2, 0, 1, 3)
         point = self.orig_path(dec(own, x, h, mu)).double().cpu().numpy()
         draws = [self.orig_path(dec(own, x, h, mu + torch.exp(0.5 * logvar) * eps[s])).double().cpu().numpy()
                  for s in range(S)]

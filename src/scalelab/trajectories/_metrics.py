@@ -4,7 +4,17 @@ axis of the grid over the coordinate box [lo, hi]².
 
 * ``ade`` / ``fde``: mean over steps / at the last step of the Euclidean distance of the
   best single prediction to the truth; ``min_ade_k`` / ``min_fde_k``: the same for the best
-  of K sampled futures (the field's minADE_K, minFDE_K);
+  of K sampled futures (the field's minADE_K, minFDE_K). The grid softmax predicts one
+  heatmap per step and no joint over steps, so its K "paths" draw every step's cell
+  independently: a path may follow the left branch at one step and the right one at the
+  next. Its minFDE_K reads only the last step, whose marginal is exactly what the model
+  predicts, so it compares with the other models' — up to the cell quantisation: a sample is
+  a cell centre, and a true position uniform in a cell of side s lies on average 0.383·s
+  from the centre (1.9 units for 5-unit cells), a floor no grid sample beats. Its minADE_K
+  does not compare: the best of K independently mixed paths is not the best of K coherent
+  futures (no principled joint can be built from per-step marginals alone: the model never
+  learned which step-3 cell goes with which step-6 cell), so read the MDN's and the CVAE's
+  minADE_K against each other and the grid's only as its own;
 * ``grid_nll``: −log of the predicted density of the true position, per step, on the grid
   (cell probability / cell area, so grids of different sizes compare), averaged over steps
   and samples;
