@@ -218,6 +218,32 @@ def test_schema_1_store_is_read_and_migrated(tmp_path):
     assert s.conn.execute("SELECT value FROM scalelab_meta").fetchone() == (str(VERSION),)
 
 
+def test_schema_3_store_gains_training_seconds_and_keeps_its_trials(tmp_path):
+    """Schema 4 adds each trial's training-only seconds; a schema-3 store reads as it is (NULL)
+    and is migrated, its trials kept, when written."""
+    db = tmp_path / "s3.db"
+    run_study(digits_spec(name="s3", seeds=1), db)
+    with sqlite3.connect(db) as c:                         # the same store as schema 3 wrote it
+        c.execute("ALTER TABLE trials DROP COLUMN train_s")
+        c.execute("UPDATE scalelab_meta SET value='3' WHERE key='schema_version'")
+    before = sha(db)
+    s = Store(db, readonly=True)
+    (old,) = s.trials(s.require_study("s3")["id"])
+    assert old["train_s"] is None
+    s.close()
+    assert sha(db) == before
+    s = Store(db)
+    (new,) = s.trials(s.require_study("s3")["id"])
+    assert new["key"] == old["key"] and new["train_s"] is None
+    assert s.conn.execute("SELECT value FROM scalelab_meta").fetchone() == (str(VERSION),) == ("4",)
+    s.close()
+    run_study(digits_spec(name="s3b", seeds=2), db)        # a new trial records its training seconds
+    s = Store(db, readonly=True)
+    by_seed = {t["seed"]: t for t in s.trials(s.require_study("s3b")["id"])}
+    assert by_seed[0]["train_s"] is None                  # reused from before the migration
+    assert 0 < by_seed[1]["train_s"] <= by_seed[1]["wall_s"]
+
+
 def test_adding_seeds_reuses_the_stored_ones(tmp_path, capsys):
     db, log = tmp_path / "s.db", tmp_path / "log"
     sys.path.insert(0, str(HERE))

@@ -12,7 +12,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-VERSION = 3
+VERSION = 4
 
 TABLES_V1 = """
 CREATE TABLE IF NOT EXISTS studies (
@@ -90,7 +90,9 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 # 2 → 3: a trial whose worker kept dying (or whose training raised) is stored as failed
 # with its reason, and retried by the next run; done in _migrate (stores written by the
 # executor that introduced it may have the column already).
-MIGRATIONS = {2: MIGRATION_2, 3: ""}   # version → SQL that brings version - 1 to it
+# 3 → 4: each trial's training-only seconds (train_s; the steps' own time, without set-up,
+# evaluation and hooks); trials stored before keep NULL.
+MIGRATIONS = {2: MIGRATION_2, 3: "", 4: "ALTER TABLE trials ADD COLUMN train_s REAL"}   # version → SQL that brings version - 1 to it
 METRIC_COLUMNS_V1 = ("val_mse", "val_r2", "val_corr", "test_mse", "test_r2", "test_corr")
 
 
@@ -163,7 +165,6 @@ def _migrate(conn, version: int) -> None:
         conn.execute("BEGIN IMMEDIATE")
         version = version_of(conn, "")   # another process may have migrated meanwhile
         if version == VERSION:
-            _add_train_s(conn)
             return
         if version == 0:
             _script(conn, TABLES_V1)
@@ -176,7 +177,6 @@ def _migrate(conn, version: int) -> None:
             _script(conn, MIGRATIONS[v])
         if "reason" not in {r[1] for r in conn.execute("PRAGMA table_info(trials)")}:
             conn.execute("ALTER TABLE trials ADD COLUMN reason TEXT")
-        _add_train_s(conn)
         if version == 1:   # keys of schema 1 hashed the study's name and seeds too: rekey by what a trial computes
             from .._spec._trials import trial_key
 
@@ -184,12 +184,6 @@ def _migrate(conn, version: int) -> None:
             conn.executemany("UPDATE trials SET key=? WHERE id=?",
                              [(trial_key(json.loads(spec), seed), tid) for tid, spec, seed in rows])
         conn.execute("INSERT OR REPLACE INTO scalelab_meta(key, value) VALUES ('schema_version', ?)", (str(VERSION),))
-
-
-def _add_train_s(conn) -> None:
-    """The trials' training-only seconds (added after schema 3; older rows keep NULL)."""
-    if "train_s" not in {r[1] for r in conn.execute("PRAGMA table_info(trials)")}:
-        conn.execute("ALTER TABLE trials ADD COLUMN train_s REAL")
 
 
 def _script(conn, sql: str) -> None:
