@@ -62,7 +62,7 @@ def rule_curvature(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
         return []
     steps = t.steps(*TOP)
     first, last = (float(np.median(t.at(*TOP, s))) for s in (steps[0], steps[-1]))
-    ev = dict(first_step=steps[0], last_step=steps[-1], max_eigenvalue_first=first, max_eigenvalue_last=last)
+    ev = dict(fired="max_eigenvalue_first", first_step=steps[0], last_step=steps[-1], max_eigenvalue_first=first, max_eigenvalue_last=last)
     if t.has(*LOW):
         ev["min_eigenvalue_first"] = float(np.median(t.at(*LOW, steps[0])))
         ev["min_eigenvalue_last"] = float(np.median(t.at(*LOW, steps[-1])))
@@ -92,6 +92,7 @@ def rule_curvature(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
             fid = "sharp-curvature"
             s = steps[0] if first > limit else steps[-1]
             ev["step"] = s
+            ev["fired"] = "max_eigenvalue_first" if first > limit else "max_eigenvalue_last"
             text += (f"; at step {s} it is above {STABILITY[opt.name]}'s stability limit {formula} = {fmt(limit, 3)}, "
                      f"where steps overshoot")
     return [Finding(fid, t.level, ev, text + ".", at=float(ev["step"]) if "step" in ev else None)]

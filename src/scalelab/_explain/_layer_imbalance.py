@@ -58,7 +58,7 @@ def rule_layer_imbalance(t: LevelView, ref: LevelView, found=()) -> list[Finding
         return []
     ref_med = {p: ref.per_seed_median(*key(UpdateRatio, UpdateRatio.RATIO, param=p)) for p in (hi, lo)
                if ref.has(*key(UpdateRatio, UpdateRatio.RATIO, param=p))}
-    ev = dict(fastest=hi, slowest=lo, fastest_ratio=med[hi], slowest_ratio=med[lo], imbalance=med[hi] / med[lo],
+    ev = dict(fired="imbalance", fastest=hi, slowest=lo, fastest_ratio=med[hi], slowest_ratio=med[lo], imbalance=med[hi] / med[lo],
               reference_level=ref.level, reference_ratios=ref_med, steps=len(t.steps(*key(UpdateRatio,
                                                                                         UpdateRatio.RATIO, param=lo))))
     text = (f"at {t.label}, {lo}'s updates are {fmt(med[hi] / med[lo], 3)}× smaller than {hi}'s (‖ΔW‖/‖W‖, median "

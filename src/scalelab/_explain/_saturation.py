@@ -39,7 +39,7 @@ def rule_saturated_units(t: LevelView, ref: LevelView, found=()) -> list[Finding
         der = key(Saturation, Saturation.REL_DERIVATIVE, layer=i)
         last = t.last_step(*sat)
         grad = key(Gradients, Gradients.NORM, param=f"dense{i}.W")
-        ev = dict(layer=i, step=s, saturated_share=value_at(t, sat, s), rel_derivative=value_at(t, der, s),
+        ev = dict(fired="saturated_share", layer=i, step=s, saturated_share=value_at(t, sat, s), rel_derivative=value_at(t, der, s),
                   last_step=last, last_saturated_share=value_at(t, sat, last), reference_level=ref.level,
                   reference_saturated_share=value_at(ref, sat, s), reference_rel_derivative=value_at(ref, der, s),
                   weight_gradient_norm=value_at(t, grad, s), reference_weight_gradient_norm=value_at(ref, grad, s))
