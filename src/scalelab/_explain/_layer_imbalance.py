@@ -73,7 +73,8 @@ def rule_layer_imbalance(t: LevelView, ref: LevelView, found=()) -> list[Finding
     metric = _headline(t, ref)
     if metric is not None:
         ev.update(metric=metric[0], metric_mean=metric[1], reference_metric_worst=metric[2])
-        quoted = (f"mean {metric[0]} {fmt(metric[1], 3)} against {fmt(metric[2], 3)} for {ref.label}'s worst seed")
+        name = {"test_acc": "test accuracy", "test_r2": "test R²"}[metric[0]]
+        quoted = f"mean {name} {fmt(metric[1], 3)} against {fmt(metric[2], 3)} for {ref.label}'s worst seed"
     else:
         quoted = "no test metric to compare"
     trained = f"its probe-batch loss fell by {fmt(progress, 3)}, against {fmt(ref_progress, 3)} at {ref.label}"
