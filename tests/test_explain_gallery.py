@@ -108,11 +108,10 @@ def numbers(evidence) -> list[float]:
     return []
 
 
-def quotes_its_evidence(f) -> bool:
-    """True when some number in the text equals some evidence number as the text shows it
-    (to its printed precision, or as a percentage)."""
-    ev = numbers(f.evidence)
-    for tok in NUMBER.findall(f.text):
+def quotes(text: str, ev: list[float]) -> bool:
+    """True when some number in the text equals one of ``ev`` as the text shows it (to its
+    printed precision, or as a percentage)."""
+    for tok in NUMBER.findall(text):
         pct = tok.endswith("%")
         x = float(tok.rstrip("%").replace("−", "-")) / (100 if pct else 1)
         digits = len(re.sub(r"e.*|[-−.%]", "", tok).lstrip("0")) or 1
@@ -122,7 +121,25 @@ def quotes_its_evidence(f) -> bool:
     return False
 
 
+WHEN = {"step", "first_step", "last_step", "loss_step"}   # when it fired, not what fired it
+
+
 def test_every_finding_quotes_the_number_that_fired_it(gallery):
-    missing = [(name, f.id, f.text) for name, (planted, reference, _) in gallery.items()
-               for f in planted + reference if f.id != "no-pathology" and not quotes_its_evidence(f)]
+    """Each finding names the evidence entry that fired it (evidence["fired"]), a quantity,
+    not a step (every text has "at step s"), and its text quotes that very value."""
+    missing = []
+    for name, (planted, reference, _) in gallery.items():
+        for f in planted + reference:
+            if f.id == "no-pathology":
+                continue
+            k = f.evidence.get("fired")
+            value = f.evidence.get(k) if k is not None else None
+            if k in WHEN or not numbers(value) or not quotes(f.text, numbers(value)[:1]):
+                missing.append((name, f.id, k, value, f.text))
     assert not missing, missing
+
+
+def test_quoting_checks_the_fired_value_not_any_number():
+    """The check against a text that quotes the step and other evidence but not the value that fired."""
+    text = "at l=1, 75% of units are dead at step 30, against 2% at l=0."
+    assert quotes(text, [0.75]) and quotes(text, [30]) and not quotes(text, [0.3]) and not quotes(text, [0.074])

@@ -163,17 +163,28 @@ def test_ill_conditioning_needs_a_ratio_of_100_and_ten_times_the_reference():
     assert rule_ill_conditioning(lv("pixels", 1e3), lv("pixels/255", 200.0)) == []   # uniform rescaling: same ratio
 
 
-# -- layer imbalance: a note while the model trains, a cause when it stalls
+# -- layer imbalance: a note while the model trains (inside the reference's seed range), a cause when it stalls
 
 def test_layer_imbalance_is_a_note_when_the_model_trains_and_a_cause_when_it_stalls():
     ratios = lambda a, b: {("update", "dense0.W.ratio"): flat(a), ("update", "dense1.W.ratio"): flat(b)}   # noqa: E731
     ref = view({"m": "ref"}, SPEC, {**ratios(5e-3, 4e-3), ("loss", "probe_batch"): series([2.3, 2, 1.5, 1, 0.6, 0.3])})
-    trains = view({"m": "head"}, SPEC, {**ratios(5e-3, 4e-6), ("loss", "probe_batch"): series([2.3, 2, 1.6, 1.2, 0.8, 0.5])})
+    ref.final = {"test_acc": np.array([0.86, 0.88])}
+    # the head's updates 1250× smaller from update 3 on; accuracy inside the reference's range
+    trains = view({"m": "head"}, SPEC, {("update", "dense0.W.ratio"): flat(5e-3),
+                                        ("update", "dense1.W.ratio"): series([4e-3, 4e-4, 4e-6, 4e-6, 4e-6, 4e-6]),
+                                        ("loss", "probe_batch"): series([2.3, 2, 1.6, 1.2, 0.8, 0.5])})
+    trains.final = {"test_acc": np.array([0.86, 0.87])}
     (f,) = rule_layer_imbalance(trains, ref)
     assert f.role == NOTE and f.evidence["imbalance"] == pytest.approx(1250) and "1.25e+03×" in f.text
+    assert f.at == 3.5 and "update 3" in f.text and "0.865" in f.text and "0.86 " in f.text
+    # the same ratios and loss curve, accuracy below the reference's worst seed: it stalls
+    trains.final = {"test_acc": np.array([0.84, 0.85])}
+    (g,) = rule_layer_imbalance(trains, ref)
+    assert g.role == CAUSE and "training stalls" in g.text and "0.845" in g.text
     stalls = view({"m": "first"}, SPEC, {**ratios(4e-6, 5e-3), ("loss", "probe_batch"): series([2.3, 2.2, 2.1, 2, 1.8, 1.6])})
+    stalls.final = {"test_acc": np.array([0.3, 0.35])}
     (g,) = rule_layer_imbalance(stalls, ref)
-    assert g.role == CAUSE and "training stalls" in g.text
+    assert g.role == CAUSE and "training stalls" in g.text and g.at == 0.5
     assert rule_layer_imbalance(view({"m": "x"}, SPEC, ratios(5e-3, 5.1e-5)), ref) == []    # 98×
 
 

@@ -251,7 +251,7 @@ class Twin:
             if self.act is torch.tanh and acts:
                 ref["saturation"] = {}
                 for i, (z, a) in enumerate(zip(pres, acts)):
-                    ref["saturation"][Saturation.SATURATED.format(layer=i)] = float((z.abs() > 3).double().mean())
+                    ref["saturation"][Saturation.SATURATED.format(layer=i)] = float(((1 - a * a) < 0.01).double().mean())
                     ref["saturation"][Saturation.REL_DERIVATIVE.format(layer=i)] = float((1 - a * a).mean())
         ref["scales"] = scales_ref(x.numpy(), out.numpy(), None if self.classification else y.numpy())
         ref["zero_grad"] = self.zero_grad_share(x, y)

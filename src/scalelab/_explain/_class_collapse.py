@@ -49,7 +49,7 @@ def rule_class_collapse(t: LevelView, ref: LevelView, found=()) -> list[Finding]
         return []
     top = t.at(*TOP_CLASS_SHARE, last)
     ref_last = ref.last_step(*CLASSES_FOR_95) if ref.has(*CLASSES_FOR_95) else last
-    ev = dict(step=last, seeds_collapsed=collapsed, n_seeds=len(per_seed),
+    ev = dict(fired="seeds_collapsed", step=last, seeds_collapsed=collapsed, n_seeds=len(per_seed),
               classes_for_95pct=[int(x) for x in per_seed], top_class_share=[float(x) for x in top],
               n_classes=k, test_accuracy=t.final_test_acc, reference_level=ref.level,
               reference_classes_for_95pct=ref.mean_at(*CLASSES_FOR_95, ref_last) if ref.has(*CLASSES_FOR_95)

@@ -34,8 +34,10 @@ def within_reference_range(t: LevelView, ref: LevelView) -> bool:
     """True when the level's headline metric is inside the reference's range over seeds or
     better: its mean test accuracy (regression: test R²) at least the reference's worst
     seed; without a test metric, its mean final training loss at most the reference's worst
-    seed (compared only where the targets are in the same units). Such a level trained as
-    well as the reference within seed noise, so no rule may call it broken."""
+    seed, compared only where both levels minimise the same loss (equal loss specs) on
+    targets in the same units: losses of different functions (a trajectory MSE and a grid
+    softmax's cross-entropy) are not on one scale, so such a level is not "within range".
+    Such a level trained as well as the reference within seed noise, so no rule may call it broken."""
     if t is ref:
         return True
     if t.diverged_steps:
@@ -45,7 +47,7 @@ def within_reference_range(t: LevelView, ref: LevelView) -> bool:
         if len(a) and len(r):
             return float(np.mean(a)) >= float(np.min(r))
     a, r = seed_values(t, "train_loss"), seed_values(ref, "train_loss")
-    if len(a) and len(r) and t.spec.target == ref.spec.target:
+    if len(a) and len(r) and t.spec.target == ref.spec.target and t.spec.loss == ref.spec.loss:
         return float(np.mean(a)) <= float(np.max(r))
     return False
 

@@ -34,7 +34,7 @@ def rule_ill_conditioning(t: LevelView, ref: LevelView, found=()) -> list[Findin
     r, rr = value_at(t, STD_RATIO, s0), value_at(ref, STD_RATIO, s0)
     if not (r >= RATIO and r >= VS_REFERENCE * rr):
         return []
-    ev = dict(step=s0, std_ratio=r, condition_bound=r * r, reference_level=ref.level, reference_std_ratio=rr)
+    ev = dict(fired="std_ratio", step=s0, std_ratio=r, condition_bound=r * r, reference_level=ref.level, reference_std_ratio=rr)
     text = (f"at {t.label}, the inputs are ill-conditioned: at step {s0} the largest per-feature std is {fmt(r, 3)}× "
             f"the smallest, so the first layer's curvature spans a factor ≥ {fmt(r * r, 3)} (at {ref.label}: "
             f"{fmt(rr, 3)}×)")

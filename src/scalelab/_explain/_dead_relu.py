@@ -63,7 +63,7 @@ def rule_dead_relu(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
         if not elevated and not pathological:
             continue
         k = key(Activations, Activations.DEAD_FRAC, layer=i)
-        ev = dict(layer=i, dead_fraction=d, reference_level=ref.level, reference_dead_fraction=r, elevated=elevated,
+        ev = dict(fired="dead_fraction", layer=i, dead_fraction=d, reference_level=ref.level, reference_dead_fraction=r, elevated=elevated,
                   step=t.last_step(*k))
         role, first = NOTE, None
         if elevated:

@@ -13,7 +13,7 @@ def rule_diverged(t: LevelView, ref: LevelView | None = None, found=()) -> list[
     if not t.diverged_steps:
         return []
     steps = sorted(t.diverged_steps)
-    ev = dict(seeds_diverged=len(steps), n_seeds=t.n_seeds, first_nonfinite_steps=steps)
+    ev = dict(fired="seeds_diverged", seeds_diverged=len(steps), n_seeds=t.n_seeds, first_nonfinite_steps=steps)
     text = (f"at {t.label}, {len(steps)} of {t.n_seeds} seeds diverged (loss not finite from step "
             f"{', '.join(map(str, steps))}).")
     return [Finding("diverged", t.level, ev, text, at=float(steps[0]))]

@@ -72,6 +72,7 @@ def rule_loss_divergence(t: LevelView, ref: LevelView, found=()) -> list[Finding
                      f"rewritten within a few steps")
     if not parts:
         return []
+    ev["fired"] = "probe_loss_at_step" if "loss_step" in ev else "update_ratio_median"
     # when it showed: the probed step the loss had doubled by, or update s (after the step-s probes: s + 0.5)
     at = min(([float(ev["loss_step"])] if "loss_step" in ev else []) +
              ([ev["update_steps"][0] + 0.5] if "update_steps" in ev else []))

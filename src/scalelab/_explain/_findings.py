@@ -17,7 +17,9 @@ ROLES = (CAUSE, CONSEQUENCE, NOTE)
 class Finding:
     id: str                 # stable mechanism name, e.g. "clipped-zero-gradient"
     level: dict             # the sweep level it concerns
-    evidence: dict          # the numbers behind the text
+    # the numbers behind the text; evidence["fired"] names the entry whose value fired the rule
+    # (a threshold crossed: a ratio, a share, a loss), which the text quotes
+    evidence: dict
     text: str
     role: str = ""          # one of ROLES; empty: the registry's role for this id (filled in when run)
     # when the mechanism first showed, in training time: probed step s of a forward probe (the

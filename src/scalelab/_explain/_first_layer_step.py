@@ -25,7 +25,7 @@ def rule_first_layer_step(t: LevelView, ref: LevelView, found=()) -> list[Findin
     a, b = t.per_seed_median(*PRE0_CHANGE), ref.per_seed_median(*PRE0_CHANGE)
     if not (a > 0 and b > 0) or b / a < 2:
         return []
-    ev = dict(rms_change_median=a, reference_rms_change_median=b, ratio=b / a, reference_level=ref.level,
+    ev = dict(fired="ratio", rms_change_median=a, reference_rms_change_median=b, ratio=b / a, reference_level=ref.level,
               steps=len(t.steps(*PRE0_CHANGE)))
     text = (f"at {t.label}, one update moved the first layer's pre-activations by {fmt(a, 3)} (RMS, median over "
             f"{ev['steps']} probed steps), {b / a:.1f}× less than at {ref.label} ({fmt(b, 3)})")

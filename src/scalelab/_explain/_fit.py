@@ -24,7 +24,7 @@ def rule_predicts_the_mean(t: LevelView, ref: LevelView, found=()) -> list[Findi
     r2, corr = float(np.nanmedian(t.final["test_r2"])), float(np.nanmedian(t.final.get("test_corr", [np.nan])))
     if not (r2 <= 0.1 and (not math.isfinite(corr) or corr < 0.3)):
         return []
-    ev = dict(test_r2_median=r2, test_corr_median=corr, test_r2=[float(x) for x in t.final["test_r2"]],
+    ev = dict(fired="test_r2_median", test_r2_median=r2, test_corr_median=corr, test_r2=[float(x) for x in t.final["test_r2"]],
               reference_level=ref.level)
     text = (f"at {t.label}, the predictions explain none of the target variance: test R² {r2:.3g} (median over "
             f"{len(t.final['test_r2'])} seeds; 0 = predicting each output's mean) and correlation {corr:.2f} with the "
@@ -48,7 +48,7 @@ def rule_batchnorm_train_eval_gap(t: LevelView, ref: LevelView, found=()) -> lis
     tr, va = float(np.median(t.final["train_loss"])), float(np.median(t.final["val_loss"]))
     if not (tr > 0 and va / tr >= 10):
         return []
-    ev = dict(train_loss_median=tr, val_loss_median=va, ratio=va / tr)
+    ev = dict(fired="ratio", train_loss_median=tr, val_loss_median=va, ratio=va / tr)
     return [Finding("batchnorm-train-eval-gap", t.level, ev,
                     f"at {t.label}, the validation loss ({fmt(va, 3)}, running-average statistics) is {va / tr:.0f}× the "
                     f"training loss ({fmt(tr, 3)}, batch statistics) in the same units: what batch norm learned on "

@@ -50,7 +50,7 @@ def rule_large_logits(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
     # when it showed: the first probed step from which it held at every later one
     s = next(u for i, u in enumerate(steps) if all(holds(w) for w in steps[i:]))
     loss, acc, top5 = value_at(t, PROBE_LOSS, s), value_at(t, ACCURACY, s), value_at(t, TOP5, s)
-    ev = dict(step=s, last_step=steps[-1], probe_loss=loss, ln_k=math.log(k), probe_accuracy=acc, top5pct_loss_share=top5,
+    ev = dict(fired="probe_loss", step=s, last_step=steps[-1], probe_loss=loss, ln_k=math.log(k), probe_accuracy=acc, top5pct_loss_share=top5,
               median_logit_range=value_at(t, RANGE, s), reference_level=ref.level,
               reference_probe_loss=value_at(ref, PROBE_LOSS, s), reference_probe_accuracy=value_at(ref, ACCURACY, s),
               reference_median_logit_range=value_at(ref, RANGE, s))

@@ -73,6 +73,9 @@ def run_rules(t: LevelView, ref: LevelView) -> list[Finding]:
             if f.id not in rule.ids:
                 raise ValueError(f"rule {rule.name} produced {f.id!r}, which it did not register")
             f.role = f.role or rule.ids[f.id]
+            if "fired" in f.evidence and f.evidence["fired"] not in f.evidence:
+                raise ValueError(f"rule {rule.name}: {f.id} says it fired on {f.evidence['fired']!r}, "
+                                 f"which its evidence lacks")
             if inside and f.role == "cause":
                 f.role = "note"
                 f.evidence["within_reference_seed_range"] = True

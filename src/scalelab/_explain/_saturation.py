@@ -1,9 +1,11 @@
 """Saturated tanh/sigmoid units, measured on the units themselves.
 
-Principle: at |z| = 3 the tanh derivative is 1% of its peak (sigmoid: 18%), and it falls
-exponentially beyond; a layer where at least half of the pre-activations sit there passes
-on at most about half of the backpropagated signal, and the saturated half learns almost
-nothing. The rule reads the pre-activations (share with |z| > 3) and the activation's mean
+Principle: a unit is saturated where its activation's derivative is at most 1% of its peak
+(the probe's threshold per activation, ``probes._saturation.saturation_z``: tanh |z| >
+2.99, sigmoid |z| > 5.99), and it falls exponentially beyond; a layer where at least half of
+the pre-activations sit there passes on at most about half of the backpropagated signal,
+and the saturated half learns almost nothing. The rule reads the pre-activations (the
+share beyond that |z|) and the activation's mean
 derivative relative to its peak, never the gradient norm: a layer's weight gradient is its
 input times the signal, so it can stay large (large inputs) while its units are saturated.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from .._levels import fmt, pct
 from ..probes import Gradients, Saturation
+from ..probes._saturation import SATURATION_Z
 from ._compare import first_step, value_at
 from ._findings import CAUSE, Finding
 from ._registry import register
@@ -24,7 +27,8 @@ SATURATED_SHARE = 0.5
                                                        (Saturation, Saturation.REL_DERIVATIVE)))
 def rule_saturated_units(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
     """Per tanh/sigmoid layer: the first probed step where ≥ half of the pre-activations
-    have |z| > 3, with the activation's mean derivative there and at the reference."""
+    sit where the derivative is below 1% of its peak, with the activation's mean derivative
+    there and at the reference."""
     out = []
     for n, f in sorted(t.names(Saturation.name, Saturation.SATURATED).items()):
         i = int(f["layer"])
@@ -35,13 +39,16 @@ def rule_saturated_units(t: LevelView, ref: LevelView, found=()) -> list[Finding
         der = key(Saturation, Saturation.REL_DERIVATIVE, layer=i)
         last = t.last_step(*sat)
         grad = key(Gradients, Gradients.NORM, param=f"dense{i}.W")
-        ev = dict(layer=i, step=s, saturated_share=value_at(t, sat, s), rel_derivative=value_at(t, der, s),
+        ev = dict(fired="saturated_share", layer=i, step=s, saturated_share=value_at(t, sat, s), rel_derivative=value_at(t, der, s),
                   last_step=last, last_saturated_share=value_at(t, sat, last), reference_level=ref.level,
                   reference_saturated_share=value_at(ref, sat, s), reference_rel_derivative=value_at(ref, der, s),
                   weight_gradient_norm=value_at(t, grad, s), reference_weight_gradient_norm=value_at(ref, grad, s))
         act = t.spec.model.activation
+        z = SATURATION_Z.get(act)
+        ev["saturation_z"] = z
+        tail = f"|z| > {z:.2f}" if z is not None else "the flat tail"
         text = (f"at {t.label}, hidden layer {i}'s {act} units are saturated: at step {s}, {pct(ev['saturated_share'])} "
-                f"of its pre-activations have |z| > 3 and the mean derivative is {pct(ev['rel_derivative'])} of its peak "
+                f"of its pre-activations have {tail} (its derivative below 1% of its peak) and the mean derivative is {pct(ev['rel_derivative'])} of its peak "
                 f"({pct(ev['last_saturated_share'])} saturated at step {last}). At {ref.label}, step {s}: "
                 f"{pct(ev['reference_saturated_share'])} saturated, derivative {pct(ev['reference_rel_derivative'])} of "
                 f"its peak")

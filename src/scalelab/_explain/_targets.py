@@ -45,7 +45,7 @@ def rule_unscaled_targets(t: LevelView, ref: LevelView, found=()) -> list[Findin
     ratio = big if big >= ORDER else small
     reached = next((s for s in t.steps(*OUT_MEAN) if abs(value_at(t, OUT_MEAN, s) - value_at(t, TGT_MEAN, s))
                     <= value_at(t, TGT_STD, s)), None)
-    ev = dict(step=s0, target_mean=tm, target_std=tsd, output_mean=om, output_std=osd, ratio=ratio,
+    ev = dict(fired="ratio", step=s0, target_mean=tm, target_std=tsd, output_mean=om, output_std=osd, ratio=ratio,
               mean_reached_step=reached, last_step=t.last_step(*OUT_MEAN), reference_level=ref.level,
               reference_ratio=(max(abs(value_at(ref, TGT_MEAN, s0) - value_at(ref, OUT_MEAN, s0)),
                                    value_at(ref, TGT_STD, s0)) / max(value_at(ref, OUT_STD, s0), UNIT)) if big >= ORDER

@@ -53,7 +53,7 @@ def rule_vanishing_error_signal(t: LevelView, ref: LevelView, found=()) -> list[
     _, ref_ratios, _ = _ratios(ref)
     ref_steps = [u for u in ref_ratios if u <= s] or list(ref_ratios)[:1]
     ref_r = ref_ratios[ref_steps[-1]] if ref_steps else float("nan")
-    ev = dict(step=s, ratio=ratios[s], error_rms=dict(zip(layers, per[s])), reference_level=ref.level,
+    ev = dict(fired="ratio", step=s, ratio=ratios[s], error_rms=dict(zip(layers, per[s])), reference_level=ref.level,
               reference_ratio=ref_r, last_step=max(ratios), last_ratio=ratios[max(ratios)])
     text = (f"at {t.label}, the backpropagated error signal vanishes toward the input: at step {s} its RMS is "
             + ", ".join(f"{fmt(x, 3)} (layer {i})" for i, x in zip(layers, per[s]))

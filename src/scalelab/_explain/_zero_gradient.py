@@ -51,7 +51,7 @@ def rule_zero_gradient(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
     if fired is None:   # only correct samples have a zero gradient: healthy
         return [_correct_note(t, ref, steps, means)]
     sf = t.at(*SHARE, fired)
-    ev = dict(step=fired, share=float(np.mean(sf)), share_range=[float(np.min(sf)), float(np.max(sf))],
+    ev = dict(fired="share", step=fired, share=float(np.mean(sf)), share_range=[float(np.min(sf)), float(np.max(sf))],
               last_step=steps[-1], last_share=means[-1], max_share=max(means), reference_level=ref.level,
               reference_share_at_step=value_at(ref, SHARE, fired),
               reference_max_share=max((ref.mean_at(*SHARE, s) for s in ref.steps(*SHARE)), default=math.nan))
@@ -65,6 +65,7 @@ def rule_zero_gradient(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
             f"{pct(ev['share_range'][1])}) had an exactly zero loss gradient at step {fired}")
     if split:
         ev["share_wrong"], ev["share_correct"] = value_at(t, SHARE_WRONG, fired), value_at(t, SHARE_CORRECT, fired)
+        ev["fired"] = "share_wrong"   # the share that decides (misclassified samples)
         text += f" ({pct(ev['share_wrong'])} misclassified, {pct(ev['share_correct'])} correct)"
     if clip > 0 and t.has(*BELOW_CLIP):
         low0, high0 = value_at(t, BELOW_CLIP, fired), value_at(t, ABOVE_CLIP, fired)
@@ -96,7 +97,7 @@ def rule_zero_gradient(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
 def _correct_note(t: LevelView, ref: LevelView, steps: list[int], means: list[float]) -> Finding:
     """Many zero gradients, all on correctly classified samples: training done for them."""
     s = steps[int(np.argmax(means))]
-    ev = dict(step=s, share=max(means), share_correct=value_at(t, SHARE_CORRECT, s),
+    ev = dict(fired="share", step=s, share=max(means), share_correct=value_at(t, SHARE_CORRECT, s),
               share_wrong=value_at(t, SHARE_WRONG, s), reference_level=ref.level,
               reference_share_at_step=value_at(ref, SHARE, s))
     return Finding("zero-gradient-correct", t.level, ev,

@@ -110,6 +110,7 @@ class StackedGroup(StepMixin, EvaluateMixin):
         self.shuffle_rngs = [np.random.default_rng([t.seed, 1]) for t in trials]
         self.step = 0
         self.grads: dict[str, torch.Tensor] = {}
+        self.grad_rows: dict[str, torch.Tensor] = {}   # row-sparse tables: the flat rows of their (U, d) grads
 
     # -- data
 

@@ -57,5 +57,6 @@ def row_sparse_step(g, x: torch.Tensor, y: torch.Tensor):
         loss = loss + _optim.l2_penalty(g.params, g.l2)
     grads = torch.autograd.grad(loss.sum(), leaves)
     g.grads = dict(zip(names, grads))
+    g.grad_rows = rows   # a table's gradient is (U, d) on these flat rows of its (M·V, d) view: probes need them
     g.opt.step(g.params, g.grads, rows)
     return loss, out

@@ -91,6 +91,14 @@ class StepView:
         return MappingProxyType(self._g.grads)
 
     @property
+    def grad_rows(self) -> MappingProxyType:
+        """For a table a row-sparse optimizer steps by rows (engine._rows): its gradient in
+        :attr:`grads` is (U, d), the rows used this step, and this maps its name to those
+        rows' flat indices into the (M·V, d) table (model m owns rows m·V … m·V + V − 1).
+        Empty for every other parameter."""
+        return MappingProxyType(getattr(self._g, "grad_rows", {}))
+
+    @property
     def optimizer_family(self) -> str:
         return self._g.opt.family
 

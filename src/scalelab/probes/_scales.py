@@ -8,7 +8,9 @@ class Scales(Probe):
     units trained on): the ratio of the largest to the smallest per-feature std over
     features that vary (a linear first layer's curvature along feature j scales with its
     variance, so the Hessian's condition number is at least this ratio squared), and for
-    regression the mean and std of the outputs and of the targets (over samples and outputs)."""
+    regression the mean and std of the outputs and of the targets (over samples and outputs).
+    Integer inputs are token ids (an embedding's lookup keys), not measurements: they have
+    no scale a layer's curvature sees, so the input ratio is not recorded for them."""
 
     name = "scales"
     INPUT_STD_RATIO = "input.std_ratio"
@@ -19,11 +21,13 @@ class Scales(Probe):
 
     def _compute(self, ctx):
         x, y, _, out, _ = ctx.forward()
-        x = x.flatten(2)
-        sd = x.std(dim=1, unbiased=False)                      # (M, D)
-        varies = sd > 1e-12 * sd.amax(dim=1, keepdim=True).clamp_min(1e-300)
-        lo = sd.masked_fill(~varies, float("inf")).amin(dim=1)
-        res = {self.INPUT_STD_RATIO: sd.amax(dim=1) / lo.clamp_min(1e-300)}
+        res = {}
+        if x.is_floating_point():   # token ids (int64) are keys, not scales
+            x = x.flatten(2)
+            sd = x.std(dim=1, unbiased=False)                      # (M, D)
+            varies = sd > 1e-12 * sd.amax(dim=1, keepdim=True).clamp_min(1e-300)
+            lo = sd.masked_fill(~varies, float("inf")).amin(dim=1)
+            res[self.INPUT_STD_RATIO] = sd.amax(dim=1) / lo.clamp_min(1e-300)
         if not ctx.view.classification:
             res[self.OUTPUT_MEAN] = out.mean(dim=(1, 2))
             res[self.OUTPUT_STD] = out.std(dim=(1, 2), unbiased=False)
