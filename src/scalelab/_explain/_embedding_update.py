@@ -127,7 +127,7 @@ def rule_dense_update_over_unused_rows(t: LevelView, ref: LevelView, found=()) -
     a1, a1s = _acc(t, 0), _acc(peer, 0)
     af, afs = _acc(t, -1), _acc(peer, -1)
     rows = min(emb["vocab"], t.spec.train.batch_size * t.spec.data.seq_len)
-    ev = dict(step_s=td, row_sparse_step_s=ts, speedup=td / ts, share_unused_rows=share, bytes_per_step=bd,
+    ev = dict(fired="speedup", step_s=td, row_sparse_step_s=ts, speedup=td / ts, share_unused_rows=share, bytes_per_step=bd,
               row_sparse_bytes_per_step=bs, vocab=emb["vocab"], dim=emb["dim"], rows_per_batch_max=rows,
               remedy=peer.spec.optim.name, remedy_level=peer.level, test_acc_epoch1=a1, remedy_test_acc_epoch1=a1s,
               test_acc_final=af, remedy_test_acc_final=afs, epochs=t.spec.train.epochs)

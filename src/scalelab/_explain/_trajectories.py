@@ -41,7 +41,7 @@ def rule_mode_averaging(t: LevelView, ref: LevelView, found=()) -> list[Finding]
         return []
     dist, floor = _median(t, "test_branch_distance"), _median(t, "test_truth_branch_distance")
     fde = _median(t, "test_fde")
-    ev = dict(between_share=share, branch_distance=dist, truth_branch_distance=floor, fde=fde,
+    ev = dict(fired="between_share", between_share=share, branch_distance=dist, truth_branch_distance=floor, fde=fde,
               between_share_by_seed=[float(x) for x in t.final["test_between_share"]])
     return [Finding("mode-averaging", t.level, ev,
                     f"at {t.label}, the model averages the modes: {100 * share:.0f}% of its test predictions end "
@@ -62,7 +62,7 @@ def rule_best_branch_recovery(t: LevelView, ref: LevelView, found=()) -> list[Fi
     true = {k[len("test_true_mass."):]: float(np.nanmean(v)) for k, v in t.final.items()
             if k.startswith("test_true_mass.")}
     worst = max(pred, key=lambda k: abs(pred[k] - true.get(k, np.nan)) if k in true else -1) if pred else ""
-    ev = dict(branch_abs_error=err, by_seed=[float(x) for x in t.final["test_branch_abs_error"]],
+    ev = dict(fired="branch_abs_error", branch_abs_error=err, by_seed=[float(x) for x in t.final["test_branch_abs_error"]],
               predicted=pred, true=true, worst=worst, within_tolerance=bool(err <= TOLERANCE))
     text = (f"{t.label} recovers the branch probabilities best: its largest error of predicted branch mass is "
             f"{err:.3f} (median over seeds)")
