@@ -17,6 +17,7 @@ from scalelab.models import Pass
 from scalelab.trajectories import (JUNCTION_TYPES, Cvae, Seq2Seq, empirical_branch_frequencies, load_trajectory_file,
                                    make_trajectories)
 from scalelab.trajectories import _metrics as mt
+from test_lstm import _torch_lstm   # torch.nn.LSTM holding one model's parameters
 
 
 def _spec(loss="trajectory_mse", epochs=1, n=600, coords="standardize", seeds=1, **traj):
@@ -156,16 +157,6 @@ def test_grid_softmax_targets_and_nll_integrate_to_one(coords):
 
 
 # ----------------------------------------------------------------------------- the models
-
-def _torch_lstm(W, U, b):
-    net = torch.nn.LSTM(W.shape[0], W.shape[1] // 4, batch_first=True).double()
-    with torch.no_grad():
-        net.weight_ih_l0.copy_(W.T)
-        net.weight_hh_l0.copy_(U.T)
-        net.bias_ih_l0.copy_(b.reshape(-1))
-        net.bias_hh_l0.zero_()
-    return net
-
 
 def _params(layer, M, seed=0):
     per = [layer.init(np.random.default_rng([s, 0]), "glorot_uniform", 1.0, "zeros") for s in range(M)]

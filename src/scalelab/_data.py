@@ -314,6 +314,25 @@ def _as_target(y: np.ndarray, task: str | None, source: str):
     return (y[:, None] if y.ndim == 1 else y), task, 0
 
 
+def read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a user's ``.npz``: X and y, and X_test and y_test when both are there;
+    one actionable line when one is missing, unpaired, a scalar or empty."""
+    with np.load(path, allow_pickle=False) as z:
+        missing = [k for k in ("X", "y") if k not in z.files]
+        if missing:
+            raise DataError(f"{path}: missing array(s) {', '.join(missing)}; an .npz needs X (n_samples, "
+                            f"n_features) and y (n_samples,); it has {', '.join(z.files) or 'nothing'}")
+        if ("X_test" in z.files) != ("y_test" in z.files):
+            has, lacks = ("X_test", "y_test") if "X_test" in z.files else ("y_test", "X_test")
+            raise DataError(f"{path}: has {has} but no {lacks}; give both test arrays or neither")
+        arrays = {k: np.asarray(z[k]) for k in ("X", "y", "X_test", "y_test") if k in z.files}
+    for k, a in arrays.items():
+        if a.ndim == 0 or len(a) == 0:
+            raise DataError(f"{path}: array {k} is {'a scalar' if a.ndim == 0 else 'empty'}; it needs one "
+                            f"row per sample")
+    return arrays
+
+
 def load_user(path: str | os.PathLike, target: str | None = None, task: str | None = None,
               test_fraction: float = 0.2, split_seed: int = 0) -> Dataset:
     """User data: ``.npz`` with arrays ``X`` and ``y`` (optionally ``X_test``, ``y_test``),
@@ -322,21 +341,9 @@ def load_user(path: str | os.PathLike, target: str | None = None, task: str | No
     if not path.exists():
         raise DataError(f"data file {path} does not exist; check data.path")
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("X", "y") if k not in z.files]
-            if missing:
-                raise DataError(f"{path}: missing array(s) {', '.join(missing)}; an .npz needs X (n_samples, "
-                                f"n_features) and y (n_samples,); it has {', '.join(z.files) or 'nothing'}")
-            if ("X_test" in z.files) != ("y_test" in z.files):
-                has, lacks = ("X_test", "y_test") if "X_test" in z.files else ("y_test", "X_test")
-                raise DataError(f"{path}: has {has} but no {lacks}; give both test arrays or neither")
-            arrays = {k: np.asarray(z[k]) for k in ("X", "y", "X_test", "y_test") if k in z.files}
-            for k, a in arrays.items():
-                if a.ndim == 0 or len(a) == 0:
-                    raise DataError(f"{path}: array {k} is {'a scalar' if a.ndim == 0 else 'empty'}; it needs one "
-                                    f"row per sample")
-            X, y = arrays["X"], arrays["y"]
-            Xte, yte = arrays.get("X_test"), arrays.get("y_test")
+        arrays = read_npz_arrays(path)
+        X, y = arrays["X"], arrays["y"]
+        Xte, yte = arrays.get("X_test"), arrays.get("y_test")
     elif path.suffix.lower() == ".csv":
         if not target:
             raise DataError(f"{path}: a CSV needs the target column's name: set data.target")

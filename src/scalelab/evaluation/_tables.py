@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._data import DataError
+from .._data import DataError, read_npz_arrays
 
 
 def _labels(y: np.ndarray, source: str) -> tuple[np.ndarray, list]:
@@ -41,15 +41,8 @@ def read_table(path: str | Path, target: str | None = None) -> dict:
         raise DataError(f"data file {path} does not exist; check data.path")
     src = str(path)
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("X", "y") if k not in z.files]
-            if missing:
-                raise DataError(f"{src}: missing array(s) {', '.join(missing)}; an .npz needs X (n_samples, "
-                                f"n_features) and y (n_samples,); it has {', '.join(z.files) or 'nothing'}")
-            if ("X_test" in z.files) != ("y_test" in z.files):
-                raise DataError(f"{src}: give both X_test and y_test, or neither")
-            arr = {k: np.asarray(z[k]) for k in ("X", "y", "X_test", "y_test") if k in z.files}
-        X = arr["X"].reshape(len(arr["X"]), -1) if arr["X"].ndim else arr["X"]
+        arr = read_npz_arrays(path)
+        X = arr["X"].reshape(len(arr["X"]), -1)
         if X.ndim != 2 or len(X) != len(arr["y"]):
             raise DataError(f"{src}: X has shape {arr['X'].shape} and y {arr['y'].shape}; they need one row per sample")
         _check_X(X, src)
