@@ -31,11 +31,12 @@ class LocalExecutor:
                 on_result(result)
 
     def run_unit(self, group: list[Trial], hooks: Iterable[Callable] = (), start: dict | None = None,
-                 checkpoint: Callable | None = None) -> list[TrialResult]:
+                 checkpoint: Callable | None = None, expect_path: str | None = None) -> list[TrialResult]:
         """One group, from ``start`` (a decoded checkpoint) if given, handing each epoch's state
         to ``checkpoint(epoch, state)`` (see :func:`scalelab.engine.train_group`)."""
         built = [h for h in (factory(group) for factory in hooks) if h is not None]
-        return train_group(group, self.data_dir, self.device, hooks=built, start=start, checkpoint=checkpoint)
+        return train_group(group, self.data_dir, self.device, hooks=built, start=start, checkpoint=checkpoint,
+                           expect_path=expect_path)
 
 
 EXECUTORS = ("local", "ray")

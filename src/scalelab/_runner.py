@@ -18,6 +18,7 @@ from ._spec import trial_at
 from ._store import Heartbeat, LeaseLost, Store, new_owner
 from ._spec import iter_trials
 from .engine import TrialResult, check_trials, decode, default_group_size, encode, group_key
+from .engine._loop import check_path, path_key
 
 
 @dataclass
@@ -98,6 +99,7 @@ def run_units(store: Store, study_id: int, spec, executor, hooks: list[Callable]
     owner = new_owner()
     trained = 0
     while True:
+        expect = study_path(store, study_id)
         unit = store.claim(study_id, owner)
         if unit is None:
             if store.units_left(study_id) == 0:
@@ -114,7 +116,7 @@ def run_units(store: Store, study_id: int, spec, executor, hooks: list[Callable]
 
         try:
             with Heartbeat(store.path, unit.id, owner, store.lease_s):
-                results = _train(executor, group, hooks, decode(blob) if blob else None, checkpoint)
+                results = _train(executor, group, hooks, decode(blob) if blob else None, checkpoint, expect)
             store.finish_unit(study_id, unit.id, owner, results, env, keep_checkpoints)
             trained += 1
         except LeaseLost:
@@ -155,7 +157,10 @@ def _run_units_elsewhere(store, study_id, spec, executor, hooks, env, keep_check
         unit_of = {t.key: u for u, g in zip(units, groups) for t in g}
         pending: dict[int, list] = {u.id: [] for u in units}
 
+        expect = study_path(store, study_id)
+
         def on_result(result):
+            check_path(result.path, expect, "this study's stored trials")
             u = unit_of[result.trial.key]
             pending[u.id].append(result)
             if on_trials is not None:
@@ -178,9 +183,17 @@ def _run_units_elsewhere(store, study_id, spec, executor, hooks, env, keep_check
         trained += len(units)
 
 
-def _train(executor, group, hooks, start, checkpoint) -> list[TrialResult]:
+def study_path(store: Store, study_id: int) -> str | None:
+    """The compile outcome (:func:`path_key`) the study's stored trials ran on, if any recorded one."""
+    for env in store.trial_envs(study_id):
+        if (key := path_key(env)) is not None:
+            return key
+    return None
+
+
+def _train(executor, group, hooks, start, checkpoint, expect=None) -> list[TrialResult]:
     if hasattr(executor, "run_unit"):
-        return executor.run_unit(group, hooks, start=start, checkpoint=checkpoint)
+        return executor.run_unit(group, hooks, start=start, checkpoint=checkpoint, expect_path=expect)
     results: list[TrialResult] = []   # an executor without checkpoints: the unit trains from scratch
     executor.run([group], results.append, hooks)
     return results

@@ -66,6 +66,12 @@ class ReadMixin:
             "SELECT t.key FROM study_trials st JOIN trials t ON t.id = st.trial_id WHERE st.study_id=? "
             "AND t.status!='failed'", (study_id,))}
 
+    def trial_envs(self, study_id: int):
+        """The stored environment of each finished trial of the study, oldest first."""
+        for (env,) in self.conn.execute("SELECT t.env FROM study_trials st JOIN trials t ON t.id = st.trial_id "
+                                        "WHERE st.study_id=? AND t.status!='failed' ORDER BY t.id", (study_id,)):
+            yield json.loads(env or "{}")
+
     def failed(self, study_id: int) -> list[dict]:
         """Trials that failed (their worker kept dying, or training raised), with the reason;
         they have no outcome and the next run retries them."""

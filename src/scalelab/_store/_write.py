@@ -29,7 +29,7 @@ def save_results(conn, study_id: int, results, env: dict) -> None:
             "INSERT OR IGNORE INTO trials(study_id, key, level, seed, spec, env, status, reason, diverged_step,"
             " wall_s, finished, train_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (study_id, t.key, level, t.seed, json.dumps(t.spec.model_dump(), default=str),
-             json.dumps(getattr(result, "env", None) or env), result.status, getattr(result, "reason", None),
+             json.dumps({**(getattr(result, "env", None) or env), **(getattr(result, "path", None) or {})}), result.status, getattr(result, "reason", None),
              result.diverged_step, result.wall_s, time.time(), getattr(result, "train_s", None)))
         if cur.rowcount == 0:
             tid = conn.execute("SELECT id FROM trials WHERE study_id=? AND key=?", (study_id, t.key)).fetchone()[0]

@@ -93,24 +93,46 @@ class StackedGroup(StepMixin, EvaluateMixin):
         sparse = _rows.row_tables(self.model, _optim.group_family([t.spec.optim.name for t in trials]))
         n_values = sum(p.numel() for k, p in self.params.items() if k not in sparse) * self.total_steps
         compile = want_compile(s.train.compile, n_values, dev)
-        if compile and dev.type == "cpu":
-            from ..optim._compile import prewarm_cpu_compiler
-
-            prewarm_cpu_compiler()
         # The plain MLP compiles its whole step (inputs, forward, backward by hand, optimizer)
         # as one graph: on a CPU the ~30 small elementwise ops around the matmuls cost as
         # much as the optimizer (measured 7.3 → 6.4 ms per step at 32 models, 3.5 → 3.0 at 15).
         # Other models compile only the optimizer step.
         optims = [t.spec.optim for t in trials]
+        self.compile_wanted = compile
+        self.compile_error: str | None = None   # why the compile failed over to eager (printed once, recorded)
         self.opt = _optim.FusedOptimizer([o.name for o in optims], _rows.trainable(self.model, self.params), self.hp,
-                                         nesterov=bool(optims[0].nesterov), compile=compile and not self.manual_backward)
+                                         nesterov=bool(optims[0].nesterov), compile=compile and not self.manual_backward,
+                                         on_fallback=self._on_compile_fallback)
         self.row_tables = _rows.row_tables(self.model, self.opt.definition)   # lazy/sparse updates
-        self._fused = _optim.compile_step(self._fused_step) if compile and self.manual_backward else None
+        self._fused = None
+        if compile and self.manual_backward:
+            self._fused = _optim.compile_step(self._fused_step, lambda e: self._on_compile_fallback("training step", e))
         self.compiled = self.opt.compiled or self._fused is not None
         self.shuffle_rngs = [np.random.default_rng([t.seed, 1]) for t in trials]
         self.step = 0
         self.grads: dict[str, torch.Tensor] = {}
         self.grad_rows: dict[str, torch.Tensor] = {}   # row-sparse tables: the flat rows of their (U, d) grads
+
+    def _on_compile_fallback(self, what: str, e: BaseException) -> None:
+        from ..optim._compile import say_fallback
+
+        self.compile_error = say_fallback(what, e)
+
+    def path(self) -> dict:
+        """Which arithmetic the steps ran, stored with each trial: ``step`` compiled or eager,
+        the vector instruction set of ATen's kernels (``cpu_capability``) and, compiled on a
+        CPU, of the generated code (``vec_isa``); ``compile_error`` when a wanted compile
+        failed over to eager. Compiled and eager steps differ in the last float32 digits."""
+        out = dict(step="compiled" if self.compiled else "eager")
+        if self.device.type == "cpu":
+            out["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+            if self.compiled:
+                from ..optim._compile import vec_isa
+
+                out["vec_isa"] = vec_isa()
+        if self.compile_error is not None:
+            out["compile_error"] = self.compile_error
+        return out
 
     # -- data
 

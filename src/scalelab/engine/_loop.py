@@ -30,12 +30,42 @@ class TrialResult:
     env: dict | None = None               # where it ran, when an executor ran it elsewhere
     # seconds inside the training steps only (no setup, evaluation or hooks), the group's / M like wall_s
     train_s: float | None = None
+    path: dict | None = None              # which arithmetic ran (StackedGroup.path): stored in the trial's env
+
+
+class ComputePathError(ValueError):
+    """A resume would continue a group or study on the other arithmetic (compiled vs eager,
+    or another vector instruction set) than its stored part ran on."""
+
+
+def path_key(path: dict | None) -> str | None:
+    """What must agree within a study: a wanted compile's outcome (``compiled (avx512)`` or
+    ``eager: torch.compile failed``); None for steps eager by plan, or not recorded."""
+    if not path:
+        return None
+    if path.get("compile_error"):
+        return "eager (torch.compile failed)"
+    if path.get("step") == "compiled":
+        return f"compiled ({path.get('vec_isa') or path.get('cpu_capability') or 'no vector instruction set'})"
+    return None
+
+
+def check_path(now: dict, before: str | None, where: str) -> None:
+    """Refuse, in one line, to go on with ``now`` where the stored part ran on ``before``."""
+    key = path_key(now)
+    if before is None or key is None or key == before:
+        return
+    raise ComputePathError(
+        f"{where} ran {before} but this process runs {key}; the two round float32 differently, so a study "
+        f"must not mix them: run again where the path matches (fix the compiler, or set SCALELAB_COMPILE=0 "
+        f"where the spec leaves train.compile unset), or start the study over in a new --db")
 
 
 def train_group(trials: list[Trial], data_dir: str | None = None, device: str | None = None,
                 on_steps: Callable[[int], None] | None = None, probes: Hook | None = None,
                 hooks: list[Hook] = (), start: dict | None = None,
-                checkpoint: Callable[[int, dict], None] | None = None) -> list[TrialResult]:
+                checkpoint: Callable[[int, dict], None] | None = None,
+                expect_path: str | None = None) -> list[TrialResult]:
     """Train a group of same-shaped trials together; one result per trial, in order.
 
     ``hooks`` receive the group's events (see :class:`Hook`); ``probes`` (a probe set) and
@@ -43,14 +73,17 @@ def train_group(trials: list[Trial], data_dir: str | None = None, device: str | 
     ``checkpoint(epoch, state)`` receives the state after every epoch but the last
     (:func:`scalelab.engine.capture`); ``start`` (such a state, e.g. decoded from a store)
     continues from there, and the results equal those of an uninterrupted run bit for bit.
+    ``expect_path`` (a :func:`path_key`): the path the study's stored trials ran; the group
+    stops with :class:`ComputePathError` after its first step on another one, and so does a
+    resume from a checkpoint written on another path.
     """
     hooks = [*([probes] if probes is not None else []), *hooks,
              *([StepCounter(on_steps)] if on_steps is not None else [])]
     with flush_denormals(trials[0].spec.train.flush_denormals):
-        return _train_group(trials, data_dir, device, hooks, start, checkpoint)
+        return _train_group(trials, data_dir, device, hooks, start, checkpoint, expect_path)
 
 
-def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint) -> list[TrialResult]:
+def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint, expect_path) -> list[TrialResult]:
     t0 = time.perf_counter()
     g = StackedGroup(trials, data_dir, device)
     view = StepView(g)
@@ -59,9 +92,13 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint)
     history: list[list[dict]] = [[] for _ in range(M)]
     done, wall_before = 0, 0.0
     train_s = 0.0
+    where = "this study's stored trials"
     if start is not None:
         history, first_bad, done, wall_before = _checkpoint.restore(g, view, start)
         train_s = start["meta"].get("train_s", math.nan)     # nan: a checkpoint written before it was recorded
+        if "path" in start["meta"]:
+            expect_path, where = path_key(start["meta"]["path"]), f"this group's first {done} epoch(s)"
+    checked = False
     for h in hooks:
         h.on_group_start(view)
     for epoch in range(done + 1, g.epochs + 1):
@@ -79,6 +116,9 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint)
             t_step = time.perf_counter()
             loss, out, y = g.train_step(idx)
             train_s += time.perf_counter() - t_step
+            if not checked:   # the first step settles the path (a failed compile falls back in it)
+                check_path(g.path(), expect_path, where)
+                checked = True
             view.loss = loss
             for h in hooks:
                 h.on_step_end(view)
@@ -102,14 +142,16 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint)
         if checkpoint is not None and epoch < g.epochs:
             state = _checkpoint.capture(g, view, history, first_bad, epoch, wall_before + time.perf_counter() - t0)
             state["meta"]["train_s"] = train_s
+            state["meta"]["path"] = g.path()
             checkpoint(epoch, state)
     for h in hooks:
         h.on_group_end(view)
     wall = wall_before + time.perf_counter() - t0
     bad_steps = first_bad.cpu().tolist()
+    path = g.path()
     return [TrialResult(t, "diverged" if bad_steps[m] >= 0 else "done",
                         bad_steps[m] if bad_steps[m] >= 0 else None, history[m], wall / M, view.records(m),
-                        train_s=None if math.isnan(train_s) else train_s / M)
+                        train_s=None if math.isnan(train_s) else train_s / M, path=path)
             for m, t in enumerate(trials)]
 
 

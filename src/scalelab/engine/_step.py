@@ -1,5 +1,5 @@
 """One training step of a stacked group: the compiled whole step of the fast path, its eager
-twin, or autograd through the model's forward (the default for every model)."""
+twin (same operations, other rounding), or autograd through the model's forward (the default for every model)."""
 
 from __future__ import annotations
 
@@ -32,10 +32,8 @@ class StepMixin:
         args = self.opt.next_step_args()
         try:
             loss, out, y, gs = self._fused(self.X_train, self.y_train, idx, ps, *args)
-        except Exception as e:  # no C++ compiler, an unsupported platform: same arithmetic, eagerly
-            import warnings
-
-            warnings.warn(f"torch.compile of the training step failed ({type(e).__name__}: {e}); running eagerly")
+        except Exception as e:  # no C++ compiler, an unsupported platform: eagerly (other rounding: see path())
+            self._on_compile_fallback("training step", e)
             self._fused, self.compiled = None, self.opt.compiled
             self.opt.t -= 1
             return None

@@ -1,8 +1,11 @@
-"""torch.compile for the training step, with a graph budget large enough for a whole study."""
+"""torch.compile for the training step, with a graph budget large enough for a whole study,
+and the record of which arithmetic a step ran: compiled or eager, and on which vector
+instruction set. The two are not the same arithmetic (the compiler fuses and reorders
+float32 operations): a study's numbers depend on the path, so every trial stores it."""
 
 from __future__ import annotations
 
-import threading
+import sys
 
 import torch
 
@@ -32,35 +35,52 @@ class _Compiled:
         return out
 
 
-def compile_step(fn):
-    """``fn`` compiled (see :class:`_Compiled`), or None where torch.compile is unavailable."""
+def compile_step(fn, on_error=None):
+    """``fn`` compiled (see :class:`_Compiled`), or None where torch.compile is unavailable;
+    ``on_error(exception)`` hears why (the caller then runs ``fn`` eagerly and says so)."""
     try:
         return _Compiled(fn)
-    except Exception:  # torch.compile unavailable on this platform/version
+    except Exception as e:  # torch.compile unavailable on this platform/version
+        if on_error is not None:
+            on_error(e)
         return None
 
 
-_prewarm: threading.Thread | None = None
+def compile_error_line(e: BaseException) -> str:
+    """An exception of the compiler as one short line (its messages run to pages)."""
+    text = " ".join(str(e).split(" Set TORCHDYNAMO_VERBOSE")[0].split())
+    return f"{type(e).__name__}: {text[:200]}{'…' if len(text) > 200 else ''}"
 
 
-def prewarm_cpu_compiler() -> None:
-    """Start, in a background thread, the one piece of a CPU compile's set-up that waits on
-    other processes: inductor's check of the vector instruction sets, which builds and
-    loads a probe library in 4 child processes (~1 s on a 2-core CPU, in every process,
-    cache or not). Started when a group decides to compile, it runs while the main thread
-    imports the compiler and traces the step; the first compile then finds its answer
-    cached. Changes nothing that is computed; once per process."""
-    global _prewarm
-    if _prewarm is not None:
-        return
+def say_fallback(what: str, e: BaseException) -> str:
+    """Print, on stderr and whatever the verbosity, the one line of a compile that failed over
+    to eager; returns the recorded reason."""
+    reason = compile_error_line(e)
+    print(f"scalelab: torch.compile of the {what} failed ({reason}); running eagerly: slower, and the numbers "
+          f"differ from a compiled run in the last float32 digits (recorded in each trial's environment)",
+          file=sys.stderr, flush=True)
+    return reason
 
-    def work():
-        try:
-            from torch._inductor import cpu_vec_isa
 
-            cpu_vec_isa.valid_vec_isa_list()
-        except Exception:   # whatever fails here fails again, and is reported, in the compile itself
-            pass
+def vec_isa() -> str | None:
+    """The vector instruction set the CPU compiler generates code for (avx512, avx2, …; None
+    where it found none). Call only after a compile: it reads the compiler's cached answer."""
+    try:
+        from torch._inductor import cpu_vec_isa
 
-    _prewarm = threading.Thread(target=work, name="scalelab-compile-prewarm", daemon=True)
-    _prewarm.start()
+        return str(cpu_vec_isa.pick_vec_isa()) or None
+    except Exception:
+        return None
+
+
+# There is no background "prewarm" of the compiler any more. One used to run inductor's
+# check of the vector instruction sets in a thread (it builds and loads a probe library,
+# ~1 s on a 2-core CPU) while the main thread went on to torch.compile. Both threads then
+# imported the compiler's circularly dependent modules (torch._inductor <-> torch._dynamo,
+# torch.utils._sympy) at once, and one of them saw a partially initialised module:
+# torch.compile raised ImportError or ModuleNotFoundError, the study ran eagerly without a
+# word and its numbers changed (1 of 8 fresh runs on an idle 2-core machine, 1 of 2 beside
+# two CPU-bound processes). Importing the modules first in the main thread only moved the
+# race to the thread's own lazy imports during the build (ModuleNotFoundError
+# 'torch.utils._sympy.reference', seen here). The check now runs in the compile itself,
+# in one thread: benchmarks/compile_fallback.py shows the race and that it is gone.

@@ -7,7 +7,7 @@ from typing import Iterable
 import torch
 
 from ._chains import Params
-from ._compile import compile_step
+from ._compile import compile_step, say_fallback
 from ._families import group_family
 
 
@@ -19,12 +19,14 @@ class FusedOptimizer:
     a hyperparameter name to per-parameter tensors (M, 1, 1) as built by
     :func:`group_hyperparameters`. With ``compile`` the whole step goes through
     torch.compile as one graph; if compiling fails (no C++ compiler, an unsupported
-    platform) the same kernels run eagerly, with the same results. The family's moments
+    platform) the same kernels run eagerly: the same operations, but not the same rounding
+    (the compiler fuses and reorders float32 arithmetic), so ``on_fallback(what, exception)``
+    hears of it and the caller records it. The family's moments
     are attributes by name (``opt.m``, ``opt.v``, ``opt.buf``): lists over :attr:`names`.
     """
 
     def __init__(self, optimizers: str | Iterable[str], params: Params, hp: dict, nesterov: bool = False,
-                 compile: bool = False):
+                 compile: bool = False, on_fallback=None):
         fam = group_family([optimizers] if isinstance(optimizers, str) else optimizers)
         self.definition = fam
         self.family, self.nesterov = fam.name, nesterov
@@ -37,7 +39,9 @@ class FusedOptimizer:
                                *fam.step_scalars(hp0, float(self.t), nesterov))
         kernel = fam.kernel
         self.kernel = kernel  # eager: kernel(params, grads, *next_step_args())
-        self._kernel = (compile_step(kernel) if compile else None) or kernel
+        self._on_fallback = on_fallback or say_fallback
+        compiled = compile_step(kernel, lambda e: self._on_fallback("optimizer step", e)) if compile else None
+        self._kernel = compiled or kernel
         self.compiled = self._kernel is not kernel
 
     def __getattr__(self, name):
@@ -80,8 +84,6 @@ class FusedOptimizer:
         except Exception as e:  # a compiler failure surfaces on the first call
             if not self.compiled:
                 raise
-            import warnings
-
-            warnings.warn(f"torch.compile of the optimizer step failed ({type(e).__name__}: {e}); running eagerly")
+            self._on_fallback("optimizer step", e)
             self._kernel, self.compiled = self.kernel, False
             self._kernel(ps, gs, *args)
