@@ -1,6 +1,7 @@
 """Are two stores' numbers bit-identical? Compares every study the two have in common (its
 newest version in each), trial by trial (matched by level and seed): status, every epoch
-metric and every probe record, as exact float equality (NaN equals NaN).
+metric and every probe record, as exact float equality (NaN equals NaN), and the arithmetic
+each trial recorded (compiled or eager, vector instruction set).
 
     python benchmarks/compare_stores.py BEFORE.db AFTER.db [--study NAME ...]
 
@@ -28,12 +29,16 @@ def _same(a, b) -> bool:
     return a == b
 
 
+PATH_FIELDS = ("step", "cpu_capability", "vec_isa", "compile_error")
+
+
 def _trials(store: Store, name: str) -> dict[tuple, dict]:
     info = store.require_study(name)
     out = {}
     for t in store.trials(info["id"]):
         out[(json.dumps(t["level"], sort_keys=True), t["seed"])] = dict(
             status=t["status"], diverged_step=t["diverged_step"], epochs=store.epochs(t["id"]),
+            path={k: t["env"].get(k) for k in PATH_FIELDS},
             probes=sorted(store.probes(t["id"])))
     return out
 
@@ -46,6 +51,8 @@ def compare(a: Store, b: Store, name: str) -> list[str]:
         x, y = ta[k], tb[k]
         if (x["status"], x["diverged_step"]) != (y["status"], y["diverged_step"]):
             diffs.append(f"{k}: status {x['status']} vs {y['status']}")
+        if x["path"] != y["path"]:
+            diffs.append(f"{k}: path {x['path']} vs {y['path']}")
         if len(x["epochs"]) != len(y["epochs"]):
             diffs.append(f"{k}: {len(x['epochs'])} vs {len(y['epochs'])} epochs")
         for ea, eb in zip(x["epochs"], y["epochs"]):

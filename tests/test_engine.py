@@ -1,7 +1,6 @@
 """The stacked engine against independent references: the same trials one by one, and a
 plain nn.Module + torch.optim loop."""
 
-import warnings
 
 import numpy as np
 import pytest

@@ -59,6 +59,18 @@ def _open_store(path):
     return Store(path, readonly=True)   # refuses a missing or foreign file; never changes it
 
 
+def _require_results(store, study: str, db) -> None:
+    """One line, not a crash, for a study with no stored trial yet (its first group still
+    training, or every trial of its run failed)."""
+    info = store.require_study(study)
+    if store.trials(info["id"]):
+        return
+    failed = store.failed(info["id"])
+    why = f"its {len(failed)} trial(s) so far failed ({failed[0]['reason']})" if failed else "its first group may still be training, or its run stopped before one finished"
+    raise ValueError(f"study {study!r} in {db} has no stored trial yet: {why}; run it to the end (scalelab study run "
+                     f"{study} --db {db}, or scalelab run SPEC.toml --db {db}) and try again")
+
+
 def _run(spec, args) -> int:
     from ._executors import make_executor
     from ._spec import count_trials
@@ -200,6 +212,7 @@ def _main(args) -> int:
         from ._report import summarize, to_csv
 
         store = _open_store(args.db)
+        _require_results(store, args.study, args.db)
         from .evaluation._summary import is_cv_study, summary_json
 
         if is_cv_study(store, args.study) and args.format != "table":
@@ -227,7 +240,9 @@ def _main(args) -> int:
     if args.cmd == "report":
         from ._html import write_report
 
-        out = write_report(_open_store(args.db), args.study, args.output or f"reports/{args.study}.html", args.png,
+        store = _open_store(args.db)
+        _require_results(store, args.study, args.db)
+        out = write_report(store, args.study, args.output or f"reports/{args.study}.html", args.png,
                            args.band)
         print(f"report written to {out.resolve()} ({out.stat().st_size / 1e6:.2f} MB)")
         return 0
@@ -236,6 +251,7 @@ def _main(args) -> int:
         from .evaluation._summary import is_cv_study
 
         store = _open_store(args.db)
+        _require_results(store, args.study, args.db)
         if is_cv_study(store, args.study):
             from .evaluation._findings import cv_findings
             from .evaluation._summary import answer, arm_summaries

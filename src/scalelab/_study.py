@@ -73,9 +73,28 @@ def with_overrides(spec: StudySpec, overrides: list[str]) -> StudySpec:
             parsed = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
             parsed = value
+        _check_not_swept(spec, key.strip(), parsed)
         _set_path(d, key.strip(), parsed)
     prune_descriptions(d)
     return parse_spec(d, source="--set")
+
+
+def _check_not_swept(spec: StudySpec, key: str, value) -> None:
+    """A key the grid sweeps or an arm sets would silently win over ``--set``: say so, and how
+    to override it instead."""
+    if key in spec.grid:
+        grid = {**spec.grid, key: [value]}
+        inline = _inline(grid)
+        raise SpecError(f"--set {key}: the grid sweeps {key} over {json.dumps(spec.grid[key], default=str)}, so the "
+                        f"grid would win; to run only this value, set the grid instead: --set 'grid={{{inline}}}'")
+    for arm, sets in spec.arms.items():
+        if key in sets:
+            raise SpecError(f"--set {key}: arm {arm!r} sets {key} = {json.dumps(sets[key], default=str)}, so the arm "
+                            f"would win; change it with --set 'arms.{arm}={{{_inline({**sets, key: value})}}}'")
+
+
+def _inline(d: dict) -> str:
+    return ", ".join(f"{json.dumps(k)} = {json.dumps(v, default=str)}" for k, v in d.items())
 
 
 def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | None = None,

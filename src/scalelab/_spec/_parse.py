@@ -50,6 +50,8 @@ def _one_line(e: ValidationError, source: str) -> str:
         return f"{where}missing key '{path}'"
     msg = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
     got = err.get("input")
+    if isinstance(got, float) and got != got:   # nan fails every comparison: "greater than 0" misleads
+        msg = "is not a number (nan); give a finite number"
     return f"{where}{path} = {got!r}: {msg}"
 
 

@@ -103,9 +103,16 @@ class _TransformSection(_Section):
         return make_transform(self.transform, **params)
 
 
+def _nonzero_scale(v: float) -> float:
+    if v == 0:
+        raise ValueError("a scale of 0 maps every value to 0 and cannot be undone; give a non-zero factor such "
+                         "as 1/255")
+    return v
+
+
 class InputSpec(_TransformSection):
     transform: Literal["none", "scale", "standardize", "minmax"] = "none"
-    scale: Num = 1.0                       # factor for transform = "scale"
+    scale: Annotated[Num, AfterValidator(_nonzero_scale)] = 1.0   # factor for transform = "scale"
     per_feature: bool = True               # standardize / minmax per feature or over all values
     feature_range: Range = (0.0, 1.0)
     # Train as the model whose inputs are multiplied by this factor would: the first
@@ -128,7 +135,7 @@ class TargetSpec(_TransformSection):
     reported in the original units through the inverse transform."""
 
     transform: Literal["none", "scale", "standardize", "minmax"] = "none"
-    scale: Num = 1.0
+    scale: Annotated[Num, AfterValidator(_nonzero_scale)] = 1.0
     per_feature: bool = False              # one statistic over all target values (e.g. all pixels)
     feature_range: Range = (0.0, 1.0)
 

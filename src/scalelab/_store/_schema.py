@@ -9,6 +9,7 @@ the file read-only before it switches it to WAL or creates a table.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -122,6 +123,32 @@ def version_of(conn, path) -> int:
                      f"it was left unchanged: pass another --db")
 
 
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """SQLite's read-only mode; where that cannot open the file (a store left in WAL mode in a
+    read-only folder or mount: WAL readers need a -shm file they cannot create there), its
+    immutable mode, which reads the file alone. A -wal file with changes not yet folded in
+    cannot be read that way: refused, with what to do."""
+    uri = path.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=60)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreError(f"{path} cannot be read here: its latest changes are in {wal.name}, which SQLite cannot "
+                         f"open in this read-only folder; copy {path.name} and {wal.name} to a writable folder")
+    conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=60)
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return conn
+
+
+def _writable(path: Path) -> bool:
+    """Can a run write the store (the file, and its folder for the -wal and -shm files)?"""
+    return os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
 def connect(path: Path, readonly: bool) -> sqlite3.Connection:
     """A connection after the file was checked; read-only connections never write to the file."""
     if readonly:
@@ -134,9 +161,13 @@ def connect(path: Path, readonly: bool) -> sqlite3.Connection:
         raise StoreError(f"{path} is a folder, not a store file; pass --db FILE")
     elif not path.parent.exists():
         raise StoreError(f"folder {path.parent} for the store {path.name} does not exist; create it or pass another --db")
+    elif not _writable(path):
+        raise StoreError(f"{path} cannot be written (read-only file, folder or file system) and a run stores its "
+                         f"results there: pass another --db, or copy the store to a writable folder (show, explain, "
+                         f"report, trials, ls and export only read it and work here)")
     try:
         if path.exists():   # check before anything writes: a foreign file stays byte-identical
-            ro = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+            ro = _open_readonly(path)
             try:
                 version = version_of(ro, path)
             finally:
@@ -147,7 +178,10 @@ def connect(path: Path, readonly: bool) -> sqlite3.Connection:
             raise StoreError(f"{path} has store schema {version}, newer than this scalelab's {VERSION}; "
                              f"upgrade scalelab (pip install -U scalelab) to read it")
         if readonly:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+            if version == 0:
+                raise StoreError(f"{path} is an empty file, not yet a store (no tables); run a study into it first: "
+                                 f"scalelab study run NAME --db {path}")
+            conn = _open_readonly(path)
             if version == 1:   # an older store, read as it is: a temporary view stands in for the link table
                 conn.execute("CREATE TEMP VIEW study_trials AS SELECT study_id, id AS trial_id, level FROM trials")
             return conn
