@@ -13,6 +13,31 @@ import sys
 from ._cli_parser import CONFIRM_ABOVE, _parser
 
 
+def _finite(x):
+    """``x`` with every NaN or infinity as None: JSON has no such numbers (a strict parser
+    refuses Python's bare NaN)."""
+    if isinstance(x, float):
+        return x if x == x and x not in (float("inf"), float("-inf")) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if hasattr(x, "item") and getattr(x, "ndim", None) == 0:   # a numpy scalar
+        return _finite(x.item())
+    return x
+
+
+def print_json(obj) -> None:
+    """Every ``--format json`` output: strict JSON (null for a missing or non-finite number)."""
+    print(json.dumps(_finite(obj), indent=2, default=str, allow_nan=False))
+
+
+def _findings_json(findings) -> list[dict]:
+    """Findings as JSON records, each with its role (cause, consequence, note) and its rank:
+    its place, from 1, in the order the text shows them."""
+    return [{**f.as_dict(), "role": getattr(f, "role", None) or None, "rank": i} for i, f in enumerate(findings, 1)]
+
+
 class _Interrupted(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C."""
 
@@ -32,7 +57,7 @@ def _equivalence(args) -> int:
                           base_scale=args.base_scale, lr=args.lr, l2=args.l2, weight_decay=args.weight_decay,
                           eps_mode=args.eps_mode, dtype=args.dtype, hidden=hidden, dataset=dataset, seed=args.seed)
     if args.format == "json":
-        print(json.dumps(r, indent=2))
+        print_json(r)
         return 0
     p = r["parametrization"]
     c = r["c"]
@@ -155,7 +180,7 @@ def _listing(args) -> int:
         return 0
     rows = trial_rows(store, args.study)
     if args.format == "json":
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
     elif args.format == "csv":
         import csv
 
@@ -218,7 +243,7 @@ def _main(args) -> int:
         if is_cv_study(store, args.study) and args.format != "table":
             rows = summary_json(store, args.study)
             if args.format == "json":
-                print(json.dumps(rows, indent=2, default=str))
+                print_json(rows)
             else:   # csv: one row per trial
                 import csv
 
@@ -228,7 +253,7 @@ def _main(args) -> int:
             return 0
         records = summarize(store, args.study)
         if args.format == "json":
-            print(json.dumps(records, indent=2))
+            print_json(records)
         elif args.format == "csv":
             print(to_csv(records), end="")
         else:
@@ -259,14 +284,14 @@ def _main(args) -> int:
             spec, arms = arm_summaries(store, args.study)
             findings = cv_findings(arms)
             if args.format == "json":
-                print(json.dumps([f.as_dict() for f in findings], indent=2, default=str))
+                print_json(_findings_json(findings))
             else:
                 print(f"Answer:\n- {answer(spec, arms)}\n\nFindings (scalelab explain {args.study}):")
                 print("".join(f"- [{f.id}] {f.text}\n" for f in findings), end="")
             return 0
         if args.format == "json":
             findings = explain(_open_store(args.db), args.study, args.trial)
-            print(json.dumps([f.as_dict() for f in findings], indent=2, default=str))
+            print_json(_findings_json(findings))
         else:
             _print_explain(_open_store(args.db), args.study, args.trial)
         return 0

@@ -32,10 +32,15 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         hint = ""
         if m := re.search(r"unrecognized arguments: (\S+)", message):
-            hint = did_you_mean(m.group(1).split("=")[0], self._options())
+            word = m.group(1).split("=")[0]
+            hint = did_you_mean(word, self._options())
+            if word in self._options():   # an option of another command: say so instead of suggesting itself
+                hint = f" {word} is not an option of this command;"
         elif m := re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message):
             hint = did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
-        print(f"scalelab: error: {self.prog}: {message};{hint} see {self.prog} --help", file=sys.stderr)
+        command = self.prog.removeprefix("scalelab").strip()   # the program's name is said once
+        print(f"scalelab: error: {command + ': ' if command else ''}{message};{hint} see {self.prog} --help",
+              file=sys.stderr)
         sys.exit(2)
 
 

@@ -14,6 +14,19 @@ from .._suggest import did_you_mean
 from ._sections import SpecError, StudySpec
 
 
+def _elsewhere(leaf: str, path: str) -> str:
+    """" did you mean 'train.epochs'?" when the key exists, spelt so, in another place of the spec."""
+    places = []
+    if leaf in StudySpec.model_fields:
+        places.append(leaf)
+    for section, f in StudySpec.model_fields.items():
+        cls = next((a for a in getattr(f.annotation, "__args__", ()) if hasattr(a, "model_fields")), f.annotation)
+        if leaf in getattr(cls, "model_fields", {}):
+            places.append(f"{section}.{leaf}")
+    places = [p for p in places if p != path]
+    return f" did you mean {' or '.join(repr(p) for p in places)}?" if places else ""
+
+
 def _allowed_keys(loc: tuple) -> list[str]:
     cls: Any = StudySpec
     for part in loc[:-1]:
@@ -45,7 +58,8 @@ def _one_line(e: ValidationError, source: str) -> str:
     where = f"{source}: " if source else ""
     if err["type"] == "extra_forbidden":
         allowed = _allowed_keys(tuple(p for p in err["loc"]))
-        return f"{where}unknown key '{path}';{did_you_mean(loc[-1], allowed)} allowed here: {', '.join(allowed)}"
+        hint = did_you_mean(loc[-1], allowed) or _elsewhere(loc[-1], path)
+        return f"{where}unknown key '{path}';{hint} allowed here: {', '.join(allowed)}"
     if err["type"] == "missing":
         return f"{where}missing key '{path}'"
     msg = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
