@@ -1,0 +1,169 @@
+"""What broke or misled when scalelab was tried as a new user would (issue 34): each case
+ends in one actionable line (exit 2) or in the right output, never in a traceback or a
+silently ignored setting. In-process through ``scalelab._cli.main`` where that is the same
+code path, a subprocess where a file system or a process matters."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scalelab import Store
+from scalelab._cli import main
+from scalelab._spec import SpecError, parse_spec
+from scalelab._study import builtin_spec, spec_hash, with_overrides
+from scalelab._suggest import did_you_mean
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    rc = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("scalelab: error: "), err
+    assert not lines[0].startswith("scalelab: error: scalelab"), err   # the program is named once
+    return lines[0]
+
+
+def empty_study_store(db: Path, name: str = "feature-scales") -> Path:
+    """A store with the study's row and no trial: what a run leaves while its first group
+    trains, or after every trial of its run failed."""
+    spec = builtin_spec(name)
+    with Store(db) as s:
+        s.study_id(spec.name, spec_hash(spec), spec.model_dump())
+    return db
+
+
+@pytest.mark.parametrize("command", [["show"], ["show", "--format", "json"], ["explain"],
+                                     ["explain", "--format", "json"], ["report"]])
+def test_a_study_without_stored_trials_is_one_line(tmp_path, capsys, command):
+    db = empty_study_store(tmp_path / "s.db")
+    rc, out, err = run_cli(capsys, command[0], "feature-scales", "--db", db, *command[1:])
+    line = one_error_line(err)
+    assert rc == 2 and "no stored trial yet" in line and "scalelab study run feature-scales" in line
+
+
+def test_an_empty_database_file_is_named_not_no_such_table(tmp_path, capsys):
+    (tmp_path / "e.db").write_bytes(b"")
+    for cmd in (["show", "x"], ["ls"], ["trials", "x"], ["explain", "x"], ["export", "x"]):
+        rc, _, err = run_cli(capsys, *cmd, "--db", tmp_path / "e.db")
+        line = one_error_line(err)
+        assert rc == 2 and "empty file" in line and "no such table" not in line, cmd
+    assert (tmp_path / "e.db").read_bytes() == b""
+
+
+def _read_only_mount(folder: Path, *cmd: str) -> subprocess.CompletedProcess:
+    """``cmd`` run with ``folder`` remounted read-only in a mount namespace of its own (a real
+    read-only file system; root is not exempt from it, as it is from file modes)."""
+    # cd after mounting: a working folder entered before is the writable one under the mount
+    script = f'mount --bind "{folder}" "{folder}" && mount -o remount,bind,ro "{folder}" && cd "{folder}" && exec "$@"'
+    env = {**os.environ, "PYTHONPATH": SRC}
+    for unshare in (["unshare", "-m"], ["unshare", "-rm"]):
+        r = subprocess.run([*unshare, "sh", "-c", script, "sh", *cmd], capture_output=True, text=True, env=env,
+                           cwd=folder, timeout=300)
+        if "mount" not in r.stderr and "unshare" not in r.stderr:
+            return r
+    pytest.skip(f"cannot make a read-only mount here ({r.stderr.strip()[:100]})")
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare for a read-only mount")
+def test_a_store_in_a_read_only_folder_is_read_and_a_write_is_one_line(tmp_path):
+    db = empty_study_store(tmp_path / "s.db")
+    with sqlite3.connect(db) as c:   # left in WAL mode, as by a writer that was killed or still runs elsewhere
+        c.execute("PRAGMA journal_mode=WAL")
+    before = db.read_bytes()
+    r = _read_only_mount(tmp_path, sys.executable, "-m", "scalelab", "ls", "--db", "s.db")
+    assert r.returncode == 0 and "feature-scales" in r.stdout and "0/60" in r.stdout, r.stderr
+    r = _read_only_mount(tmp_path, sys.executable, "-m", "scalelab", "study", "run", "feature-scales", "--db", "s.db")
+    line = one_error_line(r.stderr)
+    assert r.returncode == 2 and "cannot be written" in line and "--db" in line
+    assert db.read_bytes() == before
+
+
+def test_set_of_a_swept_key_says_which_and_how(tmp_path, capsys):
+    rc, _, err = run_cli(capsys, "study", "run", "input-scaling", "--set", "input.scale=1", "--db", tmp_path / "s.db")
+    line = one_error_line(err)
+    assert rc == 2 and "the grid sweeps input.scale" in line and not (tmp_path / "s.db").exists()
+    # the way out it gives works: the grid holds the one value
+    fix = line.split("--set '", 1)[1].rstrip("'")
+    assert with_overrides(builtin_spec("input-scaling"), [fix]).grid == {"input.scale": [1]}
+    rc, _, err = run_cli(capsys, "study", "run", "feature-scales", "--set", "optim.lr=0.1", "--db", tmp_path / "s.db")
+    line = one_error_line(err)
+    assert rc == 2 and "arm 'sgd' sets optim.lr" in line
+    fix = line.split("--set '", 1)[1].rstrip("'")
+    assert with_overrides(builtin_spec("feature-scales"), [fix]).arms["sgd"]["optim.lr"] == 0.1
+
+
+@pytest.mark.parametrize("raw, needle", [
+    ({"input": {"transform": "scale", "scale": 0}}, "input.scale = 0: a scale of 0"),
+    ({"target": {"scale": 0}}, "target.scale = 0: a scale of 0"),
+    ({"grid": {"input.scale": ["1/255", 0]}}, "grid.input.scale value 0: a scale of 0"),
+    ({"optim": {"lr": math.nan}}, "optim.lr = nan: is not a number"),
+])
+def test_bad_values_are_named(raw, needle):
+    with pytest.raises(SpecError) as e:
+        parse_spec({"name": "x", **raw})
+    assert needle in str(e.value)
+
+
+def test_a_one_row_csv_says_what_to_do(tmp_path, capsys):
+    (tmp_path / "one.csv").write_text("a,b,y\n1,2,0\n")
+    (tmp_path / "s.toml").write_text(f'name = "csv"\n[data]\ndataset = "file"\npath = "{tmp_path / "one.csv"}"\n'
+                                     'target = "y"\n')
+    rc, _, err = run_cli(capsys, "run", tmp_path / "s.toml", "--db", tmp_path / "s.db")
+    line = one_error_line(err)
+    assert rc == 2 and "1 row(s) cannot be split into training and test rows" in line and "add rows" in line
+
+
+def strict_json(text: str):
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_trials_json_writes_null_not_nan(tmp_path, capsys):
+    """A classification study has no R² (NaN in Python): the JSON says null."""
+    from scalelab import run_study
+
+    spec = with_overrides(builtin_spec("feature-scales"), ["seeds=1", "train.epochs=1", "probes.preset='none'",
+                                                           "grid={\"input.transform\" = [\"none\"]}"])
+    run_study(spec, tmp_path / "s.db")
+    for cmd in (["trials", "feature-scales"], ["show", "feature-scales"], ["explain", "feature-scales"]):
+        rc, out, _ = run_cli(capsys, *cmd, "--db", tmp_path / "s.db", "--format", "json")
+        assert rc == 0 and "NaN" not in out, cmd
+        strict_json(out)
+    rc, out, _ = run_cli(capsys, "trials", "feature-scales", "--db", tmp_path / "s.db", "--format", "json")
+    assert any(v is None for row in strict_json(out) for v in row.values())
+
+
+def test_usage_errors_name_the_program_once_and_suggest_sensibly(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["show", "x", "--quite"])
+    line = one_error_line(capsys.readouterr().err)
+    assert e.value.code == 2 and "did you mean '--quiet'" in line
+    with pytest.raises(SystemExit):
+        main(["ls", "--format", "json"])   # an option of other commands: not "did you mean '--format'"
+    line = one_error_line(capsys.readouterr().err)
+    assert "did you mean '--format'" not in line and "--format is not an option of this command" in line
+    assert did_you_mean("seeds", ["steps", "epochs"]) == ""          # unrelated at difflib's 0.6
+    assert did_you_mean("epoch", ["steps", "epochs"]) == " did you mean 'epochs'?"
+    assert did_you_mean("seeds", ["seeds", "steps"]) == ""           # never the word itself
+    for args, wanted in ((["--set", "train.seeds=3"], "did you mean 'seeds'?"),
+                         (["--set", "epochs=3"], "did you mean 'train.epochs'?")):
+        rc = main(["study", "run", "input-scaling", *args, "--db", "/nonexistent/x.db"])
+        line = one_error_line(capsys.readouterr().err)
+        assert rc == 2 and wanted in line, line
