@@ -19,6 +19,7 @@ requires_chromium = pytest.mark.skipif(find_chromium() is None and not os.enviro
                                        reason="Chromium not installed (make test installs Debian's chromium)")
 
 MEASURE = """(() => {
+  const overlap = (a, b) => Math.max(0, Math.min(a.r, b.r) - Math.max(a.l, b.l)) * Math.max(0, Math.min(a.b, b.b) - Math.max(a.t, b.t));
   const rect = e => { const r = e.getBoundingClientRect(); return {l: r.left, t: r.top, r: r.right, b: r.bottom}; };
   // a matplotlib axes is <g id="...axes_N">; its first child is the plot area's background patch
   const plots = [...document.querySelectorAll('svg g[id*="axes_"]')].filter(g => /axes_\\d+$/.test(g.id))
@@ -28,7 +29,18 @@ MEASURE = """(() => {
   const first = [...document.body.children].find(e => e.tagName !== 'H1' && e.offsetHeight > 0
       && e.innerText.trim());
   const panels = [...document.querySelectorAll('svg[data-panel]')].map(s => s.getBoundingClientRect().width);
-  return {scroll: document.documentElement.scrollWidth, inner: window.innerWidth, plots, legends, panels,
+  // a table wider than the window is cut off (its box scrolls, but the reader sees half a row)
+  const tables = [...document.querySelectorAll('table')].map(t => ({role: t.dataset.role || '',
+      width: Math.max(t.getBoundingClientRect().width, t.scrollWidth)}));
+  // tick labels of one axis that touch each other
+  const touching = [];
+  for (const axis of document.querySelectorAll('svg g[id*="matplotlib.axis_"]')) {
+    const texts = [...axis.querySelectorAll('g[id*="tick_"] text')];
+    const boxes = texts.map(rect);
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++)
+      if (overlap(boxes[i], boxes[j]) > 1) touching.push(`${axis.id}: '${texts[i].textContent}' and '${texts[j].textContent}'`);
+  }
+  return {scroll: document.documentElement.scrollWidth, inner: window.innerWidth, plots, legends, panels, tables, touching,
           first: first && first.querySelector('p') ? first.querySelector('p').innerText : null};
 })()"""
 
@@ -63,6 +75,9 @@ def test_every_builtin_report_reads_on_a_phone_and_a_laptop(reports):
                 where = f"{name} at {width} px"
                 assert m["inner"] == width and m["scroll"] <= width, f"{where}: the page scrolls sideways {m['scroll']}"
                 assert m["plots"] and m["legends"], where
+                wide = [t for t in m["tables"] if t["width"] > width]
+                assert not wide, f"{where}: tables wider than the window {wide}"
+                assert not m["touching"], f"{where}: tick labels overlap: {m['touching'][:3]}"
                 for lg in m["legends"]:
                     assert all(overlap(lg["box"], p) < 1 for p in m["plots"]), f"{where}: a legend covers a plot"
                     assert lg["fig"]["l"] - 1 <= lg["box"]["l"] and lg["box"]["r"] <= lg["fig"]["r"] + 1, where
@@ -92,3 +107,25 @@ def test_explain_says_something_on_every_builtin_study(reports, capsys):
         for line in findings:
             if line.startswith("- [no-pathology]"):
                 assert "healthy:" in line and re.search(r"\d", line.split("healthy:", 1)[1]), line
+
+
+def test_loss_panels_name_their_loss_and_unit(reports):
+    html = reports["input-scaling"][0].read_text()
+    assert "train loss (cross-entropy, nats)" in html and "final train loss (cross-entropy, nats)" in html
+    html = reports["function-approximation"][0].read_text()
+    assert "train loss (MSE, squared target units" in html
+
+
+def test_accuracy_intervals_stay_in_0_1():
+    """The t interval of a mean accuracy near 1 reaches past 1 by the formula; it is cut there
+    (by hand: mean 0.9667, std 0.0577, t(0.975, 2) = 4.303, half width 0.1434)."""
+    from scipy import stats
+
+    from scalelab._report import describe
+
+    v = [1.0, 1.0, 0.9]
+    mean, std = sum(v) / 3, (sum((x - sum(v) / 3) ** 2 for x in v) / 2) ** 0.5
+    half = stats.t.ppf(0.975, 2) * std / 3 ** 0.5
+    d = describe(v, (0.0, 1.0))
+    assert mean + half > 1 and d["ci95"] == [mean - half, 1.0]
+    assert describe(v)["ci95"][1] == mean + half   # unbounded metrics keep the formula's interval

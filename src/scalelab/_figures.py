@@ -49,6 +49,7 @@ class Figure:
         handles = [Line2D([], [], color=c, lw=2, marker="o", label=label) for label, _, c in self.legend]
         for stem, fig in self.panels:
             lg = fig.legend(handles=handles, loc="outside lower center", ncols=min(3, len(handles)), fontsize=7)
+            thin_tick_labels(fig)
             for ext in ("png", "svg"):
                 fig.savefig(folder / f"{self.name}-{stem}.{ext}", dpi=150)
                 out.append(folder / f"{self.name}-{stem}.{ext}")
@@ -67,6 +68,7 @@ def inline_svg(fig, prefix: str) -> str:
     import matplotlib
 
     buf = io.StringIO()
+    thin_tick_labels(fig)
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": prefix}):
         fig.savefig(buf, format="svg")
     svg = buf.getvalue()
@@ -77,6 +79,32 @@ def inline_svg(fig, prefix: str) -> str:
     svg = re.sub(r"#([\w.-]+)([)\"'])", lambda m: f"#{prefix}-{m.group(1)}{m.group(2)}" if m.group(1) in ids
                  else m.group(0), svg)
     return svg.replace("<svg", f"<svg role='img' data-panel='{prefix}'", 1)
+
+
+def thin_tick_labels(fig, pad_px: float = 4.0) -> None:
+    """Hide every tick label that would touch one already kept on its axis (major labels
+    first, then the labelled minor ones in order), with ``pad_px`` to spare: the browser
+    draws the SVG's text in its own font, a little wider or narrower than matplotlib's.
+    Log axes with labelled 2× and 5× ticks and symlog axes near 0 otherwise overlapped."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            kept = []
+            for major, ticks in ((True, axis.get_major_ticks()), (False, axis.get_minor_ticks())):
+                for t in ticks:
+                    label = t.label1
+                    if not (label.get_visible() and label.get_text() and lo <= t.get_loc() <= hi):
+                        continue
+                    box = label.get_window_extent(renderer).padded(pad_px / 2)
+                    if any(box.overlaps(k) for k in kept):
+                        label.set_visible(False)
+                    else:
+                        kept.append(box)
 
 
 def _panel(title: str, width: float = 1.0):
@@ -90,8 +118,9 @@ def _panel(title: str, width: float = 1.0):
     return fig, ax
 
 
-def _band(ax, x, values, color, band: str):
-    """Mean line and a band over seeds; ``values`` of shape (n_seeds, len(x))."""
+def _band(ax, x, values, color, band: str, bounds: tuple[float, float] | None = None):
+    """Mean line and a band over seeds; ``values`` of shape (n_seeds, len(x)); ``bounds``: the
+    metric's range (accuracy [0, 1]), which a mean ± std or a t interval must not leave."""
     v = np.asarray(values, dtype=float)
     mean = np.nanmean(v, axis=0)
     ax.plot(x, mean, color=color, lw=2, marker="o" if len(x) <= 12 else None, ms=3)
@@ -107,6 +136,8 @@ def _band(ax, x, values, color, band: str):
 
             half = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * half / np.sqrt(np.maximum(n, 1))
         lo, hi = mean - half, mean + half
+    if bounds is not None:
+        lo, hi = np.clip(lo, *bounds), np.clip(hi, *bounds)
     ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
 
 
@@ -143,19 +174,33 @@ def loss_units(levels: list[LevelRecord]) -> str:
         "transformed targets where target.transform ≠ none"
 
 
+LOSS_NAMES = {"crossentropy": ("cross-entropy", "nats"), "mse": ("MSE", "squared target units"),
+              "mae": ("MAE", "target units")}
+
+
+def loss_name(levels: list[LevelRecord]) -> str:
+    """The loss the study trains, with its unit: "cross-entropy, nats", "MSE, squared target units"."""
+    names = {r.trial["spec"]["loss"]["name"] for lv in levels for r in lv.trials}
+    if len(names) != 1:
+        return "loss"
+    name, unit = LOSS_NAMES.get(next(iter(names)), (next(iter(names)), ""))
+    return f"{name}, {unit}" if unit else name
+
+
 def _finished(lv: LevelRecord) -> list[list[dict]]:
     return [r.epochs for r in lv.trials if r.done]
 
 
 def _curves(levels, colors, band, units) -> Figure:
     has_val = any(math.isfinite(e["val_loss"]) for lv in levels for r in lv.trials for e in r.epochs)
-    loss = "train loss" + (f" ({units})" if units else "")
+    what = loss_name(levels) + (f"; {units}" if units else "")
+    loss = f"train loss ({what})"
     if is_regression(levels):
         panels = [("train_loss", loss), *([("val_mse", "validation MSE")] if has_val else []),
                   ("test_mse", "test MSE"), ("test_r2", "test R²")]
     else:
         panels = [("train_loss", loss), ("val_loss" if has_val else "test_loss",
-                                         "validation loss" if has_val else "test loss"),
+                                         f"{'validation' if has_val else 'test'} loss ({loss_name(levels)})"),
                   ("test_acc", "test accuracy"), *([("val_acc", "validation accuracy")] if has_val else [])]
     from matplotlib.ticker import MaxNLocator
 
@@ -171,7 +216,8 @@ def _curves(levels, colors, band, units) -> Figure:
                 n = min(len(e) for e in done)
                 vals = [[e[key] for e in eps[:n]] for eps in done]
                 vals_all += [v for row in vals for v in row]
-                _band(ax, [e["epoch"] for e in done[0][:n]], vals, color, band)
+                _band(ax, [e["epoch"] for e in done[0][:n]], vals, color, band,
+                      bounds=(0.0, 1.0) if key.endswith("_acc") else (-math.inf, 1.0) if key.endswith("_r2") else None)
         ax.set_xlabel("epoch")
         epochs = sorted({e["epoch"] for lv in levels for eps in _finished(lv) for e in eps})
         if len(epochs) <= 12:
@@ -187,7 +233,7 @@ def _curves(levels, colors, band, units) -> Figure:
 def _vs_factor(levels, colors, units) -> list[Figure]:
     factors = list(levels[0].level) if levels else []
     second = ("test_mse", "final test MSE") if is_regression(levels) else ("test_acc", "final test accuracy")
-    loss = "final train loss" + (f" ({units})" if units else "")
+    loss = f"final train loss ({loss_name(levels)}" + (f"; {units})" if units else ")")
     figs = []
     # against each factor (numeric: a log axis when spanning decades; categories: the levels
     # sharing a value spread a little); with several factors, also one point per level

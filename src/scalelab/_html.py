@@ -28,7 +28,7 @@ details{margin:.1rem 0 .6rem}summary{cursor:pointer;color:#4c78a8;font-size:.85r
 details .num{font-size:.85rem;color:#333}
 .q{color:#333;background:#f5f7fa;padding:.6rem .8rem;border-left:4px solid #4c78a8}
 .scroll{overflow-x:auto;max-width:100%}table{border-collapse:collapse;font-size:.85rem}
-th,td{padding:.3rem .55rem;border-bottom:1px solid #e3e3e3;text-align:right;white-space:nowrap}
+th,td{padding:.3rem .55rem;border-bottom:1px solid #e3e3e3;text-align:right;overflow-wrap:normal}
 th:first-child,td:first-child{text-align:left;position:sticky;left:0;background:#fff;z-index:1;
 box-shadow:1px 0 0 #e3e3e3}
 td.desc,th:last-child{white-space:normal;min-width:12rem;text-align:left;color:#555}
@@ -39,7 +39,13 @@ figure{margin:1rem 0}.panels{display:grid;grid-template-columns:repeat(auto-fill
 margin-right:.3rem}.legend small{color:#555}
 figcaption{font-size:.85rem;color:#555}pre{background:#f6f6f6;padding:.6rem;overflow-x:auto;font-size:.8rem}
 li{margin:.35rem 0}.id{font-family:monospace;background:#eef;padding:0 .25rem}.bad{color:#b00020}
-@media (max-width:600px){body{padding:.5rem}h1{font-size:1.2rem}.panels{grid-template-columns:1fr}}
+table[data-role=environment] td,table[data-role=spec] td{overflow-wrap:anywhere;text-align:left}
+@media (max-width:600px){body{padding:.5rem}h1{font-size:1.2rem}.panels{grid-template-columns:1fr}
+table[data-role=results],table[data-role=results] tbody,table[data-role=results] tr,table[data-role=results] td{
+display:block;width:100%}table[data-role=results] thead{display:none}
+table[data-role=results] tr{border-bottom:2px solid #ccc;padding:.3rem 0}
+table[data-role=results] td{text-align:left;position:static;box-shadow:none;border:0;padding:.1rem .3rem;min-width:0}
+table[data-role=results] td[data-label]::before{content:attr(data-label) ": ";color:#555}}
 """
 
 
@@ -135,7 +141,7 @@ def render_html(store: Store, study: str, png_dir: str | Path | None = None, ban
     for r in records:
         cells = [*factor_cells(r, factors), str(r["n_seeds"]), str(r["n_diverged"]), *metric_cells(r, metrics, ci)]
         cls = " class='bad'" if r["n_diverged"] else ""
-        parts.append(f"<tr{cls}>" + "".join(f"<td>{e(c)}</td>" for c in cells)
+        parts.append(f"<tr{cls}>" + "".join(f"<td data-label='{e(h)}'>{e(c)}</td>" for h, c in zip(head, cells))
                      + f"<td class='desc'>{e(level_description(r['level'], descriptions))}</td></tr>")
     parts.append("</tbody></table></div><p><small>mean ± sample std over seeds that finished; the CI is the "
                  "t-interval of the mean" + (f"; the train loss is in {e(units)} units, test RMSE and R² in the "
@@ -161,7 +167,7 @@ def render_html(store: Store, study: str, png_dir: str | Path | None = None, ban
     diff = spec_diff(spec)
     parts.append("<h2>Spec</h2><details data-role='spec'><summary>the study varies "
                  + e(", ".join(k for k in varied)) + f"; {len(diff)} keys differ from the defaults</summary><pre>"
-                 + e(json.dumps(varied, indent=2, default=str)) + "</pre><div class='scroll'><table>"
+                 + e(json.dumps(varied, indent=2, default=str)) + "</pre><div class='scroll'><table data-role='spec'>"
                  "<tr><th>key</th><th>value</th><th>default</th></tr>" + "".join(
                      f"<tr><td>{e(k)}</td><td>{e(json.dumps(v, default=str))}</td>"
                      f"<td>{e(json.dumps(d, default=str))}</td></tr>" for k, v, d in diff)

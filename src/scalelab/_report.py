@@ -25,8 +25,9 @@ def _final(metric: str, last: dict):
     return last.get(_FROM_EPOCH[metric])
 
 
-def describe(values) -> dict:
-    """mean, sample std and the t-based 95% confidence interval of the mean over finite values."""
+def describe(values, bounds: tuple[float, float] = (-math.inf, math.inf)) -> dict:
+    """mean, sample std and the t-based 95% confidence interval of the mean over finite values,
+    the interval cut to the metric's ``bounds`` (an accuracy's mean lies in [0, 1])."""
     from scipy import stats
 
     v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
@@ -38,7 +39,7 @@ def describe(values) -> dict:
         return dict(mean=mean, std=0.0, ci95=[mean, mean], n=1)
     std = float(v.std(ddof=1))
     half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n))
-    return dict(mean=mean, std=std, ci95=[mean - half, mean + half], n=n)
+    return dict(mean=mean, std=std, ci95=[max(bounds[0], mean - half), min(bounds[1], mean + half)], n=n)
 
 
 def summarize(store: Store, study: str) -> list[dict]:
@@ -67,7 +68,8 @@ def summarize_levels(levels: list[LevelRecord]) -> list[dict]:
         r = dict(level=lv.level, n_seeds=len(lv.trials), n_diverged=lv.n_diverged,
                  loss_units="transformed" if transformed else "original")
         for m in SUMMARY_METRICS:
-            d = describe(finals[m])
+            d = describe(finals[m], (0.0, 1.0) if "acc" in m else (-math.inf, 1.0) if m.endswith("r2") else
+                         (-math.inf, math.inf))
             r[m] = dict(mean=d["mean"], std=d["std"], ci95=d["ci95"])
         r.update(extra_summaries(lv))
         r["train_loss_by_epoch"] = [float(np.mean(by_epoch[e])) for e in sorted(by_epoch)]

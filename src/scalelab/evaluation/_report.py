@@ -62,9 +62,10 @@ def render_cv_html(store, study: str, png_dir=None) -> str:
                  f"cross-validation × {len(list(range(spec['seeds'])) if isinstance(spec['seeds'], int) else spec['seeds'])}"
                  f" seeds; hyperparameters chosen on {cv.get('inner_folds', 4)} inner folds of each outer training "
                  f"set" + (f"; Bayes accuracy {100 * b:.1f}%" if b is not None else "") + ".</p>")
+    head = ("arm", "runs", "mean", "std across seeds", "std across splits", "range", "95% CI", "seed share",
+            "chosen per outer fold", "test (once)", "description")
     parts.append("<h2>Arms</h2><div class='scroll'><table data-role='results'><thead><tr>" + "".join(
-        f"<th>{h}</th>" for h in ("arm", "runs", "mean", "std across seeds", "std across splits", "range", "95% CI",
-                                  "seed share", "chosen per outer fold", "test (once)", "description"))
+        f"<th>{h}</th>" for h in head)
         + "</tr></thead><tbody>")
     for a in arms:
         d = a.decomposition
@@ -74,7 +75,8 @@ def render_cv_html(store, study: str, png_dir=None) -> str:
         cells = [a.name, f"{d['n_seeds']} × {d['n_splits']}", f"{d['mean']:.3f}", f"{d['std_seeds']:.3f}",
                  f"{d['std_splits']:.3f}", f"{d['min']:.3f}–{d['max']:.3f}", f"[{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}]",
                  pct(d["seed_share"]) if np.isfinite(d["seed_share"]) else "—", ch, test]
-        parts.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + f"<td class='desc'>{e(a.description)}</td></tr>")
+        parts.append("<tr>" + "".join(f"<td data-label='{e(h)}'>{e(c)}</td>" for h, c in zip(head, cells))
+                     + f"<td class='desc'>{e(a.description)}</td></tr>")
     parts.append("</tbody></table></div><p><small>Validation accuracy on the outer folds. Std across seeds: the root "
                  "mean within-split variance; across splits: of the split means; seed share: σ²(seed, at a fixed "
                  "split) / (that + σ²(split)), two-way random effects (scalelab.evaluation.decompose). The 95% CI of "
