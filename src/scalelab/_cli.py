@@ -119,8 +119,10 @@ def _run(spec, args) -> int:
 
     def plan(c):
         if not args.quiet:
-            print(f"{spec.name}: {c['trials']:,} trials: {c['stored']} already stored, {c['reused']} reused from "
-                  f"other studies in {args.db}, {c['todo']} to train", file=sys.stderr, flush=True)
+            done = c["stored"] + c["reused"]
+            head = f"resuming: {done} of {c['trials']:,} trials stored" if done and c["todo"] else f"{c['trials']:,} trials"
+            print(f"{spec.name}: {head}: {c['stored']} already stored, {c['reused']} reused from other studies in "
+                  f"{args.db}, {c['todo']} to train", file=sys.stderr, flush=True)
 
     sid = run_study(spec, store, data_dir=args.data_dir, device=args.device, progress=not args.quiet,
                     group_size=args.group_size, probes=args.probes, executor=executor,
@@ -160,10 +162,25 @@ def _print_explain(store, study: str, trial) -> None:
     ans, findings = answers(store, study, trial)
     print("Answer:")
     for a in ans:
-        print(f"- {a.text}")
+        print(_wrap(f"- {a.text}"))
     if findings:
         print(f"\nFindings (scalelab explain {study}):")
-    print(render_text(findings), end="")
+    print("".join(_wrap(line) + "\n" for line in render_text(findings).splitlines()), end="")
+
+
+def _wrap(line: str, width: int | None = None) -> str:
+    """A bulleted line wrapped between words at the terminal's width, continuation lines
+    indented under the text; unchanged into a file or a pipe (one line per answer, for grep).
+    The terminal's own wrapping broke words in two."""
+    import shutil
+    import textwrap
+
+    if width is None:
+        if not sys.stdout.isatty():
+            return line
+        width = shutil.get_terminal_size().columns
+    return textwrap.fill(line, width=max(width, 20), subsequent_indent="  ", break_long_words=False,
+                         break_on_hyphens=False)
 
 
 def _listing(args) -> int:

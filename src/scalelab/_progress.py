@@ -37,6 +37,11 @@ class PlainProgress:
         return (f"{self.name}: {self.done}/{self.total} {self.unit} ({100 * frac:.0f}%), elapsed {_clock(elapsed)}, "
                 f"ETA {eta}{rate}")
 
+    def skip(self, n: int) -> None:
+        """``n`` steps a checkpoint already holds: not trained now, so out of the total (they
+        would make the ETA count time never spent)."""
+        self.total = max(1, self.total - n)
+
     def advance(self, n: int) -> None:
         self.done += n
         if self.per_step is not None:
@@ -59,7 +64,11 @@ def study_progress(name: str, total: int, n_trials: int, n_groups: int, every: f
     if not stream.isatty():
         p = PlainProgress(name, total, every, stream, unit=unit, per_step=per_step)
         print(f"{name}: {n_trials} trials in {n_groups} group(s), {total} {unit}", file=stream, flush=True)
-        yield p.advance
+        def advance(n: int) -> None:
+            p.advance(n)
+
+        advance.skip = p.skip
+        yield advance
         p._print()
         return
     from rich.console import Console
@@ -76,14 +85,21 @@ def study_progress(name: str, total: int, n_trials: int, n_groups: int, every: f
     console.print(f"{name}: {n_trials} trials in {n_groups} group(s); {unit} done/total, elapsed, ETA{rate}")
     with Progress(*cols, console=console, transient=False) as bar:
         task = bar.add_task("train", total=total, rate="")
-        if per_step is None:
-            yield lambda n: bar.advance(task, n)
-            return
+        left = [total]
+
+        def skip(n: int) -> None:   # steps a checkpoint holds: out of the total (see PlainProgress.skip)
+            left[0] = max(1, left[0] - n)
+            bar.update(task, total=left[0])
+
         start, done = time.monotonic(), [0.0]
 
         def advance(n: int) -> None:
+            if per_step is None:
+                bar.advance(task, n)
+                return
             done[0] += n * per_step()
             elapsed = time.monotonic() - start
             bar.update(task, advance=n, rate=f"{done[0] / elapsed:.2f} m-ep/s" if elapsed > 0 else "")
 
+        advance.skip = skip
         yield advance

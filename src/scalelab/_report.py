@@ -169,37 +169,27 @@ def metric_cells(r: dict, metrics: list[str], ci: str) -> list[str]:
     return [f"{fmt(r[m]['mean'])} ± {fmt(r[m]['std'], 2)}" for m in metrics] + [f"[{fmt(lo)}, {fmt(hi)}]"]
 
 
-def render_table(records: list[dict], title: str = ""):
-    """A rich Table of the summary records: one column per swept factor, then mean ± std
-    per metric, the 95% CI of test accuracy (regression: test RMSE), and the per-epoch means."""
-    from rich.table import Table
-
-    # regression with transformed targets: the loss is in those units (RMSE, R² in the original ones)
+def _table_parts(records: list[dict]):
+    """The summary table's columns as (header, justify, optional) and its rows of cells;
+    optional columns (the CI and the per-epoch means) are the ones a narrow terminal drops."""
     units = any(r.get("loss_units") == "transformed" for r in records)
-    table = Table(title=title or None, caption="metrics: mean ± std over seeds" + (
-        "; ᵗ train loss in transformed target units where target.transform ≠ none, RMSE and R² in original units"
-        if units else ""))
     factors = list(records[0]["level"]) if records else []
-    width = lambda f: max([len(f)] + [len(value_label(r["level"].get(f, ""))) for r in records])  # noqa: E731
-    for f in factors or ["level"]:
-        table.add_column(f, overflow="fold", min_width=min(width(f), 12))
-    table.add_column("seeds", justify="right", overflow="fold")
+    cols = [(f, "left", False) for f in factors or ["level"]] + [("seeds", "right", False)]
     metrics = shown_metrics(records)
     ci = ci_metric(records)
-    for m in metrics:
-        table.add_column(NAMES[m] + (" ᵗ" if m == "final_train_loss" and units else ""), justify="right",
-                         overflow="fold")
-    table.add_column(f"{NAMES[ci]} 95% CI", justify="right", overflow="fold")
+    cols += [(NAMES[m] + (" ᵗ" if m == "final_train_loss" and units else ""), "right", False) for m in metrics]
+    cols.append((f"{NAMES[ci]} 95% CI", "right", True))
     n_ep = max((len(r["train_loss_by_epoch"]) for r in records), default=0)
     shown_ep = _epoch_sample(n_ep)
     which = "by epoch" if len(shown_ep) == n_ep else "at epochs " + ",".join(str(e + 1) for e in shown_ep)
-    table.add_column(f"train loss {which}", overflow="fold")
+    cols.append((f"train loss {which}", "left", True))
     with_val_acc = any(math.isfinite(x) for r in records for x in r["val_acc_by_epoch"])
     with_val = with_val_acc  # regression: the validation loss is in each level's own target units; see val RMSE
     if with_val:
-        table.add_column(f"val loss {which}", overflow="fold")
+        cols.append((f"val loss {which}", "left", True))
     if with_val_acc:
-        table.add_column(f"val acc {which}", overflow="fold")
+        cols.append((f"val acc {which}", "left", True))
+    rows = []
     for r in records:
         cells = factor_cells(r, factors)
         cells.append(f"{r['n_seeds']}" + (f" ({r['n_diverged']} diverged)" if r["n_diverged"] else ""))
@@ -210,21 +200,76 @@ def render_table(records: list[dict], title: str = ""):
             cells.append(pick(r["val_loss_by_epoch"]))
         if with_val_acc:
             cells.append(pick(r["val_acc_by_epoch"]))
-        table.add_row(*cells)
+        rows.append(cells)
+    caption = "metrics: mean ± std over seeds" + (
+        "; ᵗ train loss in transformed target units where target.transform ≠ none, RMSE and R² in original units"
+        if units else "")
+    return cols, rows, caption
+
+
+def render_table(records: list[dict], title: str = "", drop: int = 0):
+    """A rich Table of the summary records: one column per swept factor, then mean ± std
+    per metric, the 95% CI of test accuracy (regression: test RMSE), and the per-epoch means;
+    ``drop``: leave out that many optional columns, the last first."""
+    from rich.table import Table
+
+    cols, rows, caption = _table_parts(records)
+    optional = [i for i, c in enumerate(cols) if c[2]]
+    gone = set(optional[len(optional) - drop:]) if drop else set()
+    if gone:
+        caption += f"; left out for the terminal's width: {', '.join(cols[i][0] for i in sorted(gone))} " \
+                   f"(scalelab show --format csv has every column)"
+    table = Table(title=title or None, caption=caption)
+    for i, (head, justify, _) in enumerate(cols):
+        if i not in gone:
+            table.add_column(head, justify=justify, overflow="fold")
+    for cells in rows:
+        table.add_row(*(c for i, c in enumerate(cells) if i not in gone))
     return table
+
+
+def render_stacked(records: list[dict], title: str = ""):
+    """The summary as one block per level (level, then each metric on a line of its own): for
+    a terminal too narrow for the columns, where they would fold numbers mid-digit."""
+    from rich.table import Table
+
+    cols, rows, caption = _table_parts(records)
+    n_key = next(i for i, c in enumerate(cols) if c[0] == "seeds")
+    table = Table(title=title or None, caption=caption, show_lines=True)
+    table.add_column("level")
+    table.add_column("results")
+    for cells in rows:
+        level = "\n".join(f"{cols[i][0]} = {cells[i]}" for i in range(n_key))
+        table.add_row(level, "\n".join(f"{cols[i][0]}: {cells[i]}" for i in range(n_key, len(cols)) if cells[i]))
+    return table
+
+
+def _console():
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def print_rich(renderable) -> None:
     """Print a rich table to stdout: at the terminal's width (columns wrap to fit), or 200
     columns wide into a file or a pipe."""
-    import sys
-
-    from rich.console import Console
-
-    console = Console() if sys.stdout.isatty() else Console(width=200)
-    console.print(renderable)
+    _console().print(renderable)
 
 
-def print_table(records: list[dict], title: str = "") -> None:
-    """Print the summary table to stdout (see :func:`print_rich`)."""
-    print_rich(render_table(records, title))
+def print_table(records: list[dict], title: str = "", console=None) -> None:
+    """Print the summary table to stdout (see :func:`print_rich`): with every column where it
+    fits the width unwrapped, else without the optional columns, else one block per level
+    (an 80-column terminal cut the table's right border off and folded numbers)."""
+    from rich.measure import Measurement
+
+    console = console or _console()
+    n_optional = sum(c[2] for c in _table_parts(records)[0])
+    unbounded = console.options.update_width(100_000)   # the table's natural width, nothing folded
+    for drop in range(n_optional + 1):
+        table = render_table(records, title, drop)
+        if Measurement.get(console, unbounded, table).maximum <= console.width:
+            console.print(table)
+            return
+    console.print(render_stacked(records, title))

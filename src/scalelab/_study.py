@@ -173,8 +173,9 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
     rate = [0.0]   # model-epochs per step of the unit training now: its M models / steps per epoch
 
     def on_unit(g, epochs_done):
-        rate[0] = 0.0   # epochs a checkpoint already holds were not trained now: no model-epochs
-        advance(steps(g[0]) - steps(g[0], epochs_done))
+        # steps a checkpoint already holds are not trained now: out of the total, so that the
+        # ETA counts only the steps left (counted as done, they made it far too short)
+        advance.skip(steps(g[0]) - steps(g[0], epochs_done))
         rate[0] = len(g) * g[0].spec.train.epochs / max(1, steps(g[0]))
 
     with study_progress(spec.name, total, plan.n_todo, sum(map(len, groups.values())), progress_every,
