@@ -228,3 +228,14 @@ def test_a_resume_is_announced_and_the_eta_counts_only_the_steps_left(tmp_path, 
     rc = main(["study", "run", "feature-scales", *[x for s in SMALL for x in ("--set", s)], "--db", str(db)])
     err = capsys.readouterr().err
     assert rc == 0 and "feature-scales: resuming: 2 of 4 trials stored" in err, err
+
+
+def test_the_verdict_says_the_number():
+    """By hand: accuracy 0.7 against 0.84 is 1/6 = 17% worse (it used to say "a little worse");
+    loss 13.0 against 0.3 is 43.3× the best."""
+    from scalelab._explain._answer import _verdict
+
+    assert _verdict(0.7, 0.84, True) == "17% worse"
+    assert _verdict(0.83, 0.84, True) == "about as good as the best level"
+    assert _verdict(0.5, 0.84, True) == "much worse (40% lower)"
+    assert _verdict(13.0, 0.3, False) == "much worse (43.3× the best)"

@@ -49,14 +49,20 @@ def _headline(views: list[LevelView]) -> tuple[str, callable, bool]:
 
 
 def _verdict(x: float, best: float, higher: bool) -> str:
-    """How far a level is from the best, in words (relative shortfall: under 2%, under 20%, more)."""
+    """How far a level is from the best, with the number: within 2% "about as good", else the
+    relative shortfall ("17% worse"; "much worse" beyond 20%). "A little worse" was said of
+    gaps up to 20%, which a reader does not call little."""
     if not math.isfinite(x):
         return "has no finished seed to compare"
     gap = (best - x) if higher else (x - best)
     rel = gap / max(abs(best), 1e-12)
     if rel <= 0.02:
         return "about as good as the best level"
-    return "a little worse" if rel <= 0.2 else "much worse"
+    if rel <= 0.2:
+        return f"{100 * rel:.0f}% worse"
+    if higher or best <= 0:
+        return f"much worse ({100 * rel:.0f}% {'lower' if higher else 'higher'})"
+    return f"much worse ({fmt(x / best, 3)}× the best)"
 
 
 def _clause(f: Finding, label: str) -> str:

@@ -27,7 +27,6 @@ import numpy as np
 
 from .._levels import fmt
 from ..probes import Hessian
-from ._compare import value_at
 from ._findings import CAUSE, NOTE, Finding
 from ._registry import register
 from ._view import LevelView, key
@@ -66,8 +65,10 @@ def rule_curvature(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
     if t.has(*LOW):
         ev["min_eigenvalue_first"] = float(np.median(t.at(*LOW, steps[0])))
         ev["min_eigenvalue_last"] = float(np.median(t.at(*LOW, steps[-1])))
-    if ref.has(*TOP) and ref is not t:
-        ev.update(reference_level=ref.level, reference_max_eigenvalue_first=value_at(ref, TOP, steps[0]))
+    if ref.has(*TOP) and ref is not t:   # the median over seeds, as for this level (value_at gives the mean)
+        ref_steps = [x for x in ref.steps(*TOP) if x <= steps[0]] or ref.steps(*TOP)[:1]
+        ev.update(reference_level=ref.level,
+                  reference_max_eigenvalue_first=float(np.nanmedian(ref.at(*TOP, ref_steps[-1]))))
     allv = np.concatenate([t.at(*TOP, s) for s in steps] + ([t.at(*LOW, s) for s in steps] if t.has(*LOW) else []))
     opt = t.spec.optim
     if np.all(allv == 0):
@@ -75,8 +76,9 @@ def rule_curvature(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
                         f"at {t.label}, the loss surface is exactly flat where it was probed: the Hessian's eigenvalues "
                         f"are 0.0 at every probed step ({steps[0]}–{steps[-1]}) in every seed, so neither gradient nor "
                         f"curvature moves the weights.")]
-    text = (f"at {t.label}, the Hessian's largest eigenvalue (median over seeds) is {fmt(first, 3)} at step {steps[0]} "
-            f"and {fmt(last, 3)} at step {steps[-1]}")
+    over = f"the Hessian's largest eigenvalue (median over seeds) is {fmt(first, 3)} at step {steps[0]} " \
+           f"and {fmt(last, 3)} at step {steps[-1]}"
+    text = f"at {t.label}, {over}"
     if ev.get("min_eigenvalue_first", 0) < 0 or ev.get("min_eigenvalue_last", 0) < 0:
         text += (f"; its most negative eigenvalue is {fmt(ev['min_eigenvalue_first'], 3)} and "
                  f"{fmt(ev['min_eigenvalue_last'], 3)} (a saddle direction)")
@@ -93,6 +95,8 @@ def rule_curvature(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
             s = steps[0] if first > limit else steps[-1]
             ev["step"] = s
             ev["fired"] = "max_eigenvalue_first" if first > limit else "max_eigenvalue_last"
-            text += (f"; at step {s} it is above {STABILITY[opt.name]}'s stability limit {formula} = {fmt(limit, 3)}, "
-                     f"where steps overshoot")
+            # the reason first: an answer quotes a finding's first clause, which must say why it fired
+            text = (f"at {t.label}, the loss surface is sharper than {STABILITY[opt.name]} can follow: at step {s} the "
+                    f"Hessian's largest eigenvalue ({fmt(ev[ev['fired']], 3)}, median over seeds) is above the "
+                    f"stability limit {formula} = {fmt(limit, 3)}, where steps overshoot; {over}" + text[len(f"at {t.label}, {over}"):])
     return [Finding(fid, t.level, ev, text + ".", at=float(ev["step"]) if "step" in ev else None)]
