@@ -185,10 +185,7 @@ def _run_units_elsewhere(store, study_id, spec, executor, hooks, env, keep_check
 
 def study_path(store: Store, study_id: int) -> str | None:
     """The compile outcome (:func:`path_key`) the study's stored trials ran on, if any recorded one."""
-    for env in store.trial_envs(study_id):
-        if (key := path_key(env)) is not None:
-            return key
-    return None
+    return path_key(store.compile_outcome_env(study_id))
 
 
 def _train(executor, group, hooks, start, checkpoint, expect=None) -> list[TrialResult]:

@@ -65,6 +65,7 @@ def with_overrides(spec: StudySpec, overrides: list[str]) -> StudySpec:
     from ._spec._parse import prune_descriptions
 
     d = spec.model_dump()
+    checks = []
     for item in overrides:
         if "=" not in item:
             raise SpecError(f"--set {item!r}: expected KEY=VALUE, e.g. --set optim.lr=0.01")
@@ -73,10 +74,13 @@ def with_overrides(spec: StudySpec, overrides: list[str]) -> StudySpec:
             parsed = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
             parsed = value
-        _check_not_swept(spec, key.strip(), parsed)
         _set_path(d, key.strip(), parsed)
+        checks.append((key.strip(), parsed))
     prune_descriptions(d)
-    return parse_spec(d, source="--set")
+    out = parse_spec(d, source="--set")   # a bad value is named first, then a conflict with the grid
+    for key, value in checks:
+        _check_not_swept(out, key, value)
+    return out
 
 
 def _check_not_swept(spec: StudySpec, key: str, value) -> None:

@@ -113,10 +113,9 @@ def _stopped_gradient(t: LevelView, ev: dict) -> str:
     gsteps = t.steps(*TOTAL_NORM)
     zero_from = next((s for s in gsteps if all(np.all(t.at(*TOTAL_NORM, u) == 0) for u in gsteps if u >= s)), None)
     ev["batch_gradient_exactly_zero_from_step"] = zero_from
-    if zero_from is None:
-        return ""
-    text = f"; the batch gradient was exactly 0.0 at every probed step from {zero_from} on"
-    # stopped for good: a seed whose last epochs have the very same training loss
+    text = "" if zero_from is None else f"; the batch gradient was exactly 0.0 at every probed step from {zero_from} on"
+    # stopped for good: a seed whose last epochs have the very same training loss (said also
+    # where a probed step still saw a gradient: the seeds' losses are the evidence, not the probe)
     frozen = sum(1 for ls in t.train_loss_by_seed if len(ls) >= 2 and abs(ls[-1] - ls[-2]) <= 1e-6 * abs(ls[-1]))
     ev["seeds_with_frozen_weights"] = frozen
     if frozen:

@@ -66,11 +66,14 @@ class ReadMixin:
             "SELECT t.key FROM study_trials st JOIN trials t ON t.id = st.trial_id WHERE st.study_id=? "
             "AND t.status!='failed'", (study_id,))}
 
-    def trial_envs(self, study_id: int):
-        """The stored environment of each finished trial of the study, oldest first."""
-        for (env,) in self.conn.execute("SELECT t.env FROM study_trials st JOIN trials t ON t.id = st.trial_id "
-                                        "WHERE st.study_id=? AND t.status!='failed' ORDER BY t.id", (study_id,)):
-            yield json.loads(env or "{}")
+    def compile_outcome_env(self, study_id: int) -> dict | None:
+        """The stored environment of the study's first finished trial whose wanted compile
+        compiled or failed over to eager (``env.step``, ``env.compile_error``); None if none."""
+        row = self.conn.execute(
+            "SELECT t.env FROM study_trials st JOIN trials t ON t.id = st.trial_id WHERE st.study_id=? AND "
+            "t.status!='failed' AND (t.env LIKE '%\"step\": \"compiled\"%' OR t.env LIKE '%\"compile_error\"%') "
+            "ORDER BY t.id LIMIT 1", (study_id,)).fetchone()
+        return None if row is None else json.loads(row[0])
 
     def failed(self, study_id: int) -> list[dict]:
         """Trials that failed (their worker kept dying, or training raised), with the reason;
