@@ -1,8 +1,10 @@
 """The fused in-place optimizer steps, one ``*_all`` kernel per family.
 
 The chains (``_chains.py``) are the reference: pure and easy to test. Training uses the
-same arithmetic in one in-place pass per parameter tensor (read p, g and the moments
-once, write them once), compiled by torch.compile into a single loop where that works.
+same operations in one in-place pass per parameter tensor (read p, g and the moments
+once, write them once), compiled by torch.compile into a single loop where that works
+(compiled, float32 rounds differently from eager: tests compare within tolerances, and
+each trial records which ran).
 On a CPU the optimizer is memory-bound: the chain's ~15 full-size temporaries per step
 cost more than the matmuls. Tests check that every kernel equals its family's chain.
 
