@@ -15,6 +15,7 @@ from .._spec import Trial
 from . import _checkpoint
 from ._group import StackedGroup
 from ._hooks import Hook, StepCounter
+from ._keep import Keeper
 from ._view import StepView
 
 
@@ -30,6 +31,8 @@ class TrialResult:
     env: dict | None = None               # where it ran, when an executor ran it elsewhere
     # seconds inside the training steps only (no setup, evaluation or hooks), the group's / M like wall_s
     train_s: float | None = None
+    # train.keep: {"which": "final" | "best", "epoch": n, "arrays": {name: ndarray}} (engine/_keep.py)
+    kept: dict | None = None
 
 
 def train_group(trials: list[Trial], data_dir: str | None = None, device: str | None = None,
@@ -54,6 +57,7 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint)
     t0 = time.perf_counter()
     g = StackedGroup(trials, data_dir, device)
     view = StepView(g)
+    keeper = Keeper(g)
     M, dev = g.M, g.device
     first_bad = torch.full((M,), -1, dtype=torch.int64, device=dev)
     history: list[list[dict]] = [[] for _ in range(M)]
@@ -62,6 +66,7 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint)
     if start is not None:
         history, first_bad, done, wall_before = _checkpoint.restore(g, view, start)
         train_s = start["meta"].get("train_s", math.nan)     # nan: a checkpoint written before it was recorded
+        keeper.restore(start)
     for h in hooks:
         h.on_group_start(view)
     for epoch in range(done + 1, g.epochs + 1):
@@ -97,11 +102,13 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint)
             for part, r in ev.items():
                 rec.update({f"{part}_{k}": float(v[m]) for k, v in r.items()})
             history[m].append(rec)
+        keeper.on_epoch(epoch, [hist[-1] for hist in history])
         for h in hooks:
             h.on_epoch_end(view, epoch, [hist[-1] for hist in history])
         if checkpoint is not None and epoch < g.epochs:
             state = _checkpoint.capture(g, view, history, first_bad, epoch, wall_before + time.perf_counter() - t0)
             state["meta"]["train_s"] = train_s
+            keeper.capture(state)
             checkpoint(epoch, state)
     for h in hooks:
         h.on_group_end(view)
@@ -109,7 +116,7 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint)
     bad_steps = first_bad.cpu().tolist()
     return [TrialResult(t, "diverged" if bad_steps[m] >= 0 else "done",
                         bad_steps[m] if bad_steps[m] >= 0 else None, history[m], wall / M, view.records(m),
-                        train_s=None if math.isnan(train_s) else train_s / M)
+                        train_s=None if math.isnan(train_s) else train_s / M, kept=keeper.result(m, g.epochs))
             for m, t in enumerate(trials)]
 
 
