@@ -43,7 +43,32 @@ def evaluate_head(head, X: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarra
         head.val_rmse = (sq / (n * head.T * 2)).sqrt().cpu().numpy()
     if final and is_test:
         res.update(test_metrics(head, X, y))
+    elif final:   # validation: the metrics every model shares, which rank the models (explain's reference)
+        res.update(shared_metrics(head, X, y))
     return res
+
+
+VAL_STREAM = 1 << 48   # validation rows draw from rows + this: streams apart from the test rows'
+
+
+def shared_metrics(head, X: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK) -> dict[str, np.ndarray]:
+    """ADE, FDE, minADE_k and minFDE_k on (X, y): what every trajectory model has, whatever
+    its loss (its own loss never ranks it against another model's)."""
+    k = head.tr.k
+    Yo = y.double().cpu().numpy().reshape(len(y), head.tr.n_future, 2)
+    acc: dict[str, list] = {"ade": [], "fde": [], "min_ade": [], "min_fde": []}
+    for i in range(0, len(X), chunk):
+        rows = np.arange(i, min(len(X), i + chunk))
+        g = head.g
+        idx = torch.as_tensor(rows, device=g.device).expand(g.M, -1)
+        xb = g.inputs(X, idx)
+        d = head.decode(xb, g.forward(g.params, xb, targets=g.targets(y, idx)), k, rows + VAL_STREAM)
+        acc["ade"].append(mt.ade(d["point"], Yo[rows]))
+        acc["fde"].append(mt.fde(d["point"], Yo[rows]))
+        acc["min_ade"].append(mt.min_ade(d["samples"], Yo[rows]))
+        acc["min_fde"].append(mt.min_fde(d["samples"], Yo[rows]))
+    cat = {name: np.concatenate(v, 1).mean(1) for name, v in acc.items()}
+    return {"ade": cat["ade"], "fde": cat["fde"], f"min_ade_{k}": cat["min_ade"], f"min_fde_{k}": cat["min_fde"]}
 
 
 def _decode_rows(head, X, y, rows: np.ndarray):
