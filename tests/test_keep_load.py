@@ -256,6 +256,13 @@ def test_sample_reproduces_the_stored_min_fde_and_fresh_draws_agree_within_monte
         assert not np.array_equal(fresh, per_row)
         d = fresh - per_row                                               # paired: mean 0 for the same model
         assert abs(d.mean()) <= 4 * d.std(ddof=1) / math.sqrt(len(d)), (d.mean(), d.std())
+    if loss == "mdn_nll":   # the command line: the same futures
+        np.savez(tmp_path / "tracks.npz", X=X[:7].reshape(7, 10, 2))
+        out = tmp_path / "futures.npz"
+        assert main(["predict", "traj", "--trial", str(t["id"]), "--input", str(tmp_path / "tracks.npz"),
+                     "--samples", "5", "-o", str(out), "--db", str(db)]) == 0
+        with np.load(out) as z:
+            assert np.array_equal(z["samples"], m.sample(X[:7], 5)) and z["prediction"].shape == (7, 6, 2)
 
 
 def test_a_deterministic_trajectory_model_has_nothing_to_sample(tmp_path):
