@@ -33,10 +33,10 @@ def _probs(g, params, X) -> np.ndarray:
         return np.zeros((g.M, 0, 2))
     n = len(X)
     chunk = max(1, min(n, (1 << 18) // max(1, X.shape[1])))
-    parts = []
+    parts, buf = [], {}
     for i in range(0, n, chunk):
         idx = torch.arange(i, min(n, i + chunk), device=g.device).expand(g.M, -1)
-        parts.append(torch.softmax(g.forward(params, g.inputs(X, idx)).double(), -1).cpu().numpy())
+        parts.append(torch.softmax(g.forward(params, g.inputs(X, idx, buf)).double(), -1).cpu().numpy())
     return np.concatenate(parts, 1)
 
 
