@@ -415,3 +415,11 @@ def test_test_spread_is_the_std_across_seeds_of_the_test_accuracy():
     a.test_acc = [0.70, 0.80, 0.90]
     assert a.test_std == pytest.approx(np.std([0.7, 0.8, 0.9], ddof=1))
     assert a.as_dict()["test_std_seeds"] == pytest.approx(0.1)
+
+
+def test_keep_in_a_cross_validated_study_is_one_line(tmp_path):
+    from scalelab import run_study
+    from scalelab._spec import SpecError
+
+    with pytest.raises(SpecError, match=r"train.keep stores the models of a study without \[cv\]"):
+        run_study(tiny_spec(train={"batch_size": 32, "epochs": 1, "keep": "final"}), str(tmp_path / "k.db"))
