@@ -18,7 +18,10 @@ SHRINK = {
     "feature-scales": ["seeds=2", "train.epochs=2", "probes.preset='standard'", "probes.points_per_decade=3"],
     "function-approximation": ["seeds=2", "train.epochs=2", "data.n_samples=300", "data.validation=100"],
     "batchnorm-regression": ["seeds=2", "train.epochs=2", "data.n_samples=120", "data.validation=40"],
-    "embedding-size": ["seeds=2", "train.epochs=1", "data.n_samples=200"],
+    # the 2M arm keeps its 2,000,000 rows at d = 4 (32 MB per table instead of 256)
+    "embedding-size": ["seeds=2", "train.epochs=1", "data.n_samples=200",
+                       'arms.v2m={"data.vocab"=2000000, "model.layers"=[{kind="embedding", vocab=2000000, dim=4}, '
+                       '{kind="lstm", units=32, steps=20}]}'],
     "trajectories": ["seeds=2", "train.epochs=1", "data.n_samples=300", "data.validation=100", "trajectory.n_test=100",
                      "trajectory.units=8", "trajectory.density_samples=20"],
     "run-variance": ["seeds=5", "train.epochs=2", "data.generator={p = 200}", "cv.folds=3", "cv.inner_folds=2",

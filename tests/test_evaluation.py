@@ -333,9 +333,11 @@ def test_a_small_study_end_to_end_from_the_cli(tmp_path, capsys):
     arms = {a["arm"]: a for a in out["arms"]}
     assert set(arms["l2"]["chosen"]) == {"repeat 0 fold 0", "repeat 0 fold 1", "repeat 0 fold 2"}
     assert out["answer"].startswith("With n = 60 samples") and "Bayes accuracy" in out["answer"]
+    assert "on the held-out test rows it scored" in out["answer"] and "std definition" not in out["answer"]
+    assert 0 <= out["data_property"]["share"] <= 1 and out["arms"][0]["test_std_seeds"] is not None
     assert main(["explain", "tiny-cv", "--db", db]) == 0
     text = capsys.readouterr().out
-    assert "variance-dominates]" in text and "[best-mean]" in text
+    assert "variance-dominates]" in text and "[best-mean]" in text and "[unconstrained-inputs]" in text
     assert main(["report", "tiny-cv", "--db", db, "-o", str(tmp_path / "r.html")]) == 0
     html = (tmp_path / "r.html").read_text()
     assert "data-role='answer'" in html and "touched once per arm" in html and "<svg" in html
@@ -360,3 +362,64 @@ def test_cv_spec_mistakes_are_one_line(tmp_path):
     assert "cv" in d and expand(plain)[0].key == trial_key({k: v for k, v in d.items() if k != "cv"} | {
         "data": {k: v for k, v in d["data"].items() if k != "generator"},
         "optim": {k: v for k, v in d["optim"].items() if k != "l1"}}, 0)
+
+
+# ----------------------------------------------------------------------------- issue 33
+
+def test_one_std_definition_in_table_findings_and_json():
+    """The table's std across seeds, the finding's and the JSON's are one number: √(σ²seed + σ²res)."""
+    from scalelab.evaluation._findings import cv_findings
+
+    rng = np.random.default_rng(5)
+    A = 0.8 + 0.05 * rng.normal(size=(20, 5)) + 0.01 * rng.normal(size=(1, 5))
+    d = decompose(A)
+    assert d["std_seeds"] == math.sqrt(d["var_seed"]) and d["std_splits"] == math.sqrt(d["var_split"])
+    assert d["std_total"] == pytest.approx(math.sqrt(d["std_seeds"] ** 2 + d["std_splits"] ** 2))
+    f = {x.id: x for x in cv_findings([_arm("net", A)])}
+    assert f"std {d['std_seeds']:.3f}" in f["seed-variance-dominates"].text
+    assert _arm("net", A).as_dict()["std_seeds"] == d["std_seeds"]
+
+
+def test_arms_whose_intervals_overlap_the_best_are_called_a_tie():
+    from scalelab.evaluation._findings import cv_findings
+    from scalelab.evaluation._summary import tied_with
+
+    rng = np.random.default_rng(6)
+    base = _arm("net", 0.70 + 0.1 * rng.normal(size=(20, 5)))
+    a = _arm("a", 0.950 + 0.01 * rng.normal(size=(20, 5)))
+    b = _arm("b", 0.948 + 0.01 * rng.normal(size=(20, 5)))
+    far = _arm("far", 0.85 + 0.002 * rng.normal(size=(20, 5)))
+    best = max([a, b], key=lambda x: x.decomposition["mean"])
+    other = b if best is a else a
+    assert tied_with(best, [base, a, b, far]) == [other]          # overlapping: tied; apart: not
+    (f,) = [x for x in cv_findings([base, a, b, far]) if x.id == "best-mean"]
+    assert f.evidence["tied_with"] == [other.name] and "tied with" in f.text and "do not rank them" in f.text
+
+
+def test_unconstrained_share_on_planted_data_both_sides():
+    from scalelab.evaluation._property import unconstrained_share
+
+    rng = np.random.default_rng(7)
+    wide = unconstrained_share(rng.normal(size=(64, 10_000)), rng.normal(size=(16, 10_000)))
+    assert wide["rank"] == 63 and wide["share"] == pytest.approx(1 - 63 / 10_000, abs=0.01)   # p ≫ n
+    basis = rng.normal(size=(5, 300))                                    # every row in a 5-dimensional subspace
+    low = unconstrained_share(rng.normal(size=(64, 5)) @ basis, rng.normal(size=(16, 5)) @ basis)
+    assert low["rank"] == 5 and low["share"] < 1e-10
+    # by hand: a scored row half inside, half outside the span of the (centred) fit rows
+    X_fit = np.array([[1.0, 0, 0], [-1.0, 0, 0]])
+    assert unconstrained_share(X_fit, np.array([[1.0, 1.0, 0]]))["share"] == pytest.approx(0.5)
+
+
+def test_test_spread_is_the_std_across_seeds_of_the_test_accuracy():
+    a = _arm("net", np.full((3, 2), 0.8))
+    a.test_acc = [0.70, 0.80, 0.90]
+    assert a.test_std == pytest.approx(np.std([0.7, 0.8, 0.9], ddof=1))
+    assert a.as_dict()["test_std_seeds"] == pytest.approx(0.1)
+
+
+def test_keep_in_a_cross_validated_study_is_one_line(tmp_path):
+    from scalelab import run_study
+    from scalelab._spec import SpecError
+
+    with pytest.raises(SpecError, match=r"train.keep stores the models of a study without \[cv\]"):
+        run_study(tiny_spec(train={"batch_size": 32, "epochs": 1, "keep": "final"}), str(tmp_path / "k.db"))

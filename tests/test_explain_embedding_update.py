@@ -93,7 +93,7 @@ def test_the_builtin_study_finds_the_dense_update_on_its_largest_vocabulary(tmp_
     raw["arms"] = {k: v for k, v in raw["arms"].items() if k in ("v2k", "v200k")}
     for arm in raw["arms"].values():
         arm["model.layers"][1]["steps"] = 10
-    raw["descriptions"] = {k: v for k, v in raw["descriptions"].items() if "v20k" not in k}
+    raw["descriptions"] = {k: v for k, v in raw["descriptions"].items() if "v20k" not in k and "v2m" not in k}
     raw.update(seeds=2)
     raw["train"]["epochs"] = 1
     raw["data"].update(n_samples=400, seq_len=10)
@@ -111,3 +111,38 @@ def test_the_builtin_study_finds_the_dense_update_on_its_largest_vocabulary(tmp_
     ev = hits["v200k"].evidence
     assert ev["speedup"] == pytest.approx(ratio) and ratio >= 1.5
     assert ev["bytes_per_step"] == 32 * 200000 * 32 and ev["bytes_per_step"] / ev["row_sparse_bytes_per_step"] == 500
+
+
+# ----------------------------------------------------------------------------- issue 33
+
+def test_the_remedy_is_also_said_in_keras_terms_and_per_model():
+    dense, _ = _pair(200000, 0.30, 0.06)
+    [f] = rule_dense_update_over_unused_rows(dense, dense)
+    assert "ms per model and step" in f.text and "MB read and written per model and step" in f.text
+    for words in ("tfa.optimizers.LazyAdam", "Keras SGD", "Embedding(trainable=False)", "TextVectorization(max_tokens"):
+        assert words in f.text and words in f.evidence["keras_remedy"]
+
+
+def test_vocabulary_step_ratio_answers_200k_to_2m_with_the_measured_ratio_both_sides():
+    from scalelab._explain._vocab_scaling import rule_vocabulary_step_ratio
+
+    small, big = _pair(200000, 0.19, 0.0128), _pair(2000000, 1.52, 0.0131)
+    tiny = _pair(2000, 0.01, 0.009)
+    levels = [*tiny, *small, *big]
+    for v in levels:
+        v.peers = levels
+    dense_big, lazy_big = big
+    [f] = rule_vocabulary_step_ratio(dense_big, dense_big)
+    ev = f.evidence
+    assert (ev["vocab_from"], ev["vocab_to"]) == (200000, 2000000)             # the next smaller, not 2,000
+    assert ev["ratio"] == pytest.approx(1.52 / 0.19) and ev["grew"] and ev["bytes_ratio"] == pytest.approx(10)
+    assert "from 200,000 to 2,000,000 words" in f.text and "8.0× measured here" in f.text
+    assert "went from 190 to 1,520 ms per model" in f.text and "(205 → 2,048 MB)" in f.text
+    assert "it grew because adam updates every row" in f.text
+    [g] = rule_vocabulary_step_ratio(lazy_big, dense_big)                    # the row-sparse optimizer: no growth
+    assert not g.evidence["grew"] and "did not grow beyond timing noise" in g.text
+    assert rule_vocabulary_step_ratio(small[0], dense_big) == []             # not the largest vocabulary: silent
+    lone = _pair(2000000, 1.5, 0.01)
+    for v in lone:
+        v.peers = lone
+    assert rule_vocabulary_step_ratio(lone[0], lone[0]) == []                # nothing smaller to compare with

@@ -348,12 +348,18 @@ def test_best_branch_recovery_names_the_reference_level_and_its_worst_branch():
               "branch_mass.cross.right": [0.21, 0.2, 0.2], "true_mass.cross.right": [0.2] * 3}
     good = _view({"loss.name": "mdn_nll"}, branch_abs_error=[0.03, 0.04, 0.035], **masses)
     bad = _view({"loss.name": "trajectory_mse"}, branch_abs_error=[0.4, 0.5, 0.45], **masses)
-    ref = reference([bad, good])
-    assert ref is good
+    good.peers = bad.peers = [bad, good]
+    ref = reference([bad, good])            # ranked by minFDE_20 where the levels have it; here they do not
     (f,) = rule_best_branch_recovery(good, ref)
     assert f.evidence["worst"] == "cross.left" and f.evidence["within_tolerance"]
     assert "0.035" in f.text and "within ±0.05" in f.text
     assert rule_best_branch_recovery(bad, ref) == []
+    # the models rank by minFDE_20, a metric they all have, never by their own losses
+    good.final["test_min_fde_20"], bad.final["test_min_fde_20"] = np.array([3.0] * 3), np.array([11.0] * 3)
+    good.final["test_ade"], bad.final["test_ade"] = np.array([6.0] * 3), np.array([5.0] * 3)
+    assert reference([bad, good]) is good
+    bad.final["test_min_fde_20"] = np.array([2.0] * 3)
+    assert reference([bad, good]) is bad
     off = _view({"loss.name": "grid_softmax"}, branch_abs_error=[0.08, 0.07, 0.09], **masses)
     (g,) = rule_best_branch_recovery(off, off)
     assert not g.evidence["within_tolerance"] and "more than the ±0.05" in g.text

@@ -22,6 +22,7 @@ _EXPORTS = {
     "LocalExecutor": "_executors", "RayExecutor": "_ray_executor",
     "Finding": "_explain", "explain": "_explain",
     "Figure": "_figures", "figures": "_figures",
+    "LoadedModel": "_load", "load": "_load",
     "write_report": "_html",
     "summarize": "_report",
     "SpecError": "_spec", "StudySpec": "_spec", "Trial": "_spec", "expand": "_spec", "resolve": "_spec",

@@ -102,8 +102,9 @@ def _run(spec, args) -> int:
     from ._store import Store
     from ._study import run_study, with_overrides
 
-    if args.set:
-        spec = with_overrides(spec, args.set)
+    sets = [*args.set, *([f"train.keep={args.keep}"] if args.keep else [])]
+    if sets:
+        spec = with_overrides(spec, sets)
     if args.group_size is not None and args.group_size < 1:
         raise ValueError(f"--group-size {args.group_size}: must be at least 1")
     n = count_trials(spec)
@@ -232,6 +233,36 @@ def _export(args) -> int:
     return 0
 
 
+def _predict(args) -> int:
+    import numpy as np
+
+    from ._load import load
+
+    if args.samples is not None and args.samples < 1:
+        raise ValueError(f"--samples {args.samples}: give at least 1")
+    try:
+        with np.load(args.input, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise ValueError(f"--input {args.input}: no such file; save the inputs with numpy.savez(path, X=X)") from None
+    except (ValueError, OSError) as e:
+        raise ValueError(f"--input {args.input}: not a readable .npz ({e}); save it with numpy.savez(path, X=X)") from None
+    if "X" not in arrays and len(arrays) != 1:
+        raise ValueError(f"--input {args.input}: no array X (it has {', '.join(arrays) or 'none'}); save the inputs "
+                         f"as X")
+    X = arrays.get("X", next(iter(arrays.values())))
+    model = load(args.study, args.trial, db=args.db, data_dir=args.data_dir)
+    out = {"prediction": model.predict(X)}
+    if model.g.classification:
+        out["label"] = out["prediction"].argmax(-1)
+    if args.samples:
+        out["samples"] = model.sample(X, args.samples)
+    np.savez(args.output, **out)
+    print(f"{args.output}: {', '.join(f'{k} {v.shape}' for k, v in out.items())} from trial {model.trial['id']} "
+          f"({model.which} parameters, epoch {model.epoch})", file=sys.stderr)
+    return 0
+
+
 def _main(args) -> int:
     if args.cmd == "run":
         from ._spec import StudySpec
@@ -316,6 +347,8 @@ def _main(args) -> int:
         return _listing(args)
     if args.cmd == "export":
         return _export(args)
+    if args.cmd == "predict":
+        return _predict(args)
     if args.cmd == "data":
         from ._data import FASHION_URL, fetch_fashion_mnist, load_fashion_mnist
 

@@ -40,6 +40,12 @@ EXAMPLES = {
   scalelab export input-scaling > runs.csv     one row per trial × epoch
   scalelab export input-scaling --format parquet -o runs.parquet
   in Python: scalelab.Store("scalelab.db").to_dataframe("input-scaling")""",
+    "predict": """examples:
+  scalelab study run trajectories --keep final      keep every trial's trained parameters
+  scalelab trials trajectories                      the trial ids
+  scalelab predict trajectories --trial 7 --input tracks.npz -o futures.npz
+  scalelab predict trajectories --trial 7 --input tracks.npz --samples 20 -o futures.npz
+  in Python: m = scalelab.load("trajectories", 7); m.predict(X); m.sample(X, 20)""",
     "equivalence": """examples:
   scalelab equivalence --input-scale 255 --optimizer adam
   scalelab equivalence --input-scale 1/255 --optimizer sgd --steps 100 --dataset digits""",

@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"run a grid of more than {CONFIRM_ABOVE:,} trials without asking")
         sp.add_argument("--keep-checkpoints", action="store_true",
                         help="keep each group's last per-epoch checkpoint in the store after it finishes")
+        sp.add_argument("--keep", choices=("none", "final", "best"),
+                        help="store each trial's trained parameters: after the last epoch (final) or at its best "
+                             "validation epoch (best), for scalelab predict / scalelab.load (default: train.keep)")
         sp.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
                         help="when stderr is not a terminal, a progress line every SECONDS (default 30)")
         sp.add_argument("--executor", choices=("local", "ray"), default="local",
@@ -130,6 +133,18 @@ def _parser() -> argparse.ArgumentParser:
     xp.add_argument("--format", choices=("csv", "parquet"), default="csv", help="csv (default) or parquet "
                     "(needs pandas and pyarrow: pip install 'scalelab[export]')")
     xp.add_argument("-o", "--output", help="file to write (default: csv to stdout; parquet needs a file)")
+
+    pr = _sub(sub, "predict", "predictions of a kept trained model (a study run with --keep final or best)")
+    pr.add_argument("study", help=stored)
+    pr.add_argument("--trial", required=True, metavar="ID", help="the trial's id (scalelab trials STUDY lists them)")
+    pr.add_argument("--input", required=True, metavar="FILE.npz", help="raw inputs as array X (or the file's only "
+                    "array), in the units of the training data")
+    pr.add_argument("-o", "--output", required=True, metavar="OUT.npz", help="file to write: prediction (and label "
+                    "for classification, samples with --samples)")
+    pr.add_argument("--samples", type=int, metavar="K", help="also K sampled futures per input (generative "
+                    "trajectory models)")
+    db_opt(pr)
+    pr.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files (or set SCALELAB_DATA)")
 
     eq = _sub(sub, "equivalence", "prove the exact reparametrization that makes an input scale a no-op")
     eq.add_argument("--input-scale", required=True, type=_number, metavar="C",

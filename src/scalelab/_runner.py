@@ -17,7 +17,7 @@ from typing import Callable
 from ._spec import trial_at
 from ._store import Heartbeat, LeaseLost, Store, new_owner
 from ._spec import iter_trials
-from .engine import TrialResult, check_trials, decode, default_group_size, encode, group_key
+from .engine import TrialResult, check_trials, default_group_size, group_key
 from .engine._loop import check_path, path_key
 
 
@@ -107,16 +107,16 @@ def run_units(store: Store, study_id: int, spec, executor, hooks: list[Callable]
             time.sleep(poll_s)  # the rest is held by live processes: wait for them (or their leases)
             continue
         group = _unit_trials(spec, unit)
-        blob = store.load_checkpoint(unit.id) if unit.epoch else None
+        start = store.load_checkpoint(unit.id) if unit.epoch else None
         if on_unit is not None:
             on_unit(group, unit.epoch)
 
         def checkpoint(epoch: int, state: dict, wid=unit.id) -> None:
-            store.save_checkpoint(wid, owner, epoch, encode(state))
+            store.save_checkpoint(wid, owner, epoch, state)
 
         try:
             with Heartbeat(store.path, unit.id, owner, store.lease_s):
-                results = _train(executor, group, hooks, decode(blob) if blob else None, checkpoint, expect)
+                results = _train(executor, group, hooks, start, checkpoint, expect)
             store.finish_unit(study_id, unit.id, owner, results, env, keep_checkpoints)
             trained += 1
         except LeaseLost:

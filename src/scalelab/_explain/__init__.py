@@ -4,8 +4,9 @@ Each rule is a small function ``rule(target, reference, found=()) -> list[Findin
 :class:`LevelView` objects (one sweep level, its seeds' probe series, epoch metrics and
 typed spec), registered with the finding ids it produces, their roles (``cause``,
 ``consequence``, ``note``), its rank and the probe quantities it reads (see
-:func:`rules`). The *reference* is the level that trained best (lowest final training
-loss; highest test R² for regression); rules contrast a level with it. A rule only says
+:func:`rules`). The *reference* is the level that did best on a metric every level has
+(:func:`scalelab._explain._run.shared_metric`: best on validation where there is a
+validation set, never a level's own loss against another's); rules contrast a level with it. A rule only says
 what its numbers show: every figure in a finding's text is in its ``evidence``; when a
 probe was not recorded the rule is silent. "no-pathology" is reported for a level where
 no ``cause`` fired.
@@ -19,7 +20,7 @@ from __future__ import annotations
 # the rule modules register themselves on import
 from . import _class_collapse, _curvature, _dead_relu, _diverged, _first_layer_step, _fit, _no_pathology  # noqa: F401
 from . import _zero_gradient  # noqa: F401
-from . import _embedding_update  # noqa: F401
+from . import _embedding_update, _vocab_scaling  # noqa: F401
 from . import _conditioning, _divergence, _large_logits, _layer_imbalance, _saturation, _targets, _vanishing  # noqa: F401
 from . import _trajectories  # noqa: F401
 from ._answer import Answer, answer_views, answers

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._levels import fmt, level_description
 from ._findings import CAUSE, CONSEQUENCE, Finding
-from ._run import explain_views, reference, study_targets
+from ._run import explain_views, reference, shared_metric, study_targets
 from ._view import LevelView
 
 
@@ -37,15 +37,16 @@ class Answer:
 
 
 def _headline(views: list[LevelView]) -> tuple[str, callable, bool]:
-    """The metric a sentence quotes: (name, value of a view, higher is better)."""
-    if views and all("test_branch_abs_error" in v.final for v in views if v.final):
-        return ("branch-mass error", lambda v: float(np.nanmedian(v.final["test_branch_abs_error"]))
-                if "test_branch_abs_error" in v.final else math.nan, False)
-    if all("test_r2" in v.final for v in views if v.final):
-        return "test R²", lambda v: float(np.nanmedian(v.final["test_r2"])) if "test_r2" in v.final else math.nan, True
-    if any(math.isfinite(v.final_test_acc) for v in views):
+    """The metric a sentence quotes: (name, value of a view, higher is better). The one the
+    levels are ranked by (:func:`shared_metric`); a study ranked by its shared training loss
+    quotes its test accuracy where it has one (as before), the best level being the lowest loss."""
+    name, value, higher = shared_metric(views)
+    if name == "final train loss" and any(math.isfinite(v.final_test_acc) for v in views):
         return "test accuracy", lambda v: v.final_test_acc, True
-    return "final train loss", lambda v: v.final_train_loss, False
+    if "minFDE_" in name:   # quoted without the ADE tie-break
+        key = ("val" if name.startswith("validation") else "test") + "_min_fde_" + name.rsplit("_", 1)[1]
+        value = lambda v: float(np.nanmean(v.final[key])) if key in v.final else math.nan
+    return name, value, higher
 
 
 def _verdict(x: float, best: float, higher: bool) -> str:
@@ -92,6 +93,7 @@ def answer_views(views: list[LevelView], findings: list[Finding], descriptions: 
     ref = reference(views)
     name, value, higher = _headline(views)
     best = value(ref)
+    losses = sorted({v.spec.loss.name for v in views if v.spec is not None})
     out = []
     for v in targets or views:
         mine = [f for f in findings if f.level == v.level]
@@ -106,6 +108,9 @@ def answer_views(views: list[LevelView], findings: list[Finding], descriptions: 
                     f"the best level reaches {name} {fmt(best, 3)}.")
         elif v is ref:
             text = f"{who}: best, {name} {fmt(x, 3)}"
+            if len(losses) > 1:
+                text += (f" (the levels minimize different losses, {', '.join(losses)}, which do not compare: "
+                         f"ranked by {name}, which all of them have)")
             text += f"; even so, {_clause(cause, v.label)}." if cause else \
                 ("; the probes found no pathology." if any(f.id == "no-pathology" for f in mine) else ".")
         else:

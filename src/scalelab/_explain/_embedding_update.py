@@ -37,6 +37,21 @@ from ._findings import CAUSE, Finding
 from ._registry import register
 from ._view import LevelView
 
+# The remedy in the thread's Keras terms: which settings avoid the dense update of the whole
+# table, and what each costs (TensorFlow backend: an Embedding's gradient is IndexedSlices,
+# the batch's rows only, and what the optimizer does with it decides the cost).
+_KERAS_OTHERS = ("Embedding(trainable=False) with pre-trained vectors (plus a small trainable table for domain words, "
+                 "as the thread's answer suggests) removes the table's update, and those rows stop learning; a smaller "
+                 "vocabulary (TextVectorization(max_tokens=...) or a Hashing layer) shrinks the table itself, and rare "
+                 "words then share rows")
+KERAS_REMEDY = {
+    "adam": ("In Keras: tfa.optimizers.LazyAdam (TensorFlow Addons, unmaintained since 2024) is this lazy update, with "
+             "the same saving and the same change (an unused row's moments do not decay); a Keras SGD optimizer applies "
+             "the Embedding's sparse gradient to the used rows only, exactly, but without Adam's per-weight step "
+             "sizes; " + _KERAS_OTHERS),
+    "sgd": ("In Keras: plain SGD (as Keras defaults it, no velocity term) already applies the Embedding's sparse gradient to the used rows only "
+            "(exactly this update); " + _KERAS_OTHERS),
+}
 MIN_SPEEDUP = 1.5          # dense / row-sparse step time
 MIN_BYTES_RATIO = 10.0     # dense / row-sparse bytes per step
 TEXT_DEFAULT_SAMPLES = 2000   # the text generator's default training samples
@@ -138,7 +153,7 @@ def rule_dense_update_over_unused_rows(t: LevelView, ref: LevelView, found=()) -
     else:
         # the table is no kernel: no L2 or weight decay reaches it, so an unused row's dense step is zero
         math_note = f"the same update as dense {fam.name}: an unused row's gradient is zero"
-    text = (f"at {t.label}, {pct(share)} of each training step ({fmt(td * 1e3, 3)} ms per step, against "
+    text = (f"at {t.label}, {pct(share)} of each training step ({fmt(td * 1e3, 3)} ms per model and step, against "
             f"{fmt(ts * 1e3, 3)} ms at {peer.label}) goes to work on embedding rows the batch never used: "
             f"{t.spec.optim.name} forms a dense gradient and updates {state} of all "
             f"{emb['vocab']:,} rows × {emb['dim']} on every step, about {fmt(bd / 1e6, 3)} MB read and written "
@@ -146,4 +161,8 @@ def rule_dense_update_over_unused_rows(t: LevelView, ref: LevelView, found=()) -
             f"Remedy: optim.name = '{peer.spec.optim.name}' (only the used rows' {state.split(' ', 1)[1]}; "
             f"{math_note}): {td / ts:.1f}× faster per step; test accuracy {a1:.3f} → {a1s:.3f} after "
             f"epoch 1 and {af:.3f} → {afs:.3f} after epoch {t.spec.train.epochs} (mean over seeds)")
+    keras = KERAS_REMEDY.get(fam.name)
+    if keras:
+        text += f". {keras}"
+        ev["keras_remedy"] = keras
     return [Finding("dense-update-over-unused-rows", t.level, ev, text + ".")]

@@ -52,9 +52,14 @@ def rule_mode_averaging(t: LevelView, ref: LevelView, found=()) -> list[Finding]
 
 @register({"best-branch-recovery": NOTE}, rank=76)
 def rule_best_branch_recovery(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
-    """The level that recovers the true branch probabilities best (the reference level of a
-    trajectory study), with its error and its worst branch."""
-    if "test_branch_abs_error" not in t.final or t.level != ref.level:
+    """The level that recovers the true branch probabilities best (lowest median branch-mass
+    error among the study's levels; the reference level, ranked by minFDE_k, may be another),
+    with its error and its worst branch."""
+    if "test_branch_abs_error" not in t.final or not np.isfinite(t.final["test_branch_abs_error"]).any():
+        return []
+    peers = [v for v in (t.peers or [t]) if "test_branch_abs_error" in v.final
+             and np.isfinite(v.final["test_branch_abs_error"]).any()]
+    if peers and t.level != min(peers, key=lambda v: _median(v, "test_branch_abs_error")).level:
         return []
     err = _median(t, "test_branch_abs_error")
     pred = {k[len("test_branch_mass."):]: float(np.nanmean(v)) for k, v in t.final.items()

@@ -81,7 +81,7 @@ class LevelView:
         return float(np.mean(np.median(arr, axis=0)))
 
 
-FINAL_METRICS = ("train_loss", "val_loss", "test_loss", "test_r2", "test_corr", "val_r2", "test_acc")
+FINAL_METRICS = ("train_loss", "val_loss", "test_loss", "test_r2", "test_corr", "val_r2", "test_acc", "val_acc")
 
 
 def stored_spec(spec: dict) -> TrialSpec:
@@ -112,8 +112,8 @@ def view_of(trials: list[TrialRecord], level: dict) -> LevelView:
         vals = np.array([e.get(name, np.nan) for e in finals], dtype=float)
         if len(vals) and np.isfinite(vals).any():
             v.final[name] = vals
-    for name in {k for e in finals for k in e if k.startswith("test_") and not k.startswith("test_show.")}:
-        if name not in v.final:   # a registered loss's own test metrics (test_ade, test_branch_abs_error, …)
+    for name in {k for e in finals for k in e if k.startswith(("test_", "val_")) and not k.startswith("test_show.")}:
+        if name not in v.final:   # a registered loss's own metrics (test_ade, val_min_fde_20, test_branch_abs_error, …)
             vals = np.array([e.get(name, np.nan) for e in finals], dtype=float)
             if np.isfinite(vals).any():
                 v.final[name] = vals

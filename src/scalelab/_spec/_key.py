@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from functools import lru_cache
 
 NOT_COMPUTED = ("name", "question", "seeds", "effective")
@@ -35,7 +36,11 @@ KEYED_FIELDS: dict[str, frozenset[str] | None] = {
                         "shuffle"}),
     "probes": frozenset({"batch", "every", "hessian_batch", "hessian_iters", "only", "points_per_decade", "preset",
                          "schedule"}),
+    # an optional section (None: left out of the key) keyed since it was added, with these fields
+    "trajectory": frozenset({"n_obs", "n_future", "probs", "junction_types", "speed", "noise", "coord_range", "n_test",
+                             "units", "grid_size", "components", "latent", "k", "density_samples"}),
 }
+OPTIONAL_SECTIONS = frozenset({"trajectory"})
 
 
 def _as_json(value) -> str:
@@ -57,6 +62,11 @@ def _new_field_defaults() -> dict[str, dict[str, str] | str]:
         if name in NOT_COMPUTED:
             continue
         default = field.get_default(call_default_factory=True)
+        if name in OPTIONAL_SECTIONS:   # its fields' defaults, from the section's class
+            cls = next(a for a in typing.get_args(field.annotation) if isinstance(a, type) and issubclass(a, BaseModel))
+            out[name] = {f: _as_json(sf.get_default(call_default_factory=True))
+                         for f, sf in cls.model_fields.items() if f not in KEYED_FIELDS[name]}
+            continue
         if name not in KEYED_FIELDS:
             out[name] = _as_json(default)
             continue
@@ -74,6 +84,8 @@ def without_new_defaults(spec: dict) -> dict:
     new = _new_field_defaults()
     out = {}
     for k, v in spec.items():
+        if k in OPTIONAL_SECTIONS and v is None:
+            continue                        # an optional section left unset
         if k not in KEYED_FIELDS:
             if k in new and _as_json(v) == new[k]:
                 continue                    # a new section at its default

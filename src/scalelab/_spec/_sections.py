@@ -208,6 +208,10 @@ class TrainSpec(_Section):
     group_size: int | None = Field(None, ge=1)  # models per stacked group; None: chosen for the device
     compile: bool | None = None            # torch.compile the step; None: where it helps
     flush_denormals: bool = True           # float32 denormals → 0 on CPU (as TensorFlow does): much faster
+    # the trained parameters stored with each trial (scalelab.load): none; those after the last
+    # epoch; or those of the epoch with the best validation metric (accuracy, else error in the
+    # targets' units, else the validation loss). Left out of the key at "none" (old keys hold).
+    keep: Literal["none", "final", "best"] = "none"
 
 
 class ProbesSpec(_Section):

@@ -34,6 +34,9 @@ class TrajectorySpec(BaseModel):
     speed: Range = (2.0, 3.0)                  # per-sample speed, coordinate units per step
     noise: Num = Field(0.3, ge=0)              # position noise std
     coord_range: Range = (0.0, 100.0)          # the map's box (also the grid's)
+    # a user's file (data.path): the box is the data's own range, printed (false: coord_range,
+    # and a position outside it is an error). Left out of the key at its default.
+    infer_range: bool = True
     n_test: int = Field(4000, ge=1)            # generated test sequences
     # the model: an LSTM encoder–decoder trunk and the head that loss.name names
     units: int = Field(64, ge=1)

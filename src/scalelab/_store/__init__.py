@@ -8,8 +8,10 @@ metrics and probe records, work units shared between processes and their checkpo
 
 While a process writes, the file is in WAL mode (readers and writers of several processes
 do not block each other); the last writer to close turns it back to a plain file.
-Checkpoints live in the store file itself (table ``checkpoints``, one compressed ``.npz``
-per unit in progress), so a store stays one file to copy.
+Checkpoints live in the store file itself (table ``checkpoints``, one ``.npz`` per unit in
+progress; arrays over 64 MiB in rows of ``chunks``), and so do the parameters a study keeps
+(``train.keep``; table ``kept``, read back by :func:`scalelab.load`): a store stays one
+file to copy, and no blob exceeds SQLite's limit.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from ._chunks import CHUNK
 from ._read import METRICS, ReadMixin
 from ._schema import VERSION, StoreError, connect
 from ._work import Heartbeat, LeaseLost, Unit, WorkMixin, new_owner
@@ -27,8 +30,11 @@ class Store(ReadMixin, WriteMixin, WorkMixin):
     """A scalelab store file. ``readonly``: opened with SQLite's read-only mode, never changed
     (the reading commands); otherwise created or migrated to :data:`VERSION` as needed."""
 
-    def __init__(self, path: str | Path = "scalelab.db", readonly: bool = False, lease_s: float = 60.0):
+    def __init__(self, path: str | Path = "scalelab.db", readonly: bool = False, lease_s: float = 60.0,
+                 chunk_bytes: int = CHUNK):
         self.path = Path(path)
+        self.chunk_bytes = chunk_bytes   # the largest blob written (_chunks.py); smaller only to test
+
         self.readonly = readonly
         self.lease_s = lease_s
         self.conn = connect(self.path, readonly)

@@ -112,6 +112,20 @@ class ReadMixin:
         return self.conn.execute("SELECT step, probe, name, value FROM probes WHERE trial_id=? AND probe!=? ORDER BY "
                                  "step, probe, name", (trial_id, EXTRA_METRICS)).fetchall()
 
+    def kept(self, trial_id: int) -> dict | None:
+        """A trial's kept parameters (``train.keep``): which ("final" or "best"), the epoch and
+        the arrays (``param/…``, ``buffer/…``, ``transform/…``); None when none were kept."""
+        from ._chunks import read_arrays
+
+        if "kept" not in {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}:
+            return None   # a store from before parameters could be kept
+        row = self.conn.execute("SELECT which, epoch, manifest FROM kept WHERE trial_id=?", (trial_id,)).fetchone()
+        if row is None:
+            return None
+        manifest = json.loads(row[2])
+        return dict(which=row[0], epoch=row[1], arrays=read_arrays(self.conn, manifest),
+                    group_size=manifest.get("group_size", 1))
+
     def checkpoint_bytes(self) -> list[tuple[int, int, int]]:
         """(work unit, epoch, compressed bytes) of every checkpoint held in the store."""
         return self.conn.execute("SELECT work_id, epoch, length(state) FROM checkpoints ORDER BY work_id").fetchall()

@@ -13,7 +13,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-VERSION = 4
+VERSION = 5
 
 TABLES_V1 = """
 CREATE TABLE IF NOT EXISTS studies (
@@ -93,7 +93,25 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 # executor that introduced it may have the column already).
 # 3 → 4: each trial's training-only seconds (train_s; the steps' own time, without set-up,
 # evaluation and hooks); trials stored before keep NULL.
-MIGRATIONS = {2: MIGRATION_2, 3: "", 4: "ALTER TABLE trials ADD COLUMN train_s REAL"}   # version → SQL that brings version - 1 to it
+# 4 → 5: trained parameters kept (train.keep = "final" or "best"): one row per trial in
+# ``kept`` (which epoch, the manifest of its arrays) and the arrays' bytes as rows of
+# ``chunks`` (_chunks.py; no blob over 64 MiB), which also hold checkpoints too big for one blob.
+MIGRATION_5 = """
+CREATE TABLE IF NOT EXISTS chunks (
+    blob TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (blob, idx)
+);
+CREATE TABLE IF NOT EXISTS kept (
+    trial_id INTEGER PRIMARY KEY REFERENCES trials(id),
+    which TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    manifest TEXT NOT NULL
+)
+"""
+MIGRATIONS = {2: MIGRATION_2, 3: "", 4: "ALTER TABLE trials ADD COLUMN train_s REAL",
+              5: MIGRATION_5}   # version → SQL that brings version - 1 to it
 METRIC_COLUMNS_V1 = ("val_mse", "val_r2", "val_corr", "test_mse", "test_r2", "test_corr")
 
 

@@ -20,7 +20,10 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from . import _chunks
 from ._write import save_results
+
+CHUNKED = b"scalelab-chunked-state\n"   # a checkpoint whose arrays are in the chunks table
 
 
 class LeaseLost(Exception):
@@ -100,19 +103,39 @@ class WorkMixin:
         if row is None or row[0] != owner or row[1]:
             raise LeaseLost(f"work unit {work_id} of {self.path} was taken over by {row[0] if row else 'nobody'}")
 
-    def save_checkpoint(self, work_id: int, owner: str, epoch: int, state: bytes) -> None:
+    def save_checkpoint(self, work_id: int, owner: str, epoch: int, state: "dict | bytes") -> None:
         """One group-epoch in one transaction: the unit's state after ``epoch`` epochs
-        (metrics and probe records so far included); the lease is renewed with it."""
+        (metrics and probe records so far included); the lease is renewed with it. ``state``
+        (:func:`scalelab.engine.capture`) is one ``.npz`` blob while its arrays stay under
+        one chunk, else its arrays go to the chunks table (a 2 GB embedding's Adam state)."""
+        from ..engine._checkpoint import encode
+
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self._check_owner(work_id, owner)
+            blob = f"checkpoint/{work_id}"
+            if isinstance(state, dict) and sum(a.nbytes for a in state["tensors"].values()) > self.chunk_bytes:
+                manifest = _chunks.write_arrays(self.conn, blob, state["tensors"], self.chunk_bytes)
+                data = CHUNKED + json.dumps(dict(meta=state["meta"], arrays=manifest)).encode()
+            else:
+                _chunks.delete_blob(self.conn, blob)
+                data = encode(state) if isinstance(state, dict) else state
             self.conn.execute("INSERT OR REPLACE INTO checkpoints(work_id, epoch, state, saved) VALUES (?,?,?,?)",
-                              (work_id, epoch, sqlite3.Binary(state), time.time()))
+                              (work_id, epoch, sqlite3.Binary(data), time.time()))
             self.conn.execute("UPDATE work SET lease_until=? WHERE id=?", (time.time() + self.lease_s, work_id))
 
-    def load_checkpoint(self, work_id: int) -> bytes | None:
+    def load_checkpoint(self, work_id: int) -> dict | None:
+        """The unit's last checkpoint as a state (:func:`scalelab.engine.decode`), or None."""
+        from ..engine._checkpoint import decode
+
         row = self.conn.execute("SELECT state FROM checkpoints WHERE work_id=?", (work_id,)).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        data = bytes(row[0])
+        if data.startswith(CHUNKED):
+            head = json.loads(data[len(CHUNKED):].decode())
+            return dict(meta=head["meta"], tensors=_chunks.read_arrays(self.conn, head["arrays"]))
+        return decode(data)
 
     def finish_unit(self, study_id: int, work_id: int, owner: str, results, env: dict,
                     keep_checkpoint: bool = False) -> None:
@@ -121,10 +144,11 @@ class WorkMixin:
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self._check_owner(work_id, owner)
-            save_results(self.conn, study_id, results, env)
+            save_results(self.conn, study_id, results, env, self.chunk_bytes)
             self.conn.execute("UPDATE work SET done=1, owner=NULL WHERE id=?", (work_id,))
             if not keep_checkpoint:
                 self.conn.execute("DELETE FROM checkpoints WHERE work_id=?", (work_id,))
+                _chunks.delete_blob(self.conn, f"checkpoint/{work_id}")
 
     def release(self, work_id: int, owner: str) -> None:
         """Give a unit back (an interrupt): its checkpoint stays for whoever claims it next."""

@@ -6,6 +6,7 @@ import json
 import math
 import time
 
+from . import _chunks
 from ._read import EXTRA_METRICS, METRICS
 
 
@@ -14,9 +15,10 @@ def _num(x):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
-def save_results(conn, study_id: int, results, env: dict) -> None:
+def save_results(conn, study_id: int, results, env: dict, chunk: int = _chunks.CHUNK) -> None:
     """Rows of finished trials and their links to the study (inside the caller's transaction).
-    A trial already stored (same study and key) is linked, not stored twice."""
+    A trial already stored (same study and key) is linked, not stored twice. A result's kept
+    parameters (``train.keep``) go to ``kept`` and the chunks table, ``chunk`` bytes a row."""
     for result in results:
         t = result.trial
         level = json.dumps(t.level, default=str)
@@ -46,6 +48,12 @@ def save_results(conn, study_id: int, results, env: dict) -> None:
             if result.probes:
                 conn.executemany("INSERT OR REPLACE INTO probes(trial_id, step, probe, name, value) VALUES (?,?,?,?,?)",
                                  [(tid, s, p, n, _num(v)) for s, p, n, v in result.probes])
+            kept = getattr(result, "kept", None)
+            if kept is not None:
+                manifest = _chunks.write_arrays(conn, f"trial/{tid}", kept["arrays"], chunk)
+                manifest["group_size"] = kept.get("group_size", 1)
+                conn.execute("INSERT OR REPLACE INTO kept(trial_id, which, epoch, manifest) VALUES (?,?,?,?)",
+                             (tid, kept["which"], kept["epoch"], _chunks.dumps(manifest)))
         conn.execute("INSERT OR IGNORE INTO study_trials(study_id, trial_id, level) VALUES (?,?,?)", (study_id, tid, level))
 
 
@@ -75,4 +83,4 @@ class WriteMixin:
     def save_trial(self, study_id: int, result, env: dict) -> None:
         """All rows of one finished trial, in one transaction; a second save of the same trial is ignored."""
         with self.conn:
-            save_results(self.conn, study_id, [result], env)
+            save_results(self.conn, study_id, [result], env, self.chunk_bytes)

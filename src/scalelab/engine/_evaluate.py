@@ -32,9 +32,10 @@ class EvaluateMixin:
             T = y.shape[1]
             sse, sp, spp, spy = (torch.zeros(M, **f64) for _ in range(4))
             sy, syy = torch.zeros(T, **f64), torch.zeros(T, **f64)
+        buf: dict = {}   # one gathered-rows buffer for every chunk (see inputs)
         for i in range(0, n, chunk):
             idx = torch.arange(i, min(n, i + chunk), device=self.device).expand(M, -1)
-            xb, yb = self.inputs(X, idx), self.targets(y, idx)
+            xb, yb = self.inputs(X, idx, buf), self.targets(y, idx)
             per, out = self.per_sample(self.params, xb, yb)
             loss_sum += per.sum(1).double()
             if self.classification:

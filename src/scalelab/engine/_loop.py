@@ -15,6 +15,7 @@ from .._spec import Trial
 from . import _checkpoint
 from ._group import StackedGroup
 from ._hooks import Hook, StepCounter
+from ._keep import Keeper
 from ._view import StepView
 
 
@@ -31,6 +32,8 @@ class TrialResult:
     # seconds inside the training steps only (no setup, evaluation or hooks), the group's / M like wall_s
     train_s: float | None = None
     path: dict | None = None              # which arithmetic ran (StackedGroup.path): stored in the trial's env
+    # train.keep: {"which": "final" | "best", "epoch": n, "arrays": {name: ndarray}} (engine/_keep.py)
+    kept: dict | None = None
 
 
 class ComputePathError(ValueError):
@@ -87,6 +90,7 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint,
     t0 = time.perf_counter()
     g = StackedGroup(trials, data_dir, device)
     view = StepView(g)
+    keeper = Keeper(g)
     M, dev = g.M, g.device
     first_bad = torch.full((M,), -1, dtype=torch.int64, device=dev)
     history: list[list[dict]] = [[] for _ in range(M)]
@@ -98,6 +102,7 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint,
         train_s = start["meta"].get("train_s", math.nan)     # nan: a checkpoint written before it was recorded
         if "path" in start["meta"]:
             expect_path, where = path_key(start["meta"]["path"]), f"this group's first {done} epoch(s)"
+        keeper.restore(start)
     checked = False
     for h in hooks:
         h.on_group_start(view)
@@ -137,12 +142,14 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint,
             for part, r in ev.items():
                 rec.update({f"{part}_{k}": float(v[m]) for k, v in r.items()})
             history[m].append(rec)
+        keeper.on_epoch(epoch, [hist[-1] for hist in history])
         for h in hooks:
             h.on_epoch_end(view, epoch, [hist[-1] for hist in history])
         if checkpoint is not None and epoch < g.epochs:
             state = _checkpoint.capture(g, view, history, first_bad, epoch, wall_before + time.perf_counter() - t0)
             state["meta"]["train_s"] = train_s
             state["meta"]["path"] = g.path()
+            keeper.capture(state)
             checkpoint(epoch, state)
     for h in hooks:
         h.on_group_end(view)
@@ -151,7 +158,8 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint,
     path = g.path()
     return [TrialResult(t, "diverged" if bad_steps[m] >= 0 else "done",
                         bad_steps[m] if bad_steps[m] >= 0 else None, history[m], wall / M, view.records(m),
-                        train_s=None if math.isnan(train_s) else train_s / M, path=path)
+                        train_s=None if math.isnan(train_s) else train_s / M, path=path,
+                        kept=keeper.result(m, g.epochs))
             for m, t in enumerate(trials)]
 
 

@@ -120,6 +120,9 @@ def check_trial(spec, ds: Dataset) -> None:
     if classification and spec.target.transform != "none":
         raise ValueError(f"target.transform applies to regression targets; {ds.name!r} is a classification task "
                          f"(leave target.transform = 'none')")
+    if spec.train.keep == "best" and not spec.data.validation:
+        raise ValueError("train.keep = 'best' keeps the epoch with the best validation metric, but data.validation = 0 "
+                         "holds no validation set; set data.validation (e.g. 0.1) or train.keep = 'final'")
     check_token_model(spec, ds)
     if spec.model.kind == "trajectory" or ds.name == "trajectories":
         from ..trajectories import check_spec
@@ -135,7 +138,7 @@ def check_trials(trials: list[Trial], data_dir: str | None = None, seen: set | N
     seen = set() if seen is None else seen
     for t in trials:
         s = t.spec
-        key = json.dumps([s.data.model_dump(), s.loss.name, s.target.transform, s.model.kind,
+        key = json.dumps([s.data.model_dump(), s.loss.name, s.target.transform, s.model.kind, s.train.keep,
                           *([s.trajectory.model_dump()] if getattr(s, "trajectory", None) else [])], sort_keys=True,
                          default=str)
         if key not in seen:

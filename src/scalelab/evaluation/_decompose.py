@@ -22,6 +22,10 @@ split into those two shares. The variance of the grand mean is
 Satterthwaite's degrees of freedom for its t interval. Folds of one repeat share training
 rows, so split effects are not independent and that interval is somewhat optimistic
 (Nadeau & Bengio 2003); the report says so.
+
+One std definition everywhere (table, findings, answer, JSON): ``std_seeds`` = √(σ²_seed +
+σ²_res), the spread across seeds at a fixed split; ``std_splits`` = √σ²_split, the spread
+the split adds; ``std_total`` = √ of their sum, the spread over all runs.
 """
 
 from __future__ import annotations
@@ -44,9 +48,7 @@ def decompose(A) -> dict:
     row, col = A.mean(1), A.mean(0)
     per_split_range = A.max(0) - A.min(0)
     out = dict(n_seeds=S, n_splits=K, mean=grand, min=float(A.min()), max=float(A.max()),
-               seed_range_median=float(np.median(per_split_range)), seed_range_max=float(per_split_range.max()),
-               std_seeds=float(np.sqrt(np.mean(A.var(0, ddof=1)))) if S > 1 else 0.0,
-               std_splits=float(col.std(ddof=1)) if K > 1 else 0.0)
+               seed_range_median=float(np.median(per_split_range)), seed_range_max=float(per_split_range.max()))
     if S == 1 or K == 1:
         var_split = float(col.var(ddof=1)) if K > 1 else 0.0
         var_seed = float(row.var(ddof=1)) if S > 1 else 0.0
@@ -73,6 +75,8 @@ def decompose(A) -> dict:
                    var_seed=v_seed + ms_res, var_split=v_split, ci95=[grand - half, grand + half], df=df)
     total = out["var_seed"] + out["var_split"]
     out["var_total"] = total
+    out["std_seeds"], out["std_splits"] = math.sqrt(out["var_seed"]), math.sqrt(out["var_split"])
+    out["std_total"] = math.sqrt(total)
     out["seed_share"] = out["var_seed"] / total if total > 0 else math.nan
     out["split_share"] = out["var_split"] / total if total > 0 else math.nan
     return out

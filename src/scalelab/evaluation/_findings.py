@@ -9,7 +9,10 @@
   below the baseline's; ``no-variance-reduction`` when none is.
 * ``best-mean``: the arm with the highest mean validation accuracy, with its 95% CI and
   whether that CI excludes the baseline's mean (the principle for "better", not just
-  "higher").
+  "higher"); arms whose 95% intervals overlap its own are named as tied with it.
+* ``unconstrained-inputs``: the data property behind the seed's share, measured
+  (:mod:`._property`): a cause when most of a scored row lies outside the span of the
+  training rows and the seed dominates; a note otherwise.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from scipy import stats
 
 from .._explain._findings import CAUSE, NOTE, Finding
 from .._levels import pct
+from ._property import MAJORITY
+from ._summary import tied_with
 
 
 def _split_p(d: dict) -> float:
@@ -84,10 +89,30 @@ def cv_findings(arms: list) -> list[Finding]:
         m = best.decomposition
         lo, hi = m["ci95"]
         excl = not (lo <= d["mean"] <= hi)
+        tied = tied_with(best, arms)
+        tie = ""
+        if tied:
+            tie = ("; tied with " + ", ".join(f"{a.name} ({_pp(a.decomposition['mean'])} [{_pp(a.decomposition['ci95'][0])}"
+                                             f", {_pp(a.decomposition['ci95'][1])}])" for a in tied)
+                   + ": their 95% intervals overlap its interval, so the data do not rank them")
         out.append(Finding("best-mean", {"arm": best.name},
                            dict(mean=m["mean"], ci95=m["ci95"], baseline_mean=d["mean"], difference=m["mean"] - d["mean"],
-                                ci_excludes_baseline=excl),
+                                ci_excludes_baseline=excl, tied_with=[a.name for a in tied]),
                            f"{best.name} has the best mean validation accuracy, {_pp(m['mean'])} [95% CI {_pp(lo)}, "
                            f"{_pp(hi)}], {100 * (m['mean'] - d['mean']):+.1f} points against {base.name}'s "
-                           f"{_pp(d['mean'])}; the interval {'excludes' if excl else 'includes'} that mean.", NOTE))
+                           f"{_pp(d['mean'])}; the interval {'excludes' if excl else 'includes'} that mean{tie}.", NOTE))
+    prop = base.data_property
+    if prop and prop.get("share") == prop.get("share"):
+        share, seedy = prop["share"], d["n_seeds"] > 1 and d["seed_share"] > 0.5
+        where = (f"{pct(share)} of a validation row (its squared norm about the training mean) lies outside the span "
+                 f"of a fold's {prop['n_fit']} training rows (rank {prop['rank']} of p = {prop['p']:,} features)")
+        if share > MAJORITY:
+            text = (f"the data property behind the seed's part: {where}; the training loss never sees the first "
+                    f"layer's weights in those directions, so the seed (initialization and batch order) sets them, and "
+                    f"with them the outputs on new rows")
+        else:
+            text = (f"the training rows constrain most of a new row: only {where}, so the seed has little room; what "
+                    f"varies is which rows a split holds")
+        out.append(Finding("unconstrained-inputs", {"arm": base.name}, dict(fired="share", **prop),
+                           text + ".", CAUSE if share > MAJORITY and seedy else NOTE))
     return out

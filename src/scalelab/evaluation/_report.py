@@ -14,7 +14,7 @@ from .._figures import Figure, _panel, level_colors
 from .._levels import pct
 from ._findings import cv_findings
 from ._runner import SELECT_LABEL
-from ._summary import TEST_NOTE, answer, arm_summaries, bayes, setting
+from ._summary import STD_WORDS, TEST_NOTE, answer, arm_summaries, bayes, setting, test_cell
 
 
 def dots_figure(arms, bayes_acc: float | None = None) -> Figure:
@@ -62,26 +62,24 @@ def render_cv_html(store, study: str, png_dir=None) -> str:
                  f"cross-validation × {len(list(range(spec['seeds'])) if isinstance(spec['seeds'], int) else spec['seeds'])}"
                  f" seeds; hyperparameters chosen on {cv.get('inner_folds', 4)} inner folds of each outer training "
                  f"set" + (f"; Bayes accuracy {100 * b:.1f}%" if b is not None else "") + ".</p>")
-    head = ("arm", "runs", "mean", "std across seeds", "std across splits", "range", "95% CI", "seed share",
-            "chosen per outer fold", "test (once)", "description")
+    head = ("arm", "runs", "mean", "std across seeds", "std across splits", "std all runs", "range", "95% CI",
+            "seed share", "chosen per outer fold", "test ± std across seeds", "description")
     parts.append("<h2>Arms</h2><div class='scroll'><table data-role='results'><thead><tr>" + "".join(
         f"<th>{h}</th>" for h in head)
         + "</tr></thead><tbody>")
     for a in arms:
         d = a.decomposition
         ch = (f"{SELECT_LABEL[a.select]}: " + ", ".join(f"{v:g}" for _, v in sorted(a.chosen.items()))) if a.select else "—"
-        test = (f"{np.mean(a.test_acc):.3f}" + (f" ({SELECT_LABEL[a.select]} = {a.test_chosen:g})" if a.select else "")
+        test = (test_cell(a) + (f" ({SELECT_LABEL[a.select]} = {a.test_chosen:g})" if a.select else "")
                 if a.test_acc else "—")
         cells = [a.name, f"{d['n_seeds']} × {d['n_splits']}", f"{d['mean']:.3f}", f"{d['std_seeds']:.3f}",
-                 f"{d['std_splits']:.3f}", f"{d['min']:.3f}–{d['max']:.3f}", f"[{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}]",
+                 f"{d['std_splits']:.3f}", f"{d['std_total']:.3f}", f"{d['min']:.3f}–{d['max']:.3f}", f"[{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}]",
                  pct(d["seed_share"]) if np.isfinite(d["seed_share"]) else "—", ch, test]
         parts.append("<tr>" + "".join(f"<td data-label='{e(h)}'>{e(c)}</td>" for h, c in zip(head, cells))
                      + f"<td class='desc'>{e(a.description)}</td></tr>")
-    parts.append("</tbody></table></div><p><small>Validation accuracy on the outer folds. Std across seeds: the root "
-                 "mean within-split variance; across splits: of the split means; seed share: σ²(seed, at a fixed "
-                 "split) / (that + σ²(split)), two-way random effects (scalelab.evaluation.decompose). The 95% CI of "
-                 "the mean counts both sources; folds of one repeat share training rows, so it is somewhat "
-                 "optimistic.</small></p>")
+    parts.append("</tbody></table></div><p><small>Validation accuracy on the outer folds; " + e(STD_WORDS)
+                 + ". Seed share: σ²(seed, at a fixed split) / (that + σ²(split)). The 95% CI of the mean counts both "
+                 "sources; folds of one repeat share training rows, so it is somewhat optimistic.</small></p>")
     parts.append(f"<p data-role='test-note'><b>Test set.</b> {e(TEST_NOTE)}</p>")
     findings = cv_findings(arms)
     parts.append("<h2>Findings</h2><ul data-role='findings'>" + "".join(

@@ -35,6 +35,9 @@ def check_cv_spec(spec: StudySpec) -> None:
         cv = arm.cv
         if (cv.pca or cv.select == "cv.pca") and arm.input.transform != "none":
             raise SpecError(f"arms.{name}: PCA whitens the inputs itself; set \"input.transform\" = \"none\" in this arm")
+        if arm.train.keep != "none":
+            raise SpecError(f"arms.{name}: train.keep stores the models of a study without [cv]; a cross-validated "
+                            f"study trains one per seed, fold and candidate value: leave train.keep = \"none\"")
         if cv.estimator == "ensemble" and cv.select:
             raise SpecError(f"arms.{name}: an ensemble averages the network's seeds; it has no cv.select of its own")
         n_seeds = len(list(spec.seed_list()))

@@ -30,16 +30,26 @@ class ArmSummary:
     test_acc: list = field(default_factory=list)
     test_chosen: object = None
     n_diverged: int = 0
+    data_property: dict | None = None   # the first arm's: what in the data drives the spread (_property.py)
+
+    @property
+    def test_std(self) -> float:
+        """Spread of the test accuracy across seeds (the one test split): the std across seeds
+        at a fixed split, as for the validation folds (:func:`decompose` of a seeds × 1 table)."""
+        if len(self.test_acc) < 2:
+            return math.nan
+        return decompose(np.asarray(self.test_acc, dtype=float)[:, None])["std_seeds"]
 
     def as_dict(self) -> dict:
         d = self.decomposition
         return dict(arm=self.name, description=self.description, estimator=self.estimator, select=self.select,
                     n_seeds=len(self.seeds), n_splits=len(self.splits), mean=d["mean"], std_seeds=d["std_seeds"],
-                    std_splits=d["std_splits"], min=d["min"], max=d["max"], ci95=d["ci95"],
+                    std_splits=d["std_splits"], std_total=d["std_total"], min=d["min"], max=d["max"], ci95=d["ci95"],
                     seed_range_median=d["seed_range_median"], seed_share=d["seed_share"],
                     split_share=d["split_share"], var_seed=d["var_seed"], var_split=d["var_split"],
                     chosen={f"repeat {r} fold {f}": v for (r, f), v in sorted(self.chosen.items())},
                     test_acc=float(np.mean(self.test_acc)) if self.test_acc else None,
+                    test_std_seeds=None if math.isnan(self.test_std) else self.test_std, test_runs=len(self.test_acc),
                     test_chosen=self.test_chosen, n_diverged=self.n_diverged)
 
 
@@ -84,6 +94,10 @@ def arm_summaries(store, study: str) -> tuple[dict, list[ArmSummary]]:
             chosen=chosen, test_acc=[store.epochs(t["id"])[-1]["test_acc"] for t in test],
             test_chosen=test[0]["level"].get("chosen") if test else None,
             n_diverged=sum(t["status"] == "diverged" for t in outer)))
+    if out:
+        from ._property import data_property
+
+        out[0].data_property = data_property(spec)
     return spec, out
 
 
@@ -123,6 +137,13 @@ def remedies(arms: list[ArmSummary]) -> tuple[ArmSummary, ArmSummary | None, Arm
     return base, narrow, best
 
 
+def tied_with(best: ArmSummary, arms: list[ArmSummary]) -> list[ArmSummary]:
+    """The arms whose 95% interval of the mean overlaps ``best``'s: the data cannot rank them
+    against it, so they are a tie, not a ranking."""
+    lo, hi = best.decomposition["ci95"]
+    return [a for a in arms if a is not best and a.decomposition["ci95"][0] <= hi and lo <= a.decomposition["ci95"][1]]
+
+
 def _p(x: float) -> str:
     return f"{100 * x:.1f}%"
 
@@ -138,13 +159,20 @@ def answer(spec: dict, arms: list[ArmSummary]) -> str:
             f"{_p(d['max'])} over {d['n_seeds']} seeds × {d['n_splits']} splits (on one split the seeds alone span "
             f"{100 * d['seed_range_median']:.1f} points, median over splits); {pct(d['seed_share'])} of its variance "
             f"comes from the seed and {pct(d['split_share'])} from the split")
+    if base.test_acc:
+        text += (f"; on the held-out test rows it scored {_p(float(np.mean(base.test_acc)))}"
+                 + (f", std {base.test_std:.3f} across seeds (validation folds: {d['std_seeds']:.3f})"
+                    if math.isfinite(base.test_std) else ""))
     if narrow is not None:
         n = narrow.decomposition
         text += (f"; {narrow.name} narrows the spread most (std over all runs "
-                 f"{math.sqrt(d['var_total']):.3f} → {math.sqrt(n['var_total']):.3f})")
+                 f"{d['std_total']:.3f} → {n['std_total']:.3f})")
         m = best.decomposition
         text += (f", and {best.name} has the best mean, {_p(m['mean'])} [95% CI {_p(m['ci95'][0])}, "
                  f"{_p(m['ci95'][1])}] against {_p(d['mean'])}")
+        tied = tied_with(best, arms)
+        if tied:
+            text += f", tied with {', '.join(a.name for a in tied)} (overlapping 95% intervals)"
     if b is not None:
         text += f" (Bayes accuracy {_p(b)})"
     return text + "."
@@ -171,7 +199,8 @@ def summary_json(store, study: str) -> dict:
     from ._findings import cv_findings
 
     return dict(study=study, answer=answer(spec, arms), bayes_accuracy=bayes(spec),
-                test_note=TEST_NOTE, arms=[a.as_dict() for a in arms],
+                test_note=TEST_NOTE, std_definition=STD_WORDS, data_property=arms[0].data_property if arms else None,
+                arms=[a.as_dict() for a in arms],
                 findings=[f.as_dict() for f in cv_findings(arms)], trials=trial_listing(store, study))
 
 
@@ -180,25 +209,35 @@ TEST_NOTE = ("The test rows were held out before any fold was made and touched o
              "chosen on them.")
 
 
+STD_WORDS = ("one std definition everywhere (two-way random effects, scalelab.decompose): std seeds = across seeds "
+             "at a fixed split, √(σ²seed + σ²res); std splits = what the split adds, √σ²split; std all = over all "
+             "runs, √ of their sum; the test column's std is across seeds on the one test split")
+
+
+def test_cell(a: ArmSummary) -> str:
+    if not a.test_acc:
+        return "—"
+    return f"{np.mean(a.test_acc):.3f}" + (f" ± {a.test_std:.3f}" if math.isfinite(a.test_std) else "")
+
+
 def render_table(arms: list[ArmSummary], title: str = ""):
     """A rich table: per arm mean, std across seeds and splits, range, 95% CI, chosen values, test."""
     from rich.table import Table
 
     from ._runner import SELECT_LABEL
 
-    table = Table(title=title or None, caption="validation accuracy on the outer folds; std across seeds: within a "
-                  "split (root mean within-split variance); std across splits: of the split means")
-    for c in ("arm", "runs", "mean", "std seeds", "std splits", "range", "95% CI", "seed share", "chosen per fold",
-              "test (once)"):
+    table = Table(title=title or None, caption="validation accuracy on the outer folds; " + STD_WORDS)
+    for c in ("arm", "runs", "mean", "std seeds", "std splits", "std all", "range", "95% CI", "seed share",
+              "chosen per fold", "test ± std seeds"):
         table.add_column(c, justify="left" if c in ("arm", "chosen per fold") else "right", overflow="fold")
     for a in arms:
         d = a.decomposition
         ch = ""
         if a.select:
             ch = f"{SELECT_LABEL[a.select]}: " + " ".join(f"{v:g}" for _, v in sorted(a.chosen.items()))
-        test = f"{np.mean(a.test_acc):.3f}" if a.test_acc else "—"
+        test = test_cell(a)
         table.add_row(a.name, f"{d['n_seeds']}×{d['n_splits']}", f"{d['mean']:.3f}", f"{d['std_seeds']:.3f}",
-                      f"{d['std_splits']:.3f}", f"{d['min']:.3f}–{d['max']:.3f}",
+                      f"{d['std_splits']:.3f}", f"{d['std_total']:.3f}", f"{d['min']:.3f}–{d['max']:.3f}",
                       f"[{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}]", pct(d["seed_share"]) if
                       math.isfinite(d["seed_share"]) else "—", ch, test)
     return table

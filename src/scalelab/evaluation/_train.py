@@ -24,12 +24,20 @@ def _logloss(probs: np.ndarray, y: np.ndarray) -> float:
 
 @torch.no_grad()
 def _probs(g, params, X) -> np.ndarray:
-    """Class probabilities (M, n, K) of every model on rows X of the group's device data."""
+    """Class probabilities (M, n, K) of every model on rows X of the group's device data, a
+    chunk of rows at a time as :meth:`StackedGroup.evaluate` reads them (~2^18 input values
+    per model): all rows at once gathered M × n × p inputs (20 × 5,000 × 10,000 float32 = 4 GB
+    for a file's test set of 5,000 rows). The chunk depends on the data only, so a set that fits
+    one chunk gives the numbers it gave before."""
     if len(X) == 0:
         return np.zeros((g.M, 0, 2))
-    idx = torch.arange(len(X), device=g.device).expand(g.M, -1)
-    out = g.forward(params, g.inputs(X, idx))
-    return torch.softmax(out.double(), -1).cpu().numpy()
+    n = len(X)
+    chunk = max(1, min(n, (1 << 18) // max(1, X.shape[1])))
+    parts, buf = [], {}
+    for i in range(0, n, chunk):
+        idx = torch.arange(i, min(n, i + chunk), device=g.device).expand(g.M, -1)
+        parts.append(torch.softmax(g.forward(params, g.inputs(X, idx, buf)).double(), -1).cpu().numpy())
+    return np.concatenate(parts, 1)
 
 
 def train_network(trials: list, data_dir: str | None = None, device: str | None = None,

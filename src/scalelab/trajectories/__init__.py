@@ -40,7 +40,7 @@ def load_trajectory_data(data, trajectory):
         tr = TrajectorySpec()
     if data.path:
         return load_trajectory_file(data.path, tuple(tr.coord_range), tr.n_obs, tr.n_future, data.test_fraction,
-                                    data.split_seed)
+                                    data.split_seed, infer_range=tr.infer_range)
     return make_trajectories(n_train=data.n_samples or 40_000, n_test=tr.n_test, seed=data.split_seed,
                              n_obs=tr.n_obs, n_future=tr.n_future, probs=tuple(tr.probs), speed=tuple(tr.speed),
                              noise=tr.noise, junction_types=tuple(tr.junction_types),

@@ -43,7 +43,32 @@ def evaluate_head(head, X: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarra
         head.val_rmse = (sq / (n * head.T * 2)).sqrt().cpu().numpy()
     if final and is_test:
         res.update(test_metrics(head, X, y))
+    elif final:   # validation: the metrics every model shares, which rank the models (explain's reference)
+        res.update(shared_metrics(head, X, y))
     return res
+
+
+VAL_STREAM = 1 << 48   # validation rows draw from rows + this: streams apart from the test rows'
+
+
+def shared_metrics(head, X: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK) -> dict[str, np.ndarray]:
+    """ADE, FDE, minADE_k and minFDE_k on (X, y): what every trajectory model has, whatever
+    its loss (its own loss never ranks it against another model's)."""
+    k = head.tr.k
+    Yo = y.double().cpu().numpy().reshape(len(y), head.tr.n_future, 2)
+    acc: dict[str, list] = {"ade": [], "fde": [], "min_ade": [], "min_fde": []}
+    for i in range(0, len(X), chunk):
+        rows = np.arange(i, min(len(X), i + chunk))
+        g = head.g
+        idx = torch.as_tensor(rows, device=g.device).expand(g.M, -1)
+        xb = g.inputs(X, idx)
+        d = head.decode(xb, g.forward(g.params, xb, targets=g.targets(y, idx)), k, rows + VAL_STREAM)
+        acc["ade"].append(mt.ade(d["point"], Yo[rows]))
+        acc["fde"].append(mt.fde(d["point"], Yo[rows]))
+        acc["min_ade"].append(mt.min_ade(d["samples"], Yo[rows]))
+        acc["min_fde"].append(mt.min_fde(d["samples"], Yo[rows]))
+    cat = {name: np.concatenate(v, 1).mean(1) for name, v in acc.items()}
+    return {"ade": cat["ade"], "fde": cat["fde"], f"min_ade_{k}": cat["min_ade"], f"min_fde_{k}": cat["min_fde"]}
 
 
 def _decode_rows(head, X, y, rows: np.ndarray):
@@ -62,8 +87,9 @@ def test_metrics(head, X: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK) -> 
     generated = bool(meta.get("generated"))
     Xo = X.double().cpu().numpy().reshape(len(X), tr.n_obs, 2)
     Yo = y.double().cpu().numpy().reshape(len(y), tr.n_future, 2)
-    acc: dict[str, list] = {k: [] for k in ("ade", "fde", "min_ade", "min_fde", "nll", "mass", "dist",
-                                                  "between")}
+    acc: dict[str, list] = {k: [] for k in ("ade", "fde", "min_ade", "min_fde", "nll", "modes", "err2", "spread2",
+                                                  "mass", "dist", "between")}
+    radius = mt.mode_radius(Xo, tr.n_future)   # measures that need no ground-truth branches (see _metrics)
     if generated:   # where an agent taking each branch ends (the test set's own, noise-free)
         ends = meta["test"]["branch_futures"][: len(X), :, -1]
     for i in range(0, len(X), chunk):
@@ -74,6 +100,11 @@ def test_metrics(head, X: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK) -> 
         acc["fde"].append(mt.fde(d["point"], yt))
         acc["min_ade"].append(mt.min_ade(d["samples"], yt))
         acc["min_fde"].append(mt.min_fde(d["samples"], yt))
+        finals = d["samples"][:, :, :, -1]                                        # (M, b, K, 2)
+        acc["modes"].append(mt.distinct_modes(finals, radius))
+        err2, spread2 = mt.spread_terms(finals, yt[None, :, -1])
+        acc["err2"].append(err2)
+        acc["spread2"].append(spread2)
         probs = mt.normalise(d["cells"])
         acc["nll"].append(mt.grid_nll(probs, np.broadcast_to(mt.cell_index(yt, lo, hi, G), probs.shape[:-1]),
                                       lo, hi, G).mean(-1))
@@ -92,10 +123,12 @@ def test_metrics(head, X: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK) -> 
     cat = {k: np.concatenate(v, 1) for k, v in acc.items() if v}
     k = tr.k
     res = {"ade": cat["ade"].mean(1), "fde": cat["fde"].mean(1), f"min_ade_{k}": cat["min_ade"].mean(1),
-           f"min_fde_{k}": cat["min_fde"].mean(1), "grid_nll": cat["nll"].mean(1)}
+           f"min_fde_{k}": cat["min_fde"].mean(1), "grid_nll": cat["nll"].mean(1),
+           "modes": cat["modes"].mean(1), "spread_skill": mt.spread_skill(cat["err2"], cat["spread2"], k)}
     nan = np.full(M, np.nan)
-    if not generated:
+    if not generated:   # a user's file: no branches to check; the first test tracks for the report
         res["branch_abs_error"] = nan
+        res.update(showcase(head, X, y, np.arange(min(SHOWCASE, len(X)))))
         return res
     loc = tmap.locate(Xo)
     true = np.stack([tmap.type_probs(t) for t in tmap.junction_types])
@@ -109,14 +142,17 @@ def test_metrics(head, X: torch.Tensor, y: torch.Tensor, chunk: int = CHUNK) -> 
         for b, name in enumerate(BRANCHES):
             res[f"branch_mass.{jt}.{name}"] = per_type[:, j, b]
             res[f"true_mass.{jt}.{name}"] = np.full(M, true[j, b])
-    res.update(showcase(head, X, y, loc["type"], len(tmap.junction_types)))
+    types = loc["type"]
+    first = [int(np.flatnonzero(types == t)[0]) for t in range(len(tmap.junction_types)) if (types == t).any()]
+    res.update(showcase(head, X, y, np.asarray(first[:SHOWCASE])))
     return res
 
 
-def showcase(head, X, y, types: np.ndarray, n_types: int) -> dict[str, np.ndarray]:
-    """A few test samples for the report: their row, the heatmap (mean cell mass over the
-    future steps), the best single prediction and the K sampled futures of every model."""
-    rows = [int(np.flatnonzero(types == t)[0]) for t in range(n_types) if (types == t).any()][:SHOWCASE]
+def showcase(head, X, y, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """A few test samples for the report (``rows``: generated data, the first of each junction
+    type; a user's file, its first test tracks): their row, the heatmap (mean cell mass over
+    the future steps), the best single prediction and the K sampled futures of every model."""
+    rows = [int(r) for r in rows]
     d = _decode_rows(head, X, y, np.asarray(rows))
     cells = d["cells"] / d["cells"].sum(-1, keepdims=True)
     heat = cells.mean(2)                                                      # (M, s, G²)

@@ -54,7 +54,8 @@ def sample_panels(levels, colors, most_samples: int = 3) -> list:
         return []
     spec, ds, sp = _test_set(shown[0].trials[0].trial)
     tr, meta = spec.trajectory, ds.meta.get("trajectory", {})
-    lo, hi, G = *tr.coord_range, tr.grid_size
+    lo, hi = meta["map"].coord_range if meta.get("map") is not None else tr.coord_range
+    G = tr.grid_size
     info = meta.get("test") or {}
     tmap = meta.get("map")
     panels = []
@@ -91,12 +92,15 @@ def sample_panels(levels, colors, most_samples: int = 3) -> list:
             true_f = sp.y_test[row].reshape(-1, 2)
             ax.plot(true_f[:, 0], true_f[:, 1], "r+", ms=6)
             c = obs[-1]
-            ax.set_xlim(c[0] - 30, c[0] + 30)
-            ax.set_ylim(c[1] - 30, c[1] + 30)
+            half = 0.3 * (hi - lo)        # 30 units of the generator's 100-unit box; a file's box likewise
+            ax.set_xlim(c[0] - half, c[0] + half)
+            ax.set_ylim(c[1] - half, c[1] + half)
             ax.set_aspect("equal")
-            if tmap is not None:
+            if tmap is not None and meta.get("generated"):
                 jt = tmap.junction_types[tmap.locate(obs[None])["type"][0]]
                 ax.set_xlabel(f"{jt} junction; {k} samples", fontsize=8)
+            else:
+                ax.set_xlabel(f"test track {row}; {k} samples", fontsize=8)
             panels.append((f"s{i}-{lv.label}".replace(" ", "").replace(",", "-").replace("=", "_"), fig))
     return panels
 

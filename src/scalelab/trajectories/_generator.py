@@ -20,6 +20,7 @@ follows its branch (a sharp turn at the centre). Every position gets Gaussian no
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -145,10 +146,18 @@ def make_trajectories(n_train: int = 40_000, n_test: int = 4_000, seed: int = 0,
 
 
 def load_trajectory_file(path: str, coord_range=(0.0, 100.0), n_obs: int = 10, n_future: int = 6,
-                         test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+                         test_fraction: float = 0.2, seed: int = 0, infer_range: bool = False,
+                         say=None) -> Dataset:
     """A user's ``.npz`` with ``X`` (n, n_obs, 2) observed and ``Y`` (n, n_future, 2) future
-    positions, checked (shapes, finite values, coordinates inside ``coord_range``) with one
-    actionable line per problem; the last ``test_fraction`` after a seeded shuffle is the test set."""
+    positions, and optionally ``X_test`` / ``Y_test``, checked (shapes, finite values,
+    coordinates) with one actionable line per problem.
+
+    The test set is the file's ``X_test`` / ``Y_test`` when it has them (all of X, Y then
+    train), else the last ``test_fraction`` after a seeded shuffle. ``infer_range``: the
+    grid's box is the data's own range, widened by 5 % of it on each side (one box for both
+    axes: the grid has square cells); else ``coord_range``, and a position outside it is an
+    error. ``say`` (default: print to stderr once per file and outcome) receives one line
+    that says which test set and which box were used."""
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -157,42 +166,78 @@ def load_trajectory_file(path: str, coord_range=(0.0, 100.0), n_obs: int = 10, n
                         f"Y (n, {n_future}, 2)") from None
     except (ValueError, OSError) as e:
         raise DataError(f"{path}: not a readable .npz ({e}); save it with numpy.savez(path, X=X, Y=Y)") from None
-    for k, steps in (("X", n_obs), ("Y", n_future)):
+    has_test = [k for k in ("X_test", "Y_test") if k in arrays]
+    if len(has_test) == 1:
+        other = ({"X_test", "Y_test"} - set(has_test)).pop()
+        raise DataError(f"{path}: it has {has_test[0]} but no {other}; give both (the test set) or neither (a seeded "
+                        f"{test_fraction:.0%} of X, Y is held out)")
+    for k, steps in (("X", n_obs), ("Y", n_future), *((("X_test", n_obs), ("Y_test", n_future)) if has_test else ())):
         if k not in arrays:
             raise DataError(f"{path}: no array {k!r} (it has {', '.join(arrays) or 'none'}); save X (n, {n_obs}, 2) "
                             f"and Y (n, {n_future}, 2) with numpy.savez(path, X=X, Y=Y)")
         a = arrays[k]
         if a.ndim != 3 or a.shape[1:] != (steps, 2):
             raise DataError(f"{path}: {k} has shape {a.shape}, expected (n, {steps}, 2) (n sequences of {steps} "
-                            f"2-D positions); set trajectory.{'n_obs' if k == 'X' else 'n_future'} to match or "
-                            f"reshape it")
+                            f"2-D positions); set trajectory.{'n_obs' if k.startswith('X') else 'n_future'} to match "
+                            f"or reshape it")
         if not np.issubdtype(a.dtype, np.number):
             raise DataError(f"{path}: {k} has dtype {a.dtype}; positions must be numbers")
-    X, Y = arrays["X"].astype(np.float64), arrays["Y"].astype(np.float64)
-    if len(X) != len(Y):
-        raise DataError(f"{path}: X has {len(X)} sequences but Y has {len(Y)}; give one future per observed path")
-    if len(X) < 2:
-        raise DataError(f"{path}: {len(X)} sequence(s); at least 2 are needed (training and test)")
-    lo, hi = coord_range
-    for k, a in (("X", X), ("Y", Y)):
+    sets = {k: arrays[k].astype(np.float64) for k in ("X", "Y", *(("X_test", "Y_test") if has_test else ()))}
+    for a, b in (("X", "Y"), ("X_test", "Y_test")):
+        if a in sets and len(sets[a]) != len(sets[b]):
+            raise DataError(f"{path}: {a} has {len(sets[a])} sequences but {b} has {len(sets[b])}; give one future "
+                            f"per observed path")
+    if len(sets["X"]) < (1 if has_test else 2):
+        raise DataError(f"{path}: {len(sets['X'])} sequence(s); at least 2 are needed (training and test)")
+    for k, a in sets.items():
         bad = np.argwhere(~np.isfinite(a))
         if len(bad):
             i, t, c = bad[0]
             raise DataError(f"{path}: {k}[{i}, {t}, {c}] is {a[i, t, c]}; {len(bad)} value(s) are NaN or infinite — "
                             f"drop or fill those sequences")
-        out = np.argwhere((a < lo) | (a > hi))
-        if len(out):
-            i, t, c = out[0]
-            raise DataError(f"{path}: {k}[{i}, {t}, {c}] = {a[i, t, c]:g} is outside the coordinate range "
-                            f"[{lo:g}, {hi:g}] ({len(out)} value(s) are); set trajectory.coord_range to the range "
-                            f"of your map")
-    perm = np.random.default_rng([seed, 19]).permutation(len(X))
-    n_test = max(1, int(round(test_fraction * len(X))))
-    te, tr = perm[:n_test], perm[n_test:]
+    span_lo = min(float(a.min()) for a in sets.values())
+    span_hi = max(float(a.max()) for a in sets.values())
+    if infer_range:
+        pad = 0.05 * max(span_hi - span_lo, 1e-9)
+        lo, hi = span_lo - pad, span_hi + pad
+    else:
+        lo, hi = coord_range
+        for k, a in sets.items():
+            out = np.argwhere((a < lo) | (a > hi))
+            if len(out):
+                i, t, c = out[0]
+                raise DataError(f"{path}: {k}[{i}, {t}, {c}] = {a[i, t, c]:g} is outside the coordinate range "
+                                f"[{lo:g}, {hi:g}] ({len(out)} value(s) are); set trajectory.coord_range to the range "
+                                f"of your map (or trajectory.infer_range = true)")
+    X, Y = sets["X"], sets["Y"]
+    if has_test:
+        tr, Xte, Yte = np.arange(len(X)), sets["X_test"], sets["Y_test"]
+        test_said = f"test set: the file's X_test/Y_test ({len(Xte)} sequences), training on all {len(X)} of X/Y"
+    else:
+        perm = np.random.default_rng([seed, 19]).permutation(len(X))
+        n_test = max(1, int(round(test_fraction * len(X))))
+        te, tr = perm[:n_test], perm[n_test:]
+        Xte, Yte = X[te], Y[te]
+        test_said = (f"test set: a seeded {test_fraction:.0%} of X/Y ({n_test} sequences; add X_test and Y_test to "
+                     f"the file to choose it)")
+    box = (f"grid box [{lo:.4g}, {hi:.4g}]² inferred from the data (set trajectory.infer_range = false and "
+           f"trajectory.coord_range to fix it)" if infer_range else f"grid box [{lo:g}, {hi:g}]² (trajectory.coord_range)")
+    (say or _say_once)(f"{path}: {test_said}; positions span [{span_lo:.4g}, {span_hi:.4g}]; {box}")
     flat = lambda a: a.reshape(len(a), -1)
-    meta = dict(trajectory=dict(map=TrajectoryMap(coord_range=tuple(coord_range)), n_obs=n_obs, n_future=n_future,
-                                generated=False))
-    return Dataset("trajectories", flat(X[tr]), flat(Y[tr]), flat(X[te]), flat(Y[te]), "regression", 0, meta=meta)
+    meta = dict(trajectory=dict(map=TrajectoryMap(coord_range=(lo, hi)), n_obs=n_obs, n_future=n_future,
+                                generated=False, test_source="file" if has_test else "split",
+                                range_source="data" if infer_range else "coord_range"))
+    return Dataset("trajectories", flat(X[tr]), flat(Y[tr]), flat(Xte), flat(Yte), "regression", 0, meta=meta)
+
+
+_SAID: set[str] = set()
+
+
+def _say_once(line: str) -> None:
+    """A data set is loaded by each check and each group: say what was used once per process."""
+    if line not in _SAID:
+        _SAID.add(line)
+        print(f"scalelab: {line}", file=sys.stderr, flush=True)
 
 
 def empirical_branch_frequencies(info: dict, n_types: int) -> np.ndarray:

@@ -46,7 +46,9 @@ class _Head:
         if group.spec.model.kind != "trajectory":
             raise ValueError(f"loss.name = {self.name!r} needs its own model: set model.kind = 'trajectory'")
         self.tr, self.T = tr, tr.n_future
-        self.lo, self.hi = tr.coord_range
+        # the grid's box: the generator's map, or a user file's (inferred from its data, see load_trajectory_file)
+        tmap = group.dataset_meta.get("trajectory", {}).get("map")
+        self.lo, self.hi = tmap.coord_range if tmap is not None else tr.coord_range
         self.G = tr.grid_size
         self.val_rmse = None
 

@@ -18,6 +18,14 @@ axis of the grid over the coordinate box [lo, hi]².
 * ``grid_nll``: −log of the predicted density of the true position, per step, on the grid
   (cell probability / cell area, so grids of different sizes compare), averaged over steps
   and samples;
+* ``modes``: how many distinct futures the K samples hold: their final positions grouped by
+  single linkage at a radius of a quarter of the distance an agent travels over the horizon
+  (the observed median step × T; two ends closer than that head the same way), averaged
+  over inputs. Needs no ground truth: 1 for a model that averages the modes;
+* ``spread_skill``: calibration of the predicted spread: the RMS distance of the true final
+  position to the samples' mean over the RMS spread of the samples, with the ensemble
+  factor √((K+1)/K). 1 when the truth is one more draw from the predicted distribution;
+  above 1 overconfident (too narrow), below 1 too wide;
 * branch masses: the predicted probability of each branch (left, straight, right) of the
   sample's junction, from the final position; ``branch_abs_error``: the largest absolute
   error of the mean predicted mass against the generator's probabilities, over junction
@@ -55,6 +63,42 @@ def min_ade(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def min_fde(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
     return fde(samples, y[..., None, :, :]).min(-1)
+
+
+def mode_radius(X: np.ndarray, n_future: int) -> float:
+    """A quarter of the distance travelled over the horizon: the median observed step of
+    inputs X (n, n_obs, 2) × ``n_future`` / 4 (see ``modes`` above)."""
+    steps = np.linalg.norm(np.diff(X, axis=1), axis=-1)
+    return float(np.median(steps)) * n_future / 4
+
+
+def distinct_modes(finals: np.ndarray, radius: float) -> np.ndarray:
+    """finals (..., K, 2) → the number of groups of samples linked by chains of distances
+    ≤ ``radius`` (single linkage, exact: the transitive closure by repeated squaring)."""
+    K = finals.shape[-2]
+    A = (_dist(finals[..., :, None, :], finals[..., None, :, :]) <= radius).astype(np.float64)
+    for _ in range(max(1, math.ceil(math.log2(max(K, 2))))):
+        A = (A @ A > 0).astype(np.float64)
+    first = A.argmax(-1)                 # each sample's group, named by its lowest member
+    return (first == np.arange(K)).sum(-1).astype(np.float64)
+
+
+def spread_terms(finals: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """finals (..., K, 2), truth (..., 2) → per input the squared distance of the truth to
+    the samples' mean and the samples' spread Σ|s − mean|² / (K − 1)."""
+    K = finals.shape[-2]
+    d = finals - finals[..., :1, :]       # about the first sample: K equal samples have a spread of exactly 0
+    dm = d.mean(-2)
+    err2 = ((truth - finals[..., 0, :] - dm) ** 2).sum(-1)
+    spread2 = ((d - dm[..., None, :]) ** 2).sum((-1, -2)) / max(K - 1, 1)
+    return err2, spread2
+
+
+def spread_skill(err2: np.ndarray, spread2: np.ndarray, K: int) -> np.ndarray:
+    """Mean over the last axis: √(mean err²) / √((K+1)/K · mean spread²); nan for no spread."""
+    s = spread2.mean(-1) * (K + 1) / K
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(s > 0, np.sqrt(err2.mean(-1) / s), np.nan)
 
 
 # ----------------------------------------------------------------------------- the grid
