@@ -73,6 +73,11 @@ def score(broken: dict, fixed: dict) -> tuple[str, str]:
 
 
 def main(argv=None) -> int:
+    import torch
+
+    # what is measured is what scalelab says, not speed: one thread keeps a loaded machine from
+    # spending its time in thread contention on these tiny models
+    torch.set_num_threads(1)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="", help="comma-separated program prefixes (k01,t03)")
     ap.add_argument("--out", default="", help="write OUT.json and OUT.md")

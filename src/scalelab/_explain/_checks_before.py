@@ -14,7 +14,7 @@ IDS = {"output-loss-mismatch": CAUSE, "label-encoding-mismatch": CAUSE, "fractio
        "input-offset": CAUSE, "constant-features": NOTE, "non-finite-data": CAUSE, "target-scale": CAUSE,
        "no-nonlinearity": CAUSE, "learning-rate": CAUSE, "sorted-labels": CAUSE, "frozen-model": CAUSE,
        "optimizer-params": CAUSE, "missing-zero-grad": CAUSE, "target-shape-broadcast": CAUSE, "symmetric-init": CAUSE,
-       "dead-units-at-start": CAUSE, "saturated-at-start": CAUSE}
+       "dead-units-at-start": CAUSE, "unregistered-params": CAUSE, "saturated-at-start": CAUSE}
 
 
 @register(IDS, rank=2, on_diverged=True)

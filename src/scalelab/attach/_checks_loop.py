@@ -59,3 +59,15 @@ def check_target_shape(d: ModelDesc, out_shape: tuple, y_shape: tuple) -> list:
                f"{list(y_shape)}: the loss broadcasts them to {list(b)} and compares every prediction with every "
                "target, so the model learns the mean", fix.target_shape(d), fired="broadcast_shape",
                broadcast_shape=list(b), out_shape=list(out_shape), target_shape=list(y_shape))]
+
+
+def check_unregistered(d: ModelDesc) -> list:
+    """Layers with weights that ran in the model's forward but are not its submodules (kept in
+    a plain list or dict): ``model.parameters()`` misses them, so the optimizer never updates them."""
+    if not d.unregistered:
+        return []
+    names = ", ".join(sorted(set(d.unregistered)))
+    return [_f("unregistered-params", CAUSE, f"{len(d.unregistered)} layers with weights ({names}) run in forward but "
+               "are not registered on the model (a plain Python list or dict): model.parameters() misses them, so "
+               "the optimizer never changes them", "keep them in nn.ModuleList([...]) (or nn.ModuleDict) instead of a "
+               "list", fired="n_unregistered", n_unregistered=len(d.unregistered), layers=sorted(set(d.unregistered)))]

@@ -362,8 +362,8 @@ class Diagnose(keras.callbacks.Callback):
 
     def _before(self, data) -> None:
         s = self.session
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        s.observe(y)
+        x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
+        s.observe(y, sw)
         if s.view is None and "the probe view" not in self.guard.off:
             if not isinstance(x, torch.Tensor) and self.probe_data is None:
                 n = len(x) if isinstance(x, (list, tuple, dict)) else 1

@@ -47,6 +47,7 @@ class ModelDesc:
     epochs: int | None = None
     steps_per_epoch: int | None = None
     linear_pairs: list[tuple[str, str]] = field(default_factory=list)  # weighted layers with nothing nonlinear between
+    unregistered: list[str] = field(default_factory=list)  # layers with weights that ran but are not the model's (a plain list)
 
     @property
     def lr(self) -> float | None:

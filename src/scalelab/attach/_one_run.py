@@ -27,10 +27,14 @@ def class_indices(y: np.ndarray) -> np.ndarray:
     return y2.reshape(-1)
 
 
-def label_references(d: ModelDesc, y: np.ndarray) -> dict[str, float]:
+def label_references(d: ModelDesc, y: np.ndarray, w: np.ndarray | None = None) -> dict[str, float]:
     """The loss of a model that ignores its inputs: for classes, the entropy of the label
     frequencies (log C when balanced) and the majority share; for regression, the targets'
-    variance (MSE of predicting the mean) and mean absolute deviation (MAE of predicting the median)."""
+    variance (MSE of predicting the mean) and mean absolute deviation (MAE of predicting the median).
+
+    With sample weights ``w`` (Keras turns ``class_weight`` into them) the reported loss is
+    (1/n) Σ w_i loss_i; the best constant prediction then puts q_c ∝ W_c (the weight of class
+    c), scoring -(1/n) Σ_c W_c log(W_c / W): that is the chance level compared with."""
     out: dict[str, float] = {}
     y = np.asarray(y)
     if d.loss in (*CLASS_LOSSES, "binary_crossentropy") and y.size:
@@ -43,12 +47,17 @@ def label_references(d: ModelDesc, y: np.ndarray) -> dict[str, float]:
         if d.loss == "binary_crossentropy":
             idx = (idx.astype(np.float64) > 0.5).astype(np.int64)
         idx = idx[np.isfinite(idx.astype(np.float64))].astype(np.int64)
-        _, counts = np.unique(idx, return_counts=True)
+        classes, counts = np.unique(idx, return_counts=True)
         p = counts / counts.sum()
         units = d.output_units or 0
         C = max(len(counts), units if units > 1 else 2)
-        out.update(label_entropy=float(-(p * np.log(p)).sum()), log_classes=math.log(C), n_classes=float(C),
-                   majority_share=float(p.max()), majority_class=float(np.unique(idx)[int(np.argmax(counts))]))
+        H = float(-(p * np.log(p)).sum())
+        if w is not None and len(w) == len(idx):
+            W = np.array([w[idx == c].sum() for c in classes], dtype=np.float64)
+            W = W[W > 0]
+            H = float(-(W * np.log(W / W.sum())).sum() / len(idx))
+        out.update(label_entropy=H, log_classes=math.log(C), n_classes=float(C),
+                   majority_share=float(p.max()), majority_class=float(classes[int(np.argmax(counts))]))
     elif (d.loss in REGRESSION_LOSSES or d.loss.startswith("custom")) and y.size and np.issubdtype(y.dtype, np.number):
         t = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         t = t[np.isfinite(t).all(1)]

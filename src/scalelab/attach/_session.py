@@ -125,6 +125,7 @@ class Session:
         self.checks: list = []
         self._checked = False
         self._labels: list[np.ndarray] = []      # the first epoch's labels, in training order
+        self._weights: list = []                 # and their sample weights (None: unweighted)
         self._label_rows = 0
         self._start_state: dict = {}
 
@@ -192,18 +193,21 @@ class Session:
         taps = {k: t.detach().cpu().numpy() for k, t in taps.items() if isinstance(t, torch.Tensor)}
         return _one_run.unit_states(taps, self.a.unit_layers())
 
-    def observe(self, y) -> None:
-        """A training batch's targets, in the order training sees them (the first epoch's)."""
+    def observe(self, y, sample_weight=None) -> None:
+        """A training batch's targets (and sample weights), in the order training sees them (the first epoch's)."""
         if not self.epochs and self._label_rows < 10 ** 6 and y is not None:
             y = to_numpy(y)
             self._labels.append(y)
+            self._weights.append(None if sample_weight is None else to_numpy(sample_weight).reshape(-1))
             self._label_rows += len(y)
 
     def _run_checks(self) -> None:
         """The checks before the first step, on the labels of the first epoch (or probe_data's)."""
-        if self._checked or self.desc is None:
+        if self._checked:
             return
         self._checked = True
+        if self.desc is None:   # no probe view (a model the probes cannot call): the model as registered
+            self.desc = self.a.describe(None)
         d, st = self.desc, self._start_state
         y = np.concatenate([np.asarray(b).reshape(len(b), *np.shape(b)[1:]) for b in self._labels]) \
             if self._labels else st.get("y")
@@ -223,8 +227,11 @@ class Session:
                                   "epoch's batches go through the classes in order): each stretch of steps pulls the "
                                   "model toward one class", _fixes.sorted_labels(d), fired="batches",
                                   batches=len(self._labels)))
+        w = None
+        if self._labels and self.probe_data is None and all(b is not None for b in self._weights):
+            w = np.concatenate(self._weights)
         if y is not None:
-            self.extra += [(0, PROBE, k, v) for k, v in _one_run.label_references(d, y).items()]
+            self.extra += [(0, PROBE, k, v) for k, v in _one_run.label_references(d, y, w).items()]
 
     probe_data = None
 
@@ -355,7 +362,7 @@ class Session:
 
         lines = [f"scalelab: {self.study} / {level_label(self.level)} seed {self.seed} -> {self.db}"]
         lines += [f"  {line}" for line in self.guard.rendered()]
-        lines.append(render_text(findings).rstrip() if findings or self.view is not None else
+        lines.append(render_text(findings).rstrip() if findings or self._step else
                      "No findings: training ended before scalelab saw a step.")
         lines.append(f"  (all levels: scalelab explain --db {self.db} {self.study})")
         return "\n".join(lines)

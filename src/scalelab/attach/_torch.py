@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ._checks_loop import check_optimizer_params, check_target_shape, check_zero_grad
+from ._checks_loop import check_optimizer_params, check_target_shape, check_unregistered, check_zero_grad
 from ._guard import Guard
 from ._model import CLASS_LOSSES, ModelDesc
 from ._session import Session, validate
@@ -225,6 +225,7 @@ class TorchAdapter:
         mine = {id(p) for p in trainable}
         found = check_optimizer_params(d, len(trainable), len(mine & held), len(held - {id(p) for p in
                                                                                          self.model.parameters()}))
+        found += check_unregistered(d)
         w = getattr(self, "watcher", None)
         if w is not None:
             found += check_zero_grad(d, w.accumulated, w.steps_seen)

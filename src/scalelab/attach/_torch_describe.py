@@ -95,7 +95,15 @@ def _trace(model, x, forward, d: ModelDesc, leaves) -> None:
                 order.append((name, mod, args[0].detach(), out.detach()))
         return h
 
-    out = forward(x, [(m, hook(n)) for n, m in leaves])
+    ran_modules: list[nn.Module] = []
+    seen_all = torch.nn.modules.module.register_module_forward_hook(lambda m, a, o: ran_modules.append(m))
+    try:
+        out = forward(x, [(m, hook(n)) for n, m in leaves])
+    finally:
+        seen_all.remove()
+    mine = {id(m) for m in model.modules()}
+    d.unregistered = [type(m).__name__ for m in ran_modules
+                      if id(m) not in mine and any(p.requires_grad for p in m.parameters(recurse=False))]
     if not isinstance(out, torch.Tensor) or not order:
         return
     ran = [(n, m, i, o) for n, m, i, o in order]
