@@ -50,3 +50,21 @@ def test_root_cause_first_and_fixed_twin_clean(prefix, tmp_path):
     b, f = gallery.score(broken, fixed)
     assert b == "root cause first", (b, broken.get("causes"), broken.get("error"), broken.get("output"))
     assert f == "clean", (f, fixed.get("output"))
+
+
+def test_show_prints_the_users_model(tmp_path):
+    """The stored run records the user's own model, loss, optimizer, batch size and epochs
+    (t05's: two nn.Linear, nn.CrossEntropyLoss, SGD at lr 0.01, batch 16, 15 epochs), and
+    `scalelab show` prints them."""
+    import subprocess
+
+    name = gallery.programs(["t05"])[0]
+    db = tmp_path / "s.db"
+    gallery.run_one(name, True, str(db))
+    r = subprocess.run([sys.executable, "-m", "scalelab", "show", "--db", str(db), "t05"], capture_output=True,
+                       text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "0: nn.Linear 32, activation=relu" in out and "2: nn.Linear 3" in out, out
+    assert "loss: nn.CrossEntropyLoss()" in out and "optimizer: SGD(learning_rate=0.01)" in out, out
+    assert "batch size: 16, epochs: 15" in out, out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ._findings import CAUSE, Finding
-from ._one_run_refs import ref, role_after
+from ._one_run_refs import one_level, ref, role_after
 from ._registry import register
 from ._view import LevelView
 
@@ -16,6 +16,8 @@ ONE_CLASS, WITHIN = 0.95, 0.05
 
 @register({"accuracy-at-majority": CAUSE}, rank=87)
 def rule_accuracy_at_majority(t: LevelView, reference=None, found=()) -> list[Finding]:
+    if not one_level(t):
+        return []
     pred, acc, major = ref(t, "pred_majority_share"), ref(t, "probe_accuracy"), ref(t, "majority_share")
     if not all(math.isfinite(v) for v in (pred, acc, major)) or pred < ONE_CLASS or abs(acc - major) > WITHIN:
         return []

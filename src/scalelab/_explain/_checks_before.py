@@ -6,6 +6,7 @@ before any update. A level's seeds report a check once (with how many seeds show
 from __future__ import annotations
 
 from ._findings import CAUSE, NOTE, Finding
+from ._one_run_refs import one_level
 from ._registry import register
 from ._view import LevelView
 
@@ -20,6 +21,8 @@ IDS = {"output-loss-mismatch": CAUSE, "label-encoding-mismatch": CAUSE, "fractio
 @register(IDS, rank=2, on_diverged=True)
 def rule_checks_before_first_step(t: LevelView, ref: LevelView | None = None, found=()) -> list[Finding]:
     """Each check that fired on a seed of the level, once, with its own role and its fix."""
+    if not one_level(t):
+        return []
     seen: dict[str, Finding] = {}
     counts: dict[str, int] = {}
     for env in t.envs:

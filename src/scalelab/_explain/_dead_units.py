@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._findings import CAUSE, Finding
-from ._one_run_refs import PROBE, model, role_after
+from ._one_run_refs import PROBE, model, one_level, role_after
 from ._registry import register
 from ._view import LevelView
 
@@ -15,6 +15,8 @@ DEAD_SHARE = 0.5
 
 @register({"dead-units": CAUSE}, rank=43)
 def rule_dead_units(t: LevelView, reference=None, found=()) -> list[Finding]:
+    if not one_level(t):
+        return []
     names = t.names(PROBE, "act{layer}.dead_frac")
     if not names:
         return []

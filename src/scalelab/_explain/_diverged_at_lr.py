@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from ._findings import CAUSE, Finding
-from ._one_run_refs import model, role_after
+from ._one_run_refs import model, one_level, role_after
 from ._registry import register
 from ._view import LevelView
 
 
 @register({"diverged-at-lr": CAUSE}, rank=9, on_diverged=True)
 def rule_diverged_at_lr(t: LevelView, reference=None, found=()) -> list[Finding]:
+    if not one_level(t):
+        return []
     m = model(t)
     if not t.diverged_steps or not m:
         return []

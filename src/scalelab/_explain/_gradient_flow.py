@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ._findings import CAUSE, Finding
-from ._one_run_refs import PROBE, model, role_after
+from ._one_run_refs import PROBE, model, one_level, role_after
 from ._registry import register
 from ._view import LevelView
 
@@ -20,6 +20,8 @@ DECADES = 3.0
 
 @register({"vanishing-gradients": CAUSE, "exploding-gradients": CAUSE}, rank=39)
 def rule_gradient_flow(t: LevelView, reference=None, found=()) -> list[Finding]:
+    if not one_level(t):
+        return []
     names = t.names(PROBE, "layer{i}.grad_rms")
     if len(names) < 3:   # the flow across layers needs a first, a middle and a last layer
         return []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ._findings import CAUSE, Finding
-from ._one_run_refs import model, ref, role_after
+from ._one_run_refs import model, one_level, ref, role_after
 from ._registry import register
 from ._view import LevelView
 
@@ -17,6 +17,8 @@ EXPLAINED_SHARE = 0.05
 
 @register({"loss-at-mean": CAUSE}, rank=89)
 def rule_loss_at_mean(t: LevelView, reference=None, found=()) -> list[Finding]:
+    if not one_level(t):
+        return []
     m = model(t) or {}
     loss_name = m.get("loss", "mse")
     baseline = ref(t, "target_mad") if loss_name == "mae" else ref(t, "target_var")

@@ -12,6 +12,13 @@ from ._view import LevelView
 PROBE = "attach"
 
 
+def one_level(t: LevelView) -> bool:
+    """The rules for one run speak where there is nothing to compare with: a study of one
+    level (a user's script, run once or as several seeds). A study of several levels is
+    explained by comparing them, as the built-in studies are (the rules ranked with them)."""
+    return len(t.peers or [t]) <= 1
+
+
 def ref(t: LevelView, name: str) -> float:
     """The run's recorded value (its last recorded step, mean over seeds); nan when absent."""
     if not t.has(PROBE, name):

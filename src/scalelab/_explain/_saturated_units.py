@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._findings import CAUSE, Finding
-from ._one_run_refs import PROBE, model, role_after
+from ._one_run_refs import PROBE, model, one_level, role_after
 from ._registry import register
 from ._view import LevelView
 
@@ -15,6 +15,8 @@ SATURATED_SHARE = 0.5
 
 @register({"saturated-tanh-sigmoid": CAUSE}, rank=29)
 def rule_saturated_units(t: LevelView, reference=None, found=()) -> list[Finding]:
+    if not one_level(t):
+        return []
     names = t.names(PROBE, "pre{layer}.saturated_frac")
     layers = [layer for layer in (model(t) or {}).get("layers", []) if layer.get("kind") in ("dense", "conv")]
     for n, f in sorted(names.items()):

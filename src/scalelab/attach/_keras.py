@@ -236,14 +236,12 @@ class KerasAdapter:
     def unit_layers(self) -> list[tuple[int, str, str]]:
         """(index, name, activation) of each hidden weighted layer: its fused activation, or
         the activation layer right after it."""
-        out, weighted = [], [li for li in self.layers if li.weighted]
-        for li in weighted[:-1]:
-            layer = next(l for l in self.leaves if l.name == li.name)
-            act = activation_name(getattr(layer, "activation", None))
+        by_name, out = {layer.name: layer for layer in self.leaves}, []
+        for li in [li for li in self.layers if li.weighted][:-1]:
+            act = activation_name(getattr(by_name[li.name], "activation", None))
             follow = next((x for x in self.layers if x.kind == "activation" and x.index == li.index), None)
             if act in ("linear", None) and follow is not None:
-                act = activation_name(getattr(next(l for l in self.leaves if l.name == follow.name), "activation",
-                                              None)) or "relu"
+                act = activation_name(getattr(by_name[follow.name], "activation", None)) or "relu"
             out.append((li.index, li.name, act or "linear"))
         return out
 
@@ -299,8 +297,7 @@ class Diagnose(keras.callbacks.Callback):
     level; ``probes``: none, cheap, standard or full. ``findings`` holds them after fit.
 
     Nothing scalelab does inside ``fit`` can break it: a failure is one "not probed" line
-    (printed, and stored with the run) and Keras's own step runs exactly as without the
-    callback."""
+    (printed, and stored with the run); Keras's own step runs as without the callback."""
 
     def __init__(self, study: str, *, db: str = "scalelab.db", probes: str = "cheap", level: dict | None = None,
                  seed: int | None = None, probe_data=None, probe_batch: int = 512, verbose: bool = True):
@@ -318,10 +315,7 @@ class Diagnose(keras.callbacks.Callback):
         self.guard = Guard()
 
     def on_train_begin(self, logs=None):
-        self.guard = g = Guard()
-        self.session = None
-        self.findings = []
-        self._loss = None
+        self.guard, self.session, self.findings, self._loss = (g := Guard()), None, [], None
         m = self.model
         g.call("scalelab's setup", self._setup)
         if self.session is None:
@@ -380,10 +374,8 @@ class Diagnose(keras.callbacks.Callback):
 
     def _after(self, data) -> None:
         _, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        loss = self._loss
-        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(np.asarray(loss)) \
-            if loss is not None else float("nan")
-        self.session.step_end(value, int(len(y)) if y is not None else 1)
+        loss = float("nan") if self._loss is None else float(keras.ops.convert_to_numpy(self._loss))
+        self.session.step_end(loss, int(len(y)) if y is not None else 1)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.session is None:
@@ -402,6 +394,4 @@ class Diagnose(keras.callbacks.Callback):
         if self.session is not None:
             self.findings = self.session.finish() or []
         elif self.options["verbose"]:
-            print(f"scalelab: {self.options['study']}: nothing recorded")
-            for line in self.guard.rendered():
-                print(f"  {line}")
+            print("\n  ".join([f"scalelab: {self.options['study']}: nothing recorded", *self.guard.rendered()]))
