@@ -64,6 +64,8 @@ def k_cases():
                               rng().normal(size=(N, 1)), {})
     c["dataframe"] = lambda: (mlp(1, "sigmoid"), "binary_crossentropy", pd.DataFrame(X(), columns=list("abcdef")),
                               pd.Series(ints(2)), {})
+    c["dataframe-probe-data"] = lambda: (mlp(3, "softmax"), "sparse_categorical_crossentropy", X(), ints(3),
+                                         dict(probe_data=(pd.DataFrame(X()), pd.Series(ints(3)))))
     c["x-1d"] = lambda: (mlp(1, None, inp=(1,)), "mse", X(())[:, None][:, 0], rng().normal(size=N), {})
     c["images"] = lambda: (keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(4, 3, activation="relu"), L.Flatten(),
                                              L.Dense(3, activation="softmax")]),
@@ -119,11 +121,16 @@ def k_cases():
 
 
 KERAS_CASES = sorted(k_cases())
+# what the probes cannot read yet (one "not probed" line each): several inputs or outputs, a 1-D input
+KERAS_PARTLY_PROBED = {"multi-input", "multi-output", "x-1d"}
 
 
 def keras_fit(case, callbacks):
     keras.utils.set_random_seed(0)
     model, loss, x, y, kw = k_cases()[case]()
+    probe_data = kw.pop("probe_data", None)
+    for cb in callbacks:
+        cb.probe_data = probe_data
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss=loss)
     kw = {"batch_size": 32, **kw} if y is not None else kw
     h = model.fit(x, y, epochs=2, verbose=0, shuffle=False, callbacks=callbacks, **kw)
@@ -140,8 +147,8 @@ def test_keras_callback_never_breaks_fit(case, tmp_path, capsys):
         out = capsys.readouterr().out
         assert out.startswith("scalelab: "), out       # a report, whatever happened inside
         assert "Traceback" not in out
-        m = keras_fit.__globals__["keras"]
-        assert all("train_step" not in getattr(x, "__dict__", {}) for x in [m])
+        if probes == "standard" and case not in KERAS_PARTLY_PROBED:
+            assert "not probed" not in out, out       # the usual shapes are probed, not just survived
 
 
 # ---------------------------------------------------------------- PyTorch
@@ -227,6 +234,8 @@ def t_cases():
 
 
 TORCH_CASES = sorted(t_cases())
+# two inputs, two outputs, a loss whose targets are invisible (a plain function), F.relu in forward
+TORCH_PARTLY_PROBED = {"rnn-two-args", "multi-output", "user-function", "l1-functional-relu"}
 
 
 def torch_loop(case, probes=None, tmp_path=None, loader=False):
@@ -258,3 +267,5 @@ def test_watch_never_breaks_the_loop(case, tmp_path, capsys):
         assert torch_loop(case, probes, tmp_path, loader=probes == "standard") == plain, probes
         out = capsys.readouterr().out
         assert out.startswith("scalelab: ") and "Traceback" not in out, out
+        if probes == "standard" and case not in TORCH_PARTLY_PROBED:
+            assert "not probed" not in out, out
