@@ -147,8 +147,9 @@ def test_a_layer_it_cannot_probe_is_listed(tmp_path, capsys):
 
 def test_bad_input_is_one_actionable_line(tmp_path):
     _, _, model, _, opt = small_problem()
-    with pytest.raises(TypeError, match="loss module"):
-        scalelab.watch(model, torch.nn.functional.cross_entropy, opt, study="x", db=str(tmp_path / "x.db"))
+    # a loss given as a function is watched (issue 29: F.nll_loss is PyTorch's own examples' style); not a loss at all is not
+    with pytest.raises(TypeError, match="loss_fn must be the loss the loop calls"):
+        scalelab.watch(model, "cross_entropy", opt, study="x", db=str(tmp_path / "x.db"))
     with pytest.raises(ValueError, match="expected one of"):
         scalelab.watch(model, nn.CrossEntropyLoss(), opt, study="x", probes="most", db=str(tmp_path / "x.db"))
 

@@ -306,6 +306,11 @@ def _main(args) -> int:
             print(to_csv(records), end="")
         else:
             _print_results(store, args.study, args.study)
+            from .attach._show import watched_lines   # a watched run: the user's own model, loss and optimizer
+
+            lines = watched_lines(store, args.study)
+            if lines:
+                print("\n".join(lines))
         _report_failed(store, store.require_study(args.study)["id"])
         return 0
     if args.cmd == "equivalence":

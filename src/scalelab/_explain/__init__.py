@@ -23,6 +23,9 @@ from . import _zero_gradient  # noqa: F401
 from . import _embedding_update, _vocab_scaling  # noqa: F401
 from . import _conditioning, _divergence, _large_logits, _layer_imbalance, _saturation, _targets, _vanishing  # noqa: F401
 from . import _trajectories  # noqa: F401
+# rules for a watched run of the user's own script: its checks before the first step, and what one run shows
+from . import _accuracy_at_majority, _checks_before, _dead_units, _diverged_at_lr, _gradient_flow  # noqa: F401
+from . import _loss_at_chance, _loss_at_mean, _saturated_units  # noqa: F401
 from ._answer import Answer, answer_views, answers
 from ._findings import CAUSE, CONSEQUENCE, NOTE, ROLES, Finding
 from ._registry import Rule, register, rules, run_rules

@@ -41,8 +41,9 @@ def rule_loss_divergence(t: LevelView, ref: LevelView, found=()) -> list[Finding
     if t.has(*PROBE_LOSS):
         steps = t.steps(*PROBE_LOSS)
         arr = np.stack([t.at(*PROBE_LOSS, s) for s in steps])            # (steps, seeds)
+        # growth is a ratio to the start: only a positive starting loss can double (NLL on raw logits goes negative)
         grown = [next((s for s, x in zip(steps[1:], arr[1:, j]) if np.isfinite(x) and x >= LOSS_GROWTH * arr[0, j]),
-                      None) for j in range(arr.shape[1])]
+                      None) if arr[0, j] > 0 else None for j in range(arr.shape[1])]
         hit = [s for s in grown if s is not None]
         if 2 * len(hit) > arr.shape[1]:
             s = min(hit)

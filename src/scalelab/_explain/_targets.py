@@ -21,6 +21,7 @@ from .._levels import fmt
 from ..probes import Scales
 from ._compare import value_at
 from ._findings import CAUSE, Finding
+from ._one_run_refs import model
 from ._registry import register
 from ._view import LevelView, key
 
@@ -36,6 +37,8 @@ def rule_unscaled_targets(t: LevelView, ref: LevelView, found=()) -> list[Findin
     """Target size vs the initial outputs' std (and unit scale) at step 0: ≥ 10× or ≤ 1/10."""
     if not t.has(*OUT_STD) or not t.has(*TGT_STD):
         return []
+    if (model(t) or {}).get("loss") in ("binary_crossentropy", "categorical_crossentropy"):
+        return []   # a watched classifier with one or several 0/1 outputs: its targets are labels, not scales
     s0 = t.steps(*OUT_STD)[0]
     om, osd, tm, tsd = (value_at(t, k, s0) for k in (OUT_MEAN, OUT_STD, TGT_MEAN, TGT_STD))
     big = max(abs(tm - om), tsd) / max(osd, UNIT)      # targets far from the outputs and from unit scale

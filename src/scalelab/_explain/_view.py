@@ -48,6 +48,7 @@ class LevelView:
     epochs_by_seed: list = field(default_factory=list)       # per finished seed, its epoch records
     peers: list = field(default_factory=list, repr=False)    # every level of the study (rules that pair levels)
     test_r2_by_seed: list = field(default_factory=list)      # regression: per seed, the test R² of each epoch
+    envs: list = field(default_factory=list)                 # per seed (diverged ones too), its stored environment
 
     @property
     def label(self) -> str:
@@ -95,6 +96,7 @@ def view_of(trials: list[TrialRecord], level: dict) -> LevelView:
     """A level's view over its finished trials; diverged ones are counted, not averaged in."""
     v = LevelView(level=level, spec=stored_spec(trials[0].trial["spec"]), n_seeds=len(trials))
     v.diverged_steps = [r.trial["diverged_step"] for r in trials if r.status == "diverged"]
+    v.envs = [r.trial.get("env") or {} for r in trials]
     trials = [r for r in trials if r.status != "diverged"]
     raw: dict = {}
     for k, r in enumerate(trials):

@@ -59,7 +59,7 @@ def rule_zero_gradient(t: LevelView, ref: LevelView, found=()) -> list[Finding]:
     ev.update(step0_share=float(np.mean(s0)), step0_share_range=[float(np.min(s0)), float(np.max(s0))])
     all_step = next((s for s, m in zip(steps, means) if m >= 0.999), None)
     ev["first_step_all_zero"] = all_step
-    clip = float(t.spec.loss.clip) if not t.spec.loss.from_logits else 0.0
+    clip = float(t.spec.loss.clip or 0.0) if not t.spec.loss.from_logits else 0.0
     fid = "zero-gradient"
     text = (f"at {t.label}, {pct(ev['share'])} of training samples (seeds: {pct(ev['share_range'][0])}–"
             f"{pct(ev['share_range'][1])}) had an exactly zero loss gradient at step {fired}")

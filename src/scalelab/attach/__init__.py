@@ -7,7 +7,8 @@ watched runs as it reads built-in studies (``_session``).
 """
 
 from ._session import Session, WatchedResult, WatchedTrial, trial_spec
-from ._torch import TorchAdapter, Watcher, watch
+from ._torch import TorchAdapter
+from ._torch_watch import Watcher, watch
 from ._view import AttachedView, LayerInfo
 
 

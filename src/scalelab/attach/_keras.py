@@ -17,7 +17,10 @@ import torch
 
 import keras
 
-from ._session import Session
+from ._guard import Guard
+from ._keras_describe import activation_name, describe_keras
+from ._model import ModelDesc
+from ._session import Session, validate
 from ._view import LayerInfo, flat_tap
 
 SOFTMAX = keras.activations.softmax
@@ -34,11 +37,12 @@ class KerasAdapter:
 
     framework = "keras"
 
-    def __init__(self, model):
+    def __init__(self, model, skipped: list | None = None):
         self.model = model
-        self.device = model.trainable_variables[0].value.device
-        self.dtype = model.trainable_variables[0].value.dtype
-        self.skipped: list[tuple[str, str]] = []
+        variables = model.trainable_variables or model.variables
+        self.device = variables[0].value.device if variables else torch.device("cpu")
+        self.dtype = variables[0].value.dtype if variables else torch.float32
+        self.skipped: list[tuple[str, str]] = skipped if skipped is not None else []
         self.leaves = [layer for layer in leaf_layers(model) if not isinstance(layer, keras.layers.InputLayer)]
         self.token_inputs = bool(self.leaves) and isinstance(self.leaves[0], keras.layers.Embedding)
         self._describe()
@@ -77,10 +81,15 @@ class KerasAdapter:
     def _loss_fn(self) -> None:
         """Keras's compiled loss, unreduced: its function and arguments (``from_logits``)."""
         loss = self.model.loss
-        if isinstance(loss, (list, dict)):
-            raise ValueError("scalelab.keras.Diagnose: one loss for one output is supported; this model has "
-                             f"{len(loss)}")
-        fn = keras.losses.get(loss)
+        self.loss_obj = loss
+        if isinstance(loss, (list, tuple, dict)):
+            self.skipped.append(("the per-sample loss", f"the model has {len(loss)} losses for {len(loss)} outputs; "
+                                 "the probes read one"))
+            self.fn, self.fn_kwargs, self.loss_name = None, {}, "multiple"
+            self.classification = self.onehot = self.from_logits = False
+            self.clip = 0.0
+            return
+        fn = keras.losses.get(loss) if isinstance(loss, str) else loss
         self.fn, self.fn_kwargs = getattr(fn, "fn", fn), dict(getattr(fn, "_fn_kwargs", {}))
         name = getattr(self.fn, "__name__", "")
         self.loss_name = name
@@ -119,7 +128,9 @@ class KerasAdapter:
         seen: dict = {} if taps is None else taps
         restore = self._tap(seen)
         try:
-            out, _ = self.model.stateless_call(trainable, non_trainable, x, training=False)
+            # training=False where the model's call takes it (a subclassed call(self, x) does not)
+            kw = {"training": False} if getattr(self.model, "_call_has_training_arg", True) else {}
+            out, _ = self.model.stateless_call(trainable, non_trainable, x, **kw)
         finally:
             restore()
         if not isinstance(out, torch.Tensor):
@@ -181,11 +192,63 @@ class KerasAdapter:
             self.skipped.append((name, why))
 
     def loss_per_sample(self, out, y) -> torch.Tensor:
-        """Keras's own loss function, unreduced, on Keras's own softmax of the logits."""
+        """Keras's own loss function, unreduced, on Keras's own softmax of the logits; targets
+        and predictions brought to one rank as Keras's loss wrapper brings them ((n,) against (n, 1))."""
+        if self.fn is None:
+            raise ValueError("no single loss to differentiate")
+        from keras.src.losses.loss import squeeze_or_expand_to_same_rank
+
         pred = SOFTMAX(out) if self.softmax_layer is not None else out
         target = torch.nn.functional.one_hot(y, out.shape[-1]).to(out.dtype) if self.onehot else y
+        target, pred = squeeze_or_expand_to_same_rank(target, pred)
         per = self.fn(target, pred, **self.fn_kwargs)
         return per.reshape(out.shape[0], -1).mean(1) if per.dim() > 1 else per
+
+    def model_output(self, out) -> torch.Tensor:
+        """What the model returns (its softmax, where the view reads the logits)."""
+        return SOFTMAX(out) if self.softmax_layer is not None else out
+
+    # -- the model as the user wrote it (checks, one-run records, `scalelab show`)
+
+    def describe(self, x=None) -> ModelDesc:
+        return describe_keras(self.model, self.leaves)
+
+    def _kernels(self) -> list:
+        return [v for v, lay in self.layouts.values() if lay in ("dense", "conv")]
+
+    def weight_rms(self) -> float | None:
+        rms = [float(v.value.detach().float().pow(2).mean().sqrt()) for v in self._kernels()]
+        rms = [r for r in rms if r > 0]
+        return float(np.median(rms)) if rms else None
+
+    def weight_spreads(self) -> list[tuple[str, float]]:
+        return [(li.name, float(self.layouts[li.weight][0].value.detach().float().std()))
+                for li in self.layers if li.weighted]
+
+    def grad_rms(self) -> dict[str, float]:
+        out = {}
+        for i, v in enumerate(self._kernels()):
+            g = v.value.grad
+            if g is not None:
+                out[f"layer{i}.grad_rms"] = float(g.detach().float().pow(2).mean().sqrt())
+        return out
+
+    def unit_layers(self) -> list[tuple[int, str, str]]:
+        """(index, name, activation) of each hidden weighted layer: its fused activation, or
+        the activation layer right after it."""
+        by_name, out = {layer.name: layer for layer in self.leaves}, []
+        for li in [li for li in self.layers if li.weighted][:-1]:
+            act = activation_name(getattr(by_name[li.name], "activation", None))
+            follow = next((x for x in self.layers if x.kind == "activation" and x.index == li.index), None)
+            if act in ("linear", None) and follow is not None:
+                act = activation_name(getattr(by_name[follow.name], "activation", None)) or "relu"
+            out.append((li.index, li.name, act or "linear"))
+        return out
+
+    def loop_checks(self, d: ModelDesc) -> list:
+        from ._checks_loop import check_frozen
+
+        return check_frozen(d, n_trainable=len(self.model.trainable_variables))
 
     # -- Keras's optimizer
 
@@ -231,7 +294,10 @@ class Diagnose(keras.callbacks.Callback):
     ``probe_data=(x, y)``: the training data (or part of it) the fixed probe batch is drawn
     from, as the built-in studies draw it (default: the first training batch); ``level``:
     what this run is (``{"input.scale": "1/255"}``), runs of one study are compared by
-    level; ``probes``: none, cheap, standard or full. ``findings`` holds them after fit."""
+    level; ``probes``: none, cheap, standard or full. ``findings`` holds them after fit.
+
+    Nothing scalelab does inside ``fit`` can break it: a failure is one "not probed" line
+    (printed, and stored with the run); Keras's own step runs as without the callback."""
 
     def __init__(self, study: str, *, db: str = "scalelab.db", probes: str = "cheap", level: dict | None = None,
                  seed: int | None = None, probe_data=None, probe_batch: int = 512, verbose: bool = True):
@@ -240,15 +306,40 @@ class Diagnose(keras.callbacks.Callback):
         if backend != "torch":
             raise RuntimeError(f"scalelab.keras.Diagnose runs on Keras's torch backend, not {backend!r}: set "
                                "KERAS_BACKEND=torch before keras is imported")
+        validate(study, probes)
         self.options = dict(study=study, db=db, probes=probes, level=level, seed=seed, probe_batch=probe_batch,
                             verbose=verbose)
         self.probe_data = probe_data
         self.findings: list = []
         self.session: Session | None = None
+        self.guard = Guard()
 
     def on_train_begin(self, logs=None):
+        self.guard, self.session, self.findings, self._loss = (g := Guard()), None, [], None
         m = self.model
-        a = KerasAdapter(m)
+        g.call("scalelab's setup", self._setup)
+        if self.session is None:
+            return
+        s = self.session
+        train_step, compute_loss = m.train_step, m._compute_loss
+
+        def observed_loss(*args, **kwargs):
+            self._loss = compute_loss(*args, **kwargs)
+            return self._loss
+
+        def observed_step(data):
+            self._loss = None
+            g.call("the probes before the update", self._before, data)
+            out = train_step(data)            # Keras's own step, outside any guard: untouched
+            g.call("the step's loss", self._after, data)
+            return out
+
+        object.__setattr__(m, "train_step", observed_step)
+        object.__setattr__(m, "_compute_loss", observed_loss)
+
+    def _setup(self) -> None:
+        m = self.model
+        a = KerasAdapter(m, self.guard.lines)
         epochs, steps = int(self.params.get("epochs") or 1), int(self.params.get("steps") or 0)
         o = m.optimizer
         known = {"profile": "keras",
@@ -258,38 +349,49 @@ class Diagnose(keras.callbacks.Callback):
                            "lr": float(np.asarray(keras.ops.convert_to_numpy(o.learning_rate)))},
                  "train": {"epochs": epochs},
                  "model": {"batchnorm": any(isinstance(l, keras.layers.BatchNormalization) for l in a.leaves)}}
-        self.session = s = Session(a, known=known, **self.options)
+        self.session = Session(a, known=known, guard=self.guard, **self.options)
+        self._epochs, self._steps_per_epoch = epochs, steps or None
         self._steps = (epochs * steps) if steps else 10 ** 6
         self._spe = steps or self._steps
-        self._loss = None
-        train_step, compute_loss = m.train_step, m._compute_loss
 
-        def observed_loss(*args, **kwargs):
-            self._loss = compute_loss(*args, **kwargs)
-            return self._loss
+    def _before(self, data) -> None:
+        s = self.session
+        x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
+        s.observe(y, sw)
+        if s.view is None and "the probe view" not in self.guard.off:
+            if not isinstance(x, torch.Tensor) and self.probe_data is None:
+                n = len(x) if isinstance(x, (list, tuple, dict)) else 1
+                self.guard.note("the probes", f"the model takes {n} inputs; the probes feed one")
+                self.guard.off.add("the probe view")
+                return s.step_start()
+            if self.probe_data is None:
+                s.offer_batch(x, y)
+            self.guard.call("the probe view", s.start, self._steps, self._spe, self.probe_data)
+            if s.desc is not None:
+                s.desc.epochs, s.desc.steps_per_epoch = self._epochs, self._steps_per_epoch
+                s.desc.batch_size = int(len(y)) if y is not None else None
+        s.step_start()
 
-        def observed_step(data):
-            x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-            if s.view is None:
-                if self.probe_data is None:
-                    s.offer_batch(x, y)
-                s.start(self._steps, self._spe, self.probe_data)
-            s.step_start()
-            out = train_step(data)
-            s.step_end(float(self._loss.detach()), int(len(y)))
-            return out
-
-        object.__setattr__(m, "train_step", observed_step)
-        object.__setattr__(m, "_compute_loss", observed_loss)
+    def _after(self, data) -> None:
+        _, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        loss = float("nan") if self._loss is None else float(keras.ops.convert_to_numpy(self._loss))
+        self.session.step_end(loss, int(len(y)) if y is not None else 1)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.session is None:
+            return
         logs = logs or {}
         names = {"accuracy": "train_acc", "sparse_categorical_accuracy": "train_acc", "val_loss": "val_loss",
-                 "val_accuracy": "val_acc", "val_sparse_categorical_accuracy": "val_acc"}
-        self.session.epoch_end({names[k]: v for k, v in logs.items() if k in names})
+                 "val_accuracy": "val_acc", "val_sparse_categorical_accuracy": "val_acc",
+                 "binary_accuracy": "train_acc", "categorical_accuracy": "train_acc"}
+        self.guard.call("the epoch's metrics", self.session.epoch_end,
+                        {names[k]: v for k, v in logs.items() if k in names and isinstance(v, (int, float, np.floating))})
 
     def on_train_end(self, logs=None):
         for name in ("train_step", "_compute_loss"):
             if name in self.model.__dict__:
                 object.__delattr__(self.model, name)
-        self.findings = self.session.finish()
+        if self.session is not None:
+            self.findings = self.session.finish() or []
+        elif self.options["verbose"]:
+            print("\n  ".join([f"scalelab: {self.options['study']}: nothing recorded", *self.guard.rendered()]))

@@ -1,24 +1,14 @@
-"""``scalelab.watch``: the probes on an ordinary PyTorch training loop.
-
-The watcher needs no change to the loop: it registers hooks, in the style of
-``torch.utils.hooks``, and removes them on exit (``RemovableHandle``):
-
-* the optimizer's step pre-hook and post-hook are the step's events: the probes that look
-  at the model before the update run before ``optimizer.step()``, the gradient and update
-  probes right after it;
-* a forward pre-hook on the model keeps the first training inputs as the fixed probe batch,
-  and a forward hook on the loss module sees the targets and the batch loss.
-
-What it computes is done by the same probe classes as the built-in studies, through an
-adapter that offers the engine's step view over the model (:class:`TorchAdapter`).
-"""
+"""The PyTorch model, loss and optimizer as the step view needs them (:class:`TorchAdapter`);
+the loop's hooks are in :mod:`._torch_watch`."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ._session import Session
+from ._checks_loop import check_optimizer_params, check_target_shape, check_unregistered, check_zero_grad
+from ._model import CLASS_LOSSES, ModelDesc
+from ._torch_describe import ACT_NAMES, describe_torch, loss_kind
 from ._view import LayerInfo, flat_tap
 
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Mish,
@@ -31,20 +21,23 @@ class TorchAdapter:
 
     framework = "pytorch"
 
-    def __init__(self, model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer):
+    def __init__(self, model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, skipped: list | None = None):
         if not isinstance(model, nn.Module):
             raise TypeError(f"scalelab.watch: model must be a torch.nn.Module, got {type(model).__name__}")
-        if not isinstance(loss_fn, nn.Module):
-            raise TypeError("scalelab.watch: loss_fn must be a loss module (e.g. nn.CrossEntropyLoss()), whose "
-                            f"forward hook shows the targets; got {type(loss_fn).__name__}")
+        if not callable(loss_fn):
+            raise TypeError("scalelab.watch: loss_fn must be the loss the loop calls (nn.CrossEntropyLoss(), "
+                            f"F.nll_loss, or your own function); got {type(loss_fn).__name__}")
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"scalelab.watch: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        first = next(model.parameters())
-        self.device, self.dtype = first.device, first.dtype
-        self.classification = isinstance(loss_fn, CLASSIFICATION_LOSSES)
+        first = next(model.parameters(), None)
+        self.device = first.device if first is not None else torch.device("cpu")
+        self.dtype = first.dtype if first is not None else torch.float32
+        self.loss_name, _, _ = loss_kind(loss_fn)
+        # the probes' classification: one class index per row and logits out (what CrossEntropyLoss/NLLLoss take)
+        self.classification = isinstance(loss_fn, CLASSIFICATION_LOSSES) or self.loss_name in CLASS_LOSSES
         self.clip = 0.0
-        self.skipped: list[tuple[str, str]] = []
+        self.skipped: list[tuple[str, str]] = skipped if skipped is not None else []
         self._describe()
 
     def _describe(self) -> None:
@@ -110,16 +103,18 @@ class TorchAdapter:
             for mod, (kind, i) in self.tap_of.items():
                 handles.append(mod.register_forward_hook(self._tapper(taps, kind, i, mod)))
         was_training = self.model.training
-        self.model.eval()
+        nn.Module.train(self.model, False)   # nn.Module's own: a model may define train() for its own loop
         try:
             out = torch.func.functional_call(self.model, given, (x,))
         finally:
-            self.model.train(was_training)
+            nn.Module.train(self.model, was_training)
             for h in handles:
                 h.remove()
+        if not isinstance(out, torch.Tensor):
+            raise ValueError(f"the model returns {type(out).__name__}, not one tensor")
         if taps is not None:
             self._check_taps(taps)
-        return out.reshape(-1, out.shape[-1])
+        return out.reshape(-1, out.shape[-1]) if out.dim() > 1 else out.reshape(-1, 1)
 
     def _tapper(self, taps, kind, i, mod):
         # a convolution's output and the activation after it: channels are the units
@@ -147,13 +142,81 @@ class TorchAdapter:
             self.skipped.append((name, why))
 
     def loss_per_sample(self, out, y) -> torch.Tensor:
-        # the user's own loss module, unreduced; forward() rather than __call__: its hooks stay quiet
-        reduction, self.loss_fn.reduction = self.loss_fn.reduction, "none"
-        try:
-            per = self.loss_fn.forward(out, y)
-        finally:
-            self.loss_fn.reduction = reduction
+        if self.classification:
+            y = y.reshape(-1)
+        elif y.dim() < out.dim() and out.shape[-1] == 1:
+            y = y.reshape(out.shape)   # per sample: the row's own target (the loop may broadcast, see the checks)
+        if isinstance(self.loss_fn, nn.Module) and hasattr(self.loss_fn, "reduction"):
+            # the user's own loss module, unreduced; forward() rather than __call__: its hooks stay quiet
+            reduction, self.loss_fn.reduction = self.loss_fn.reduction, "none"
+            try:
+                per = self.loss_fn.forward(out, y)
+            finally:
+                self.loss_fn.reduction = reduction
+        elif self.loss_name.startswith("custom:") or isinstance(self.loss_fn, nn.Module):
+            # the user's own function: one row at a time (it returns a mean)
+            per = torch.stack([self.loss_fn(out[i:i + 1], y[i:i + 1]).reshape(()) for i in range(out.shape[0])])
+        else:
+            per = self.loss_fn(out, y, reduction="none")
         return per.reshape(out.shape[0], -1).mean(1) if per.dim() > 1 else per
+
+    def model_output(self, out) -> torch.Tensor:
+        return out
+
+    # -- the model as the user wrote it (checks, one-run records, `scalelab show`)
+
+    def run_with_hooks(self, x, hooks) -> torch.Tensor:
+        handles = [m.register_forward_hook(h) for m, h in hooks]
+        was_training = self.model.training
+        nn.Module.train(self.model, False)
+        try:
+            with torch.no_grad():
+                return self.model(x)
+        finally:
+            nn.Module.train(self.model, was_training)
+            for h in handles:
+                h.remove()
+
+    def describe(self, x=None) -> ModelDesc:
+        return describe_torch(self.model, self.loss_fn, self.optimizer, x, self.run_with_hooks)
+
+    def _kernels(self) -> list:
+        return [p for p, lay in self.layouts.values() if lay in ("dense", "conv")]
+
+    def weight_rms(self) -> float | None:
+        rms = [float(p.detach().float().pow(2).mean().sqrt()) for p in self._kernels()]
+        rms = [r for r in rms if r > 0]
+        return sorted(rms)[len(rms) // 2] if rms else None
+
+    def weight_spreads(self) -> list[tuple[str, float]]:
+        return [(li.name, float(self.layouts[li.weight][0].detach().float().std()))
+                for li in self.layers if li.weighted]
+
+    def grad_rms(self) -> dict[str, float]:
+        return {f"layer{i}.grad_rms": float(p.grad.detach().float().pow(2).mean().sqrt())
+                for i, p in enumerate(self._kernels()) if p.grad is not None}
+
+    def unit_layers(self) -> list[tuple[int, str, str]]:
+        out = []
+        for mod, (kind, i) in self.tap_of.items():
+            if kind == "act" and type(mod) in ACT_NAMES:
+                name = next(li.name for li in self.layers if li.weighted and li.index == i)
+                out.append((i, name, ACT_NAMES[type(mod)]))
+        return out
+
+    def loop_checks(self, d: ModelDesc) -> list:
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        held = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
+        mine = {id(p) for p in trainable}
+        found = check_optimizer_params(d, len(trainable), len(mine & held), len(held - {id(p) for p in
+                                                                                         self.model.parameters()}))
+        found += check_unregistered(d)
+        w = getattr(self, "watcher", None)
+        if w is not None:
+            found += check_zero_grad(d, w.accumulated, w.steps_seen)
+            if w.shapes is not None:
+                found += check_target_shape(d, *w.shapes)
+        return found
 
     # -- the optimizer
 
@@ -195,115 +258,3 @@ class TorchAdapter:
             raise KeyError(f"no hyperparameter {name!r}; known: {', '.join(values)}")
         return {k: torch.full((1, 1, 1), float(values[name](groups[id(p)])), dtype=self.dtype, device=self.device)
                 for k, (p, _) in self.layouts.items()}
-
-
-class Watcher:
-    """The probes on a PyTorch training loop; see :func:`scalelab.watch`."""
-
-    def __init__(self, model, loss_fn, optimizer, *, study: str, db: str = "scalelab.db", probes: str = "cheap",
-                 level: dict | None = None, seed: int | None = None, epochs: int | None = None,
-                 steps_per_epoch: int | None = None, total_steps: int | None = None, probe_data=None,
-                 probe_batch: int = 512, verbose: bool = True):
-        self.adapter = a = TorchAdapter(model, loss_fn, optimizer)
-        known = {"profile": "torch",
-                 "loss": {"name": "crossentropy", "from_logits": True, "clip": 0.0} if a.classification else
-                 {"name": "mse" if isinstance(loss_fn, nn.MSELoss) else "mae"},
-                 "optim": {"name": "adam" if a.optimizer_family == "adam" else a.optimizer_family,
-                           "lr": float(optimizer.defaults["lr"])},
-                 "model": {"batchnorm": any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())}}
-        if epochs:
-            known["train"] = {"epochs": int(epochs)}
-        self.session = Session(a, study=study, db=db, probes=probes, level=level, seed=seed, probe_batch=probe_batch,
-                               known=known, verbose=verbose)
-        self.steps_per_epoch = steps_per_epoch
-        self.total_steps = total_steps or (epochs * steps_per_epoch if epochs and steps_per_epoch else 10 ** 6)
-        self.probe_data = probe_data
-        self.findings: list = []
-        self._x = self._batch_n = self._loss = None
-        self._in_epoch = 0
-        self._handles = [
-            model.register_forward_pre_hook(self._on_model_input),
-            loss_fn.register_forward_hook(self._on_loss),
-            optimizer.register_step_pre_hook(self._on_step_start),
-            optimizer.register_step_post_hook(self._on_step_end),
-        ]
-
-    # -- hooks
-
-    def _training(self) -> bool:
-        return self.adapter.model.training and torch.is_grad_enabled()
-
-    def _on_model_input(self, module, args):
-        if self._training() and args and isinstance(args[0], torch.Tensor):
-            self._x = args[0]
-
-    def _on_loss(self, module, args, output):
-        if not torch.is_grad_enabled() or len(args) < 2:
-            return
-        self._loss, self._batch_n = output, args[1].shape[0]
-        if self.session.collecting and self._x is not None and self.probe_data is None:
-            self.session.offer_batch(self._x, args[1])
-
-    def _on_step_start(self, optimizer, args, kwargs):
-        s = self.session
-        if s.view is None:
-            s.start(self.total_steps, self.steps_per_epoch or self.total_steps, self.probe_data)
-        s.step_start()
-
-    def _on_step_end(self, optimizer, args, kwargs):
-        loss = float(self._loss.detach()) if self._loss is not None else float("nan")
-        self.session.step_end(loss, self._batch_n or 1)
-        self._in_epoch += 1
-        if self.steps_per_epoch and self._in_epoch == self.steps_per_epoch:
-            self.epoch_end()
-
-    # -- the user's calls
-
-    def epoch_end(self, **metrics) -> dict:
-        """Close an epoch (automatic every ``steps_per_epoch`` steps): its training loss is the
-        sample-weighted mean of its batch losses; ``metrics`` adds e.g. ``val_loss=``, ``test_acc=``."""
-        self._in_epoch = 0
-        if metrics and self.session.epochs and not self.session._epoch_losses:
-            self.session.epochs[-1].update({k: float(v) for k, v in metrics.items()})
-            return self.session.epochs[-1]
-        return self.session.epoch_end(metrics)
-
-    def remove(self) -> None:
-        """Remove every hook (the model, loss and optimizer are as before)."""
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-
-    def close(self) -> list:
-        """Remove the hooks, store the run, print and return its findings."""
-        self.remove()
-        self.findings = self.session.finish()
-        return self.findings
-
-    def __enter__(self) -> "Watcher":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:   # a failed loop: hooks off, nothing stored
-            self.remove()
-            self.session.store.close()
-
-
-def watch(model, loss_fn, optimizer, *, study: str, **options) -> Watcher:
-    """Record scalelab's probes inside an ordinary PyTorch training loop, store the run as
-    a trial of study ``study`` (``db=``, default ``scalelab.db``) and print its findings::
-
-        with scalelab.watch(model, loss_fn, opt, study="mine", probes="standard", steps_per_epoch=len(loader)):
-            for epoch in range(5):
-                for x, y in loader:
-                    opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
-
-    ``probes``: none, cheap, standard or full (see :mod:`scalelab.probes`); ``level``: what
-    this run is (``{"input.scale": "1/255"}``), runs of the same study are compared by
-    level and runs of the same level are its seeds; ``epochs`` and ``steps_per_epoch`` (or
-    ``total_steps``) place the probes on a log schedule; ``probe_data=(x, y)`` fixes the
-    probe batch (default: the first ``probe_batch`` training samples the loop shows).
-    Without ``with``, call ``close()`` after the loop."""
-    return Watcher(model, loss_fn, optimizer, study=study, **options)

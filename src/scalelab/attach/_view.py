@@ -52,10 +52,35 @@ def flat_tap(t: torch.Tensor, channels_first: bool) -> torch.Tensor | None:
 
 
 def pick(data, rows: torch.Tensor) -> torch.Tensor:
-    """Rows of a tensor or of an array (only those rows are converted: a training set stays as it is)."""
+    """Rows of a tensor or of an array (only those rows are converted: a training set stays as it is);
+    a pandas DataFrame or Series by position (``data[rows]`` would index its columns)."""
     if isinstance(data, torch.Tensor):
         return data[rows.to(data.device)]
-    return torch.as_tensor(np.asarray(data[rows.cpu().numpy()]))
+    r = rows.cpu().numpy()
+    a = np.asarray(data.iloc[r]) if hasattr(data, "iloc") else np.asarray(data[r])
+    if a.dtype == bool:
+        a = a.astype(np.float32)
+    return torch.as_tensor(a)
+
+
+def to_numpy(t) -> np.ndarray:
+    """A tensor, array, DataFrame or Series (or a Keras tensor on any backend) as a numpy array."""
+    if isinstance(t, torch.Tensor):
+        return t.detach().cpu().numpy()
+    if hasattr(t, "to_numpy"):
+        return t.to_numpy()
+    if hasattr(t, "numpy") and not isinstance(t, np.ndarray):
+        return np.asarray(t.numpy())
+    return np.asarray(t)
+
+
+def class_index(y: torch.Tensor) -> torch.Tensor:
+    """Class labels as one index per row: (n,), (n, 1) and (n, k, 1) as they are, one-hot rows by their argmax."""
+    while y.dim() > 1 and y.shape[-1] == 1:
+        y = y[..., 0]
+    if y.dim() == 2 and y.shape[-1] > 1 and y.is_floating_point():
+        y = y.argmax(-1)
+    return y.reshape(-1).long()
 
 
 class AttachedView:
@@ -151,11 +176,17 @@ class AttachedView:
 
     # -- computing on the model
 
+    def raw_rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows of the probe data as the user gave them (their dtype and encoding)."""
+        return pick(self._x, rows), pick(self._y, rows)
+
     def training_rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = pick(self._x, rows).to(self.device), pick(self._y, rows).to(self.device)
         if not getattr(self.a, "token_inputs", False):
             x = x.to(self.dtype)   # raw uint8 pixels too: the model computes in its own dtype
-        y = y.reshape(-1).long() if self.classification else y.to(self.dtype)
+        y = class_index(y) if self.classification else y.to(self.dtype)
+        if y.dim() > 2:   # per-timestep targets (n, k, d): rows as the forward flattens its output
+            y = y.reshape(-1, y.shape[-1])
         return x.unsqueeze(0), y.unsqueeze(0)
 
     def forward(self, params, x, taps: dict | None = None) -> torch.Tensor:

@@ -1,0 +1,29 @@
+"""Keras, tanh hidden units with weights drawn at stddev 5 ('bigger weights learn faster').
+Root cause: saturated tanh units (derivative ~0 on almost every input)."""
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+import keras  # noqa: E402
+
+import scalelab.keras  # noqa: E402
+from _data import blobs  # noqa: E402
+
+ROOT_CAUSE = ("saturated-at-start", "saturated-tanh-sigmoid")
+CATEGORY = "saturated units"
+
+
+def main(fixed=False, study="k20", db="gallery.db", verbose=True):
+    X, y = blobs(classes=3)
+    X = (X - X.mean(0)) / X.std(0)
+    keras.utils.set_random_seed(0)
+    init = "glorot_uniform" if fixed else keras.initializers.RandomNormal(stddev=5.0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(32, activation="tanh", kernel_initializer=init),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    diag = scalelab.keras.Diagnose(study, db=db, verbose=verbose)   # the one added line
+    model.fit(X, y, epochs=15, batch_size=16, callbacks=[diag], verbose=0)
+    return diag.findings
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""PyTorch binary classifier: nn.Sigmoid at the end and nn.BCEWithLogitsLoss.
+Root cause: the sigmoid is applied twice (the loss applies it itself)."""
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import scalelab
+from _data import blobs
+
+ROOT_CAUSE = ("output-loss-mismatch",)
+CATEGORY = "output activation x loss"
+
+
+def main(fixed=False, study="t12", db="gallery.db", verbose=True):
+    X, y = blobs(classes=2)
+    torch.manual_seed(0)
+    layers = [nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1)]
+    model = nn.Sequential(*layers) if fixed else nn.Sequential(*layers, nn.Sigmoid())
+    loss_fn = nn.BCEWithLogitsLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(torch.tensor(X), torch.tensor(y, dtype=torch.float32)[:, None]), batch_size=16,
+                        shuffle=True)
+    with scalelab.watch(model, loss_fn, opt, study=study, db=db, verbose=verbose,   # the one added line
+                        epochs=15, steps_per_epoch=len(loader)) as w:
+        for epoch in range(15):
+            for xb, yb in loader:
+                opt.zero_grad()
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
+                opt.step()
+    return w.findings
+
+
+if __name__ == "__main__":
+    main()
