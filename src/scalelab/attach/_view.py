@@ -42,8 +42,20 @@ class LayerInfo:
         return self.weight is not None and self.bias is not None
 
 
+def as_torch(t) -> torch.Tensor | None:
+    """A concrete array of another framework (Keras on TensorFlow or JAX, numpy) as a torch
+    tensor of its own (a copy: the framework may reuse its buffer); None when it is not one
+    array (a tuple, a traced value)."""
+    try:
+        return torch.from_numpy(np.array(t))
+    except Exception:
+        return None
+
+
 def flat_tap(t: torch.Tensor, channels_first: bool) -> torch.Tensor | None:
     """A layer's output as (1, samples, units); None when it is not one tensor."""
+    if not isinstance(t, torch.Tensor) and hasattr(t, "shape"):
+        t = as_torch(t)
     if not isinstance(t, torch.Tensor) or t.dim() < 2:
         return None
     if t.dim() > 2 and channels_first:
@@ -169,6 +181,8 @@ class AttachedView:
         return self.loss_per_sample(out, y), out
 
     def objective(self, params, x, y):
+        if hasattr(self.a, "objective"):   # Keras on TensorFlow or JAX: that backend differentiates it, twice
+            return self.a.objective(params, x[0], y[0]).reshape(1), self.forward(params, x)
         per, out = self.per_sample(params, x, y)
         return per.mean(1), out
 
