@@ -42,20 +42,14 @@ class LayerInfo:
         return self.weight is not None and self.bias is not None
 
 
-def as_torch(t) -> torch.Tensor | None:
-    """A concrete array of another framework (Keras on TensorFlow or JAX, numpy) as a torch
-    tensor of its own (a copy: the framework may reuse its buffer); None when it is not one
-    array (a tuple, a traced value)."""
-    try:
-        return torch.from_numpy(np.array(t))
-    except Exception:
-        return None
-
-
 def flat_tap(t: torch.Tensor, channels_first: bool) -> torch.Tensor | None:
     """A layer's output as (1, samples, units); None when it is not one tensor."""
-    if not isinstance(t, torch.Tensor) and hasattr(t, "shape"):
-        t = as_torch(t)
+    if not isinstance(t, torch.Tensor) and len(getattr(t, "shape", ())) >= 2:
+        # Keras on TensorFlow or JAX: stays that backend's array (maybe traced); its adapter copies it out
+        from keras import ops
+
+        t = ops.moveaxis(t, 1, -1) if len(t.shape) > 2 and channels_first else t
+        return ops.reshape(t, (1, -1, t.shape[-1]))
     if not isinstance(t, torch.Tensor) or t.dim() < 2:
         return None
     if t.dim() > 2 and channels_first:

@@ -1,33 +1,36 @@
 """The Keras adapter on TensorFlow or JAX: :class:`KerasAdapter` whose computations run on
 the backend and are offered to the probes as torch ``autograd.Function`` s.
 
-Each Function converts its torch inputs to the backend's arrays (copies), runs Keras's own
-code there (``stateless_call`` with the taps, Keras's loss function) and returns torch
-tensors; its backward pass is the backend's vector-Jacobian product of the same code. The
-training objective (mean loss over a batch) is differentiable twice: its gradient is a
-Function whose backward is the backend's Hessian-vector product, so the curvature probe's
-``autograd.grad(..., create_graph=True)`` works as on torch.
+Each computation is a pure function of the backend's arrays (the weights, the other
+variables' values, the batch), compiled once per shape where the backend compiles
+(``jax.jit``; TensorFlow runs it eagerly): Keras's own ``stateless_call`` with the taps,
+Keras's loss function, and their derivatives by the backend's autodiff. A Function converts
+its torch inputs to arrays (copies), calls it and returns torch tensors; its backward pass
+is the backend's vector-Jacobian product. The training objective (mean loss over a batch)
+is differentiable twice: its gradient is a Function whose backward is the backend's
+Hessian-vector product, so the curvature probe's ``autograd.grad(..., create_graph=True)``
+works as on torch.
 """
 
 from __future__ import annotations
+
+import math
 
 import keras
 import numpy as np
 import torch
 
-from .._keras import KerasAdapter, leaf_layers
-from .._view import as_torch
+from .._keras import SOFTMAX, KerasAdapter, leaf_layers
 
 
 def to_torch(a) -> torch.Tensor:
-    t = as_torch(a)
-    if t is None:
-        raise TypeError(f"expected one array of Keras's backend, got {type(a).__name__}")
-    return t
+    """A concrete array of Keras's backend as a torch tensor of its own (a copy: JAX reuses
+    the buffers it donates to the next step)."""
+    return torch.from_numpy(np.array(keras.ops.convert_to_numpy(a)))
 
 
-def to_numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()
+def to_array(t: torch.Tensor):
+    return keras.ops.convert_to_tensor(t.detach().cpu().numpy())
 
 
 class CompiledAdapter(KerasAdapter):
@@ -40,6 +43,7 @@ class CompiledAdapter(KerasAdapter):
         self._grads: dict[str, torch.Tensor] | None = None
         if model.trainable_variables:
             super().__init__(model)
+            self.bind()
         else:   # not built yet (TensorFlow builds it when it first traces the step): the loss now, the layers in bind()
             self.model, self.skipped = model, []
             self.leaves = [layer for layer in leaf_layers(model) if not isinstance(layer, keras.layers.InputLayer)]
@@ -47,28 +51,64 @@ class CompiledAdapter(KerasAdapter):
             self._describe()
             self._loss_fn()
         self.device = torch.device("cpu")
-        self.dtype = torch.float32
+        if self.clip and self.softmax_layer is not None and not self._loss_clips():
+            self.clip = 0.0
+
+    def _loss_clips(self) -> bool:
+        """Whether Keras's probability cross-entropy clips a softmax output on this backend. On
+        TensorFlow it does not: Keras computes it from the softmax's own logits (a saturated
+        softmax keeps a finite loss and a nonzero gradient), so there is no clip to report."""
+        logits = keras.ops.convert_to_tensor(np.array([[0.0, 60.0]], dtype="float32"))
+        target = np.array([[1.0, 0.0]] if self.onehot else [0], dtype="float32" if self.onehot else "int32")
+        per = float(keras.ops.convert_to_numpy(self.fn(target, SOFTMAX(logits), **self.fn_kwargs)).reshape(-1)[0])
+        return per < (60.0 - math.log(self.clip)) / 2   # halfway: clipped gives -log(eps) (16.1 at 1e-7), logits 60
 
     def bind(self) -> None:
-        """Read the layers and variables of the built model (before its first step)."""
+        """Read the layers and variables of the built model, and compile its computations."""
         self._describe()
         self.variables = [v for v, _ in self.layouts.values()]
         self.dtype = getattr(torch, keras.backend.standardize_dtype(self.model.trainable_variables[0].dtype))
+        ops, loss = self.ops, self._loss_arrays
+        self._forward = ops.jit(self._logits_and_taps)
+        self._logits_vjp = ops.jit(lambda p, nt, x, g: ops.vjp(lambda q: self._logits_and_taps(q, nt, x)[0], p, g))
+        self._loss = ops.jit(loss)
+        self._loss_vjp = ops.jit(lambda o, y, g: ops.vjp(lambda q: loss(q[0], y), [o], g)[0])
+        self._objective_grad = ops.jit(lambda p, nt, x, y: ops.value_and_grad(lambda q: self._objective(q, nt, x, y), p))
+        self._objective_hvp = ops.jit(lambda p, v, nt, x, y: ops.hvp(lambda q: self._objective(q, nt, x, y), p, v))
+        self._training_grad = ops.jit(
+            lambda p, nt, mv, x, y, sw: ops.value_and_grad(lambda q: training_loss(self.model, q, nt, mv, x, y, sw), p))
 
     # -- values across the boundary
 
     def value(self, v) -> torch.Tensor:
         return to_torch(v.value)
 
-    def array(self, t: torch.Tensor):
-        return keras.ops.convert_to_tensor(to_numpy(t))
+    def arrays(self, params) -> list:
+        """View-layout torch parameters (in ``layouts`` order) as arrays of the variables' shapes."""
+        return [keras.ops.convert_to_tensor(p.detach().cpu().numpy().reshape(v.shape))
+                for p, v in zip(params, self.variables)]
 
-    def values(self, params) -> list:
-        """View-layout torch parameters (in ``layouts`` order) as backend arrays of the variables' shapes."""
-        return [keras.ops.convert_to_tensor(to_numpy(p).reshape(v.shape)) for p, v in zip(params, self.variables)]
-
-    def from_values(self, arrays, like) -> list[torch.Tensor]:
+    def tensors(self, arrays, like) -> list[torch.Tensor]:
         return [to_torch(a).reshape(p.shape).to(p.dtype) for a, p in zip(arrays, like)]
+
+    def non_trainable(self) -> list:
+        return [v.value for v in self.model.non_trainable_variables]
+
+    # -- the computations, pure functions of arrays
+
+    def _logits_and_taps(self, arrays, non_trainable, x):
+        taps: dict = {}
+        # every variable the call reads is one of the arguments (under jit nothing is read from outside)
+        mapping = [*zip(self.variables, arrays), *zip(self.model.non_trainable_variables, non_trainable)]
+        with keras.StatelessScope(state_mapping=mapping):
+            out = self._call(dict(zip(map(id, self.variables), arrays)), x, taps)
+        return out, taps
+
+    def _loss_arrays(self, out, y):
+        return KerasAdapter.loss_per_sample(self, out, y)
+
+    def _objective(self, arrays, non_trainable, x, y):
+        return keras.ops.mean(self._loss_arrays(self._logits_and_taps(arrays, non_trainable, x)[0], y))
 
     # -- the step's gradient
 
@@ -78,15 +118,10 @@ class CompiledAdapter(KerasAdapter):
         included) and the same random state (a dropout mask equal to the step's), nothing assigned."""
         model = self.model
         x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
-        by_id = {id(v): i for i, v in enumerate(model.trainable_variables)}
-        trainable = [v.value for v in model.trainable_variables]
-        rest = ([v.value for v in model.non_trainable_variables], [v.value for v in model.metrics_variables])
-
-        def loss(values):
-            return training_loss(model, [*values], *rest, x, y, sw)
-
-        _, grads = self.ops.value_and_grad(loss, trainable)
-        self._grads = {k: self.to_view(to_torch(grads[by_id[id(v)]]), lay) for k, (v, lay) in self.layouts.items()}
+        _, grads = self._training_grad([v.value for v in model.trainable_variables], self.non_trainable(),
+                                       [v.value for v in model.metrics_variables], x, y, sw)
+        by_id = {id(v): g for v, g in zip(model.trainable_variables, grads)}
+        self._grads = {k: self.to_view(to_torch(by_id[id(v)]), lay) for k, (v, lay) in self.layouts.items()}
 
     def forget_gradients(self) -> None:
         self._grads = None
@@ -106,22 +141,8 @@ class CompiledAdapter(KerasAdapter):
 
     def objective(self, params, x, y) -> torch.Tensor:
         """The mean per-sample loss of the batch, differentiable twice (the curvature probe)."""
-        f = self._objective_fn(self.array(x), self.array(y))
-        return _Objective.apply(self, f, *[params[k] for k in self.layouts])
-
-    def _logits(self, arrays, x):
-        """Logits on backend arrays, for a backend's autodiff: the taps this pass fills are not
-        kept (a traced pass cannot be copied out), nor what it would have skipped."""
-        skipped = list(self.skipped)
-        try:
-            return self._call(dict(zip(map(id, self.variables), arrays)), x)
-        finally:
-            self.skipped[:] = skipped
-
-    def _objective_fn(self, xb, yb):
-        def f(arrays):
-            return keras.ops.mean(KerasAdapter.loss_per_sample(self, self._logits(arrays, xb), yb))
-        return f
+        return _Objective.apply(self, (self.non_trainable(), to_array(x), to_array(y)),
+                                *[params[k] for k in self.layouts])
 
 
 def training_loss(model, trainable, non_trainable, metrics, x, y, sample_weight):
@@ -145,17 +166,18 @@ class _Model(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a, taps, x, *params):
-        xb = a.array(x)
-        out = a._call(dict(zip(map(id, a.variables), a.values(params))), xb, taps)
-        ctx.a, ctx.xb = a, xb
+        ctx.a, ctx.args = a, (a.non_trainable(), to_array(x))
+        out, raw = a._forward(a.arrays(params), *ctx.args)
+        if taps is not None:
+            taps.update({k: to_torch(t) for k, t in raw.items()})
         ctx.save_for_backward(*params)
         return to_torch(out).to(a.dtype)
 
     @staticmethod
     def backward(ctx, g):
         a, params = ctx.a, ctx.saved_tensors
-        grads = a.ops.vjp(lambda arrays: a._logits(arrays, ctx.xb), a.values(params), a.array(g))
-        return (None, None, None, *a.from_values(grads, params))
+        grads = a._logits_vjp(a.arrays(params), *ctx.args, to_array(g))
+        return (None, None, None, *a.tensors(grads, params))
 
 
 class _Loss(torch.autograd.Function):
@@ -163,40 +185,39 @@ class _Loss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a, y, out):
-        ob, yb = a.array(out), a.array(y)
-        ctx.a, ctx.yb = a, yb
+        ctx.a, ctx.y = a, to_array(y)
         ctx.save_for_backward(out)
-        return to_torch(KerasAdapter.loss_per_sample(a, ob, yb)).to(out.dtype)
+        return to_torch(a._loss(to_array(out), ctx.y)).to(out.dtype)
 
     @staticmethod
     def backward(ctx, g):
         a, (out,) = ctx.a, ctx.saved_tensors
-        (d_out,) = a.ops.vjp(lambda o: KerasAdapter.loss_per_sample(a, o[0], ctx.yb), [a.array(out)], a.array(g))
-        return None, None, to_torch(d_out).to(out.dtype)
+        return None, None, to_torch(a._loss_vjp(to_array(out), ctx.y, to_array(g))).to(out.dtype)
 
 
 class _Objective(torch.autograd.Function):
-    """f(params), a scalar; its backward is :class:`_Gradient` (itself differentiable)."""
+    """The batch's mean loss of the parameters; its backward is :class:`_Gradient` (itself differentiable)."""
 
     @staticmethod
-    def forward(ctx, a, f, *params):
-        ctx.a, ctx.f = a, f
+    def forward(ctx, a, args, *params):
+        ctx.a, ctx.args = a, args
         ctx.save_for_backward(*params)
-        return to_torch(f(a.values(params))).to(a.dtype)
+        value, _ = a._objective_grad(a.arrays(params), *args)
+        return to_torch(value).to(a.dtype)
 
     @staticmethod
     def backward(ctx, g):
-        return (None, None, *_Gradient.apply(ctx.a, ctx.f, g, *ctx.saved_tensors))
+        return (None, None, *_Gradient.apply(ctx.a, ctx.args, g, *ctx.saved_tensors))
 
 
 class _Gradient(torch.autograd.Function):
-    """g · ∇f(params); its backward is the backend's Hessian-vector product."""
+    """g · ∇(mean loss); its backward is the backend's Hessian-vector product."""
 
     @staticmethod
-    def forward(ctx, a, f, g, *params):
-        _, grads = a.ops.value_and_grad(f, a.values(params))
-        grads = a.from_values(grads, params)
-        ctx.a, ctx.f, ctx.grads = a, f, grads
+    def forward(ctx, a, args, g, *params):
+        _, grads = a._objective_grad(a.arrays(params), *args)
+        grads = a.tensors(grads, params)
+        ctx.a, ctx.args, ctx.grads = a, args, grads
         ctx.save_for_backward(g, *params)
         return tuple(g * gr for gr in grads)
 
@@ -204,6 +225,6 @@ class _Gradient(torch.autograd.Function):
     def backward(ctx, *vs):
         a, (g, *params) = ctx.a, ctx.saved_tensors
         vs = [torch.zeros_like(p) if v is None else v for v, p in zip(vs, params)]
-        hv = a.from_values(a.ops.hvp(ctx.f, a.values(params), a.values(vs)), params)
+        hv = a.tensors(a._objective_hvp(a.arrays(params), a.arrays(vs), *ctx.args), params)
         d_g = sum((gr * v).sum() for gr, v in zip(ctx.grads, vs))
         return (None, None, d_g.reshape(g.shape).to(g.dtype), *[g * h for h in hv])

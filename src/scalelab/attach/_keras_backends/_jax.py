@@ -17,6 +17,11 @@ import keras
 import numpy as np
 
 
+def jit(f):
+    """Compiled once per input shape (JAX's eager ops would each compile on first use)."""
+    return jax.jit(f)
+
+
 def value_and_grad(f, primals):
     return jax.value_and_grad(f)(list(primals))
 
