@@ -54,6 +54,11 @@ def rows(db, study):
 
 def probes(work):
     X, y = data()
+    clip = scalelab.keras.Diagnose("c", db=f"{work}/c.db", probes="none", verbose=False)
+    small_model().fit(X[:32], y[:32], epochs=1, callbacks=[clip], verbose=0)
+    store = Store(f"{work}/c.db")
+    spec_clip = store.trials(store.require_study("c")["id"])[0]["spec"]["loss"]["clip"]
+    store.close()
     d = scalelab.keras.Diagnose("p", db=f"{work}/p.db", probes="full", probe_data=(X, y), probe_batch=64,
                                 verbose=False)
     small_model().fit(X, y, epochs=1, batch_size=32, shuffle=False, callbacks=[d], verbose=0)
@@ -62,7 +67,7 @@ def probes(work):
     d = scalelab.keras.Diagnose("r", db=f"{work}/r.db", probes="cheap", probe_data=(Xr, yr), verbose=False)
     small_model().fit(Xr, yr, epochs=1, batch_size=32, shuffle=False, callbacks=[d], verbose=0)
     raw, _ = rows(f"{work}/r.db", "r")
-    return {"full": full, "raw": raw}
+    return {"full": full, "raw": raw, "clip": spec_clip}
 
 
 def losses(work):
@@ -92,7 +97,7 @@ def seed000(work):
         d = scalelab.keras.Diagnose("s", db=f"{work}/s.db", level={"input.scale": label},
                                     probe_data=(Xtrain_norm, ytrain), verbose=False)
         model.fit(Xtrain_norm, ytrain, epochs=2, callbacks=[d], verbose=0)
-        found[label] = sorted({f.id for f in d.findings})
+        found[label] = sorted({(f.id, f.role) for f in d.findings})
     return found
 
 

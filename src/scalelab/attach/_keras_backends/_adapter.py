@@ -52,7 +52,8 @@ class CompiledAdapter(KerasAdapter):
             self._loss_fn()
         self.device = torch.device("cpu")
         if self.clip and self.softmax_layer is not None and not self._loss_clips():
-            self.clip = 0.0
+            # what the loss is, in the spec's terms: a cross-entropy of the logits, not clipped
+            self.clip, self.from_logits = 0.0, True
 
     def _loss_clips(self) -> bool:
         """Whether Keras's probability cross-entropy clips a softmax output on this backend. On
@@ -62,6 +63,14 @@ class CompiledAdapter(KerasAdapter):
         target = np.array([[1.0, 0.0]] if self.onehot else [0], dtype="float32" if self.onehot else "int32")
         per = float(keras.ops.convert_to_numpy(self.fn(target, SOFTMAX(logits), **self.fn_kwargs)).reshape(-1)[0])
         return per < (60.0 - math.log(self.clip)) / 2   # halfway: clipped gives -log(eps) (16.1 at 1e-7), logits 60
+
+    def _describe(self) -> None:
+        super()._describe()
+        out = self.leaves[-1] if self.leaves else None
+        if self.softmax_layer is None and getattr(out, "activation", None) in self.ops.SOFTMAX:
+            # the backend's own softmax as the output activation (tf.nn.softmax): read as Keras's
+            # (TensorFlow's compiled loss takes its logits as it takes those of Keras's softmax)
+            self.softmax_layer = out
 
     def bind(self) -> None:
         """Read the layers and variables of the built model, and compile its computations."""

@@ -17,6 +17,9 @@ import keras
 import numpy as np
 
 
+SOFTMAX = (jax.nn.softmax,)   # the backend's softmax functions a model may use as its output activation
+
+
 def jit(f):
     """Compiled once per input shape (JAX's eager ops would each compile on first use)."""
     return jax.jit(f)

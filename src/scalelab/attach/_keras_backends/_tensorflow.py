@@ -13,6 +13,9 @@ import tensorflow as tf
 ZERO = tf.UnconnectedGradients.ZERO
 
 
+SOFTMAX = (tf.nn.softmax,)   # the backend's softmax functions a model may use as its output activation
+
+
 def jit(f):
     """TensorFlow runs the probes' computations eagerly (no tracing: a few small ops per probe step)."""
     return f
