@@ -130,3 +130,16 @@ def test_seed000_raw_pixels_against_scaled(results, backend):
 def test_seed000_scaled_findings_are_the_same_on_every_backend(results):
     present = [result(results, b)["seed000"]["1/255"] for b in BACKENDS if missing(b) is None]
     assert all({i for i, _ in f} == {i for i, _ in present[0]} for f in present), present
+
+
+def test_import_on_an_unusable_keras_says_what_to_do_in_one_line():
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    cases = [({"KERAS_BACKEND": "numpy"}, "import scalelab.keras", "backend is not supported: set KERAS_BACKEND"),
+             # Keras's default backend with TensorFlow not importable: the traceback a user got before
+             ({}, "import sys; sys.modules['tensorflow'] = None; import scalelab.keras",
+              "pip install 'scalelab[tensorflow]'")]
+    for extra, code, says in cases:
+        run_env = {k: v for k, v in env.items() if k != "KERAS_BACKEND"} | extra
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=run_env)
+        lines = [line for line in r.stderr.splitlines() if line.startswith("scalelab.keras:")]
+        assert r.returncode == 1 and "Traceback" not in r.stderr and len(lines) == 1 and says in lines[0], r.stderr
