@@ -52,19 +52,22 @@ def wrap(train_function, observer):
     metrics = model.metrics_variables
     total, count = (next(i for i, m in enumerate(metrics) if m is v) for v in model._loss_tracker.variables)
 
+    def in_scope(state, fn, *args):
+        with state_scope(model, state) if state is not None else contextlib.nullcontext():
+            fn(*args)
+
     def observed(state, iterator):
         if not observer.due():
             observer.skip_step()
             logs, state = train_function(state, iterator)
-            scope = contextlib.nullcontext()
+            after = None
         else:
             data = next(iterator)
-            with state_scope(model, state):
-                observer.before(data)
+            observer.contained("before the step", in_scope, state, observer._before, data)
             logs, state = train_function(state, iter([data]))
-            scope = state_scope(model, state)
-        with scope:
-            observer.after(float(np.asarray(state[3][total])), float(np.asarray(state[3][count])))
+            after = state
+        loss = (float(np.asarray(state[3][total])), float(np.asarray(state[3][count])))
+        observer.contained("after the step", in_scope, after, observer._after, *loss)
         return logs, state
 
     return observed

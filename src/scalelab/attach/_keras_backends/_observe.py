@@ -24,7 +24,11 @@ class StepObserver:
                   "several steps in one compiled call; compile with steps_per_execution=1 to probe them)")
             self.original = None
             return
-        model.train_function = part.wrap(self.original, self)
+        try:
+            model.train_function = part.wrap(self.original, self)
+        except Exception as e:   # noqa: BLE001 - a Keras whose step cannot be observed: training as it is
+            print(f"scalelab: not probed: {model.name} (its compiled step cannot be observed: {type(e).__name__}: {e})")
+            self.original = None
 
     def remove(self) -> None:
         if self.original is not None:
@@ -33,12 +37,31 @@ class StepObserver:
 
     def due(self) -> bool:
         s = self.s
-        return s.view is None or (s.probe_set is not None and s.view.step in s.probe_set.due)
+        if s.view is None:
+            return not self.stopped
+        return s.probe_set is not None and s.view.step in s.probe_set.due
+
+    stopped = False
+
+    def contained(self, what: str, fn, *args) -> None:
+        """A failure in the probes stops them (one "not probed" line; the batch losses are still
+        recorded), never the user's step."""
+        try:
+            fn(*args)
+        except Exception as e:   # noqa: BLE001 - whatever a probe raises, training goes on unchanged
+            self.s.probe_set = None
+            if not self.stopped:
+                step = self.s.view.step if self.s.view is not None else 0
+                self.s.a.skipped.append(("probes", f"stopped at step {step}, {what}: {type(e).__name__}: {e}"))
+            self.stopped = True
 
     def skip_step(self) -> None:
-        self.s.step_start()
+        self.contained("before the step", self.s.step_start)
 
     def before(self, data) -> None:
+        self.contained("before the step", self._before, data)
+
+    def _before(self, data) -> None:
         s = self.s
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         if s.view is None:
@@ -53,7 +76,7 @@ class StepObserver:
                 s.offer_batch(to_torch(x), to_torch(y))
             s.start(self.total_steps, self.steps_per_epoch, self.probe_data)
         s.step_start()
-        if self._gradients_due():
+        if self.s.probe_set is not None and self._gradients_due():
             s.a.record_gradients(data)
 
     def _gradients_due(self) -> bool:
@@ -61,6 +84,11 @@ class StepObserver:
         return ps is not None and any(p.name == "gradients" and step in ps.due_by_probe[id(p)] for p in ps.applicable)
 
     def after(self, total: float, count: float) -> None:
+        self.contained("after the step", self._after, total, count)
+
+    def _after(self, total: float, count: float) -> None:
+        if self.s.view is None:   # the probes could not start
+            return
         t0, c0 = self.tracked if count > self.tracked[1] else (0.0, 0.0)   # the metrics are reset each epoch
         self.tracked = (total, count)
         n = count - c0
