@@ -1,32 +1,38 @@
 """Keras 3: ``scalelab.keras.Diagnose``, a callback that records scalelab's probes inside
-``model.fit`` and explains them (see :mod:`scalelab.attach`).
+``model.fit`` and explains them (see :mod:`scalelab.attach`), on Keras's TensorFlow, JAX or
+torch backend.
 
-On a Keras backend the callback does not support yet, importing this module prints one
-line saying what to do, and ``Diagnose`` is a callback that does nothing: the user's
-script runs as it would without it."""
+A Keras that cannot be used (not installed, its backend not installed, Keras 2, a backend
+scalelab does not support) ends the import with one line saying what to do, not a traceback."""
 
-import sys
+import os
 
-import keras
-
-SUPPORTED_BACKENDS = ("torch",)
+SUPPORTED = ("tensorflow", "jax", "torch")
 
 
-class _Inert(keras.callbacks.Callback):
-    """Diagnose on an unsupported backend: records nothing, changes nothing."""
+def _keras():
+    backend = os.environ.get("KERAS_BACKEND") or "tensorflow"   # Keras's default when unset
+    if backend not in SUPPORTED:
+        raise SystemExit(f"scalelab.keras: Keras's {backend!r} backend is not supported: set KERAS_BACKEND to one "
+                         f"of {', '.join(SUPPORTED)} before keras is imported")
+    extra = {"tensorflow": "tensorflow", "jax": "jax", "torch": "keras"}[backend]
+    try:
+        import keras
+    except ImportError as e:
+        raise SystemExit(f"scalelab.keras: Keras could not be imported on its {backend!r} backend ({e}): "
+                         f"pip install 'scalelab[{extra}]', or set KERAS_BACKEND to an installed one of "
+                         f"{', '.join(SUPPORTED)}") from None
+    version = getattr(keras, "__version__", "0")
+    if int(version.split(".")[0]) < 3:
+        raise SystemExit(f"scalelab.keras: needs Keras 3, found Keras {version}: pip install 'keras>=3' "
+                         "(TensorFlow 2.16 and later bring it)")
+    if keras.backend.backend() not in SUPPORTED:
+        raise SystemExit(f"scalelab.keras: Keras's {keras.backend.backend()!r} backend is not supported: set "
+                         f"KERAS_BACKEND to one of {', '.join(SUPPORTED)} before keras is imported")
 
-    def __init__(self, study: str = "", **options):
-        super().__init__()
-        self.findings: list = []
-        self.session = None
 
+_keras()
 
-if keras.backend.backend() in SUPPORTED_BACKENDS:
-    from .attach._keras import Diagnose
-else:
-    Diagnose = _Inert
-    print(f"scalelab.keras: Keras's {keras.backend.backend()!r} backend is not supported yet; set "
-          "KERAS_BACKEND=torch before keras is first imported to diagnose this script (it runs unchanged, undiagnosed)",
-          file=sys.stderr)
+from .attach._keras import Diagnose  # noqa: E402
 
 __all__ = ["Diagnose"]

@@ -1,4 +1,4 @@
-"""``scalelab.keras.Diagnose``: the probes inside a Keras 3 ``model.fit`` (torch backend).
+"""``scalelab.keras.Diagnose``: the probes inside a Keras 3 ``model.fit`` (torch, TensorFlow or JAX backend).
 
 The callback sees what Keras computes: it wraps the model's own ``train_step`` for the
 length of ``fit`` (the probes that look at the model before the update run before it, the
@@ -8,6 +8,10 @@ loss Keras reports). The per-sample loss the probes differentiate is Keras's own
 function on Keras's own softmax of the output layer's pre-activations, so a softmax output
 with a probability loss keeps Keras's clip to [eps, 1 - eps], and its exactly zero
 gradient outside it.
+
+This file is the torch backend and what all backends share (the layers, taps, the loss);
+on TensorFlow and JAX, where Keras compiles the step, ``_keras_backends`` observes the
+compiled step from outside and computes through that backend (see there).
 """
 
 from __future__ import annotations
@@ -109,8 +113,12 @@ class KerasAdapter:
             return t.reshape(-1, t.shape[-1]).unsqueeze(0)   # Keras kernels are (..., fan_in, fan_out)
         return t.unsqueeze(0) if t.dim() == 2 else t.reshape(1, 1, -1)
 
+    def value(self, v) -> torch.Tensor:
+        """A Keras variable's current value as a torch tensor (here: its own storage; other backends copy)."""
+        return v.value.detach()
+
     def params(self) -> dict[str, torch.Tensor]:
-        return {k: self.to_view(v.value.detach(), lay) for k, (v, lay) in self.layouts.items()}
+        return {k: self.to_view(self.value(v), lay) for k, (v, lay) in self.layouts.items()}
 
     def grads(self) -> dict[str, torch.Tensor]:
         out = {}
@@ -123,6 +131,12 @@ class KerasAdapter:
 
     def forward(self, params, x, taps=None) -> torch.Tensor:
         values = {id(v): params[k].reshape(v.value.shape) for k, (v, _) in self.layouts.items()}
+        return self._call(values, x, taps)
+
+    def _call(self, values: dict, x, taps=None):
+        """The model on ``values`` (id(variable) -> a tensor of Keras's backend) with taps: its
+        logits (the output's pre-softmax), (samples, classes). Backend-neutral: torch here, a
+        TensorFlow or JAX array in ``_keras_backends``."""
         trainable = [values.get(id(v), v.value) for v in self.model.trainable_variables]
         non_trainable = [v.value for v in self.model.non_trainable_variables]
         seen: dict = {} if taps is None else taps
@@ -133,11 +147,11 @@ class KerasAdapter:
             out, _ = self.model.stateless_call(trainable, non_trainable, x, **kw)
         finally:
             restore()
-        if not isinstance(out, torch.Tensor):
+        if not keras.ops.is_tensor(out):
             raise ValueError("scalelab.keras.Diagnose: one output tensor is supported; this model returns "
                              f"{type(out).__name__}")
         out = seen.pop("logits", out) if self.softmax_layer is not None else out
-        return out.reshape(-1, out.shape[-1])
+        return keras.ops.reshape(out, (-1, out.shape[-1]))
 
     def _tap(self, taps: dict):
         """Wrap each layer's ``call`` (and fused activation) for one pass; returns the undo."""
@@ -199,10 +213,11 @@ class KerasAdapter:
         from keras.src.losses.loss import squeeze_or_expand_to_same_rank
 
         pred = SOFTMAX(out) if self.softmax_layer is not None else out
-        target = torch.nn.functional.one_hot(y, out.shape[-1]).to(out.dtype) if self.onehot else y
+        # keras.ops: the same code on every backend (torch tensors here, TensorFlow or JAX arrays in _keras_backends)
+        target = keras.ops.one_hot(y, out.shape[-1], dtype=out.dtype) if self.onehot else y
         target, pred = squeeze_or_expand_to_same_rank(target, pred)
         per = self.fn(target, pred, **self.fn_kwargs)
-        return per.reshape(out.shape[0], -1).mean(1) if per.dim() > 1 else per
+        return keras.ops.mean(keras.ops.reshape(per, (out.shape[0], -1)), 1) if len(per.shape) > 1 else per
 
     def model_output(self, out) -> torch.Tensor:
         """What the model returns (its softmax, where the view reads the logits)."""
@@ -217,21 +232,26 @@ class KerasAdapter:
         return [v for v, lay in self.layouts.values() if lay in ("dense", "conv")]
 
     def weight_rms(self) -> float | None:
-        rms = [float(v.value.detach().float().pow(2).mean().sqrt()) for v in self._kernels()]
+        rms = [float(self.value(v).float().pow(2).mean().sqrt()) for v in self._kernels()]
         rms = [r for r in rms if r > 0]
         return float(np.median(rms)) if rms else None
 
     def weight_spreads(self) -> list[tuple[str, float]]:
-        return [(li.name, float(self.layouts[li.weight][0].value.detach().float().std()))
+        return [(li.name, float(self.value(self.layouts[li.weight][0]).float().std()))
                 for li in self.layers if li.weighted]
 
     def grad_rms(self) -> dict[str, float]:
         out = {}
-        for i, v in enumerate(self._kernels()):
-            g = v.value.grad
+        kernels = [k for k, (_, lay) in self.layouts.items() if lay in ("dense", "conv")]
+        for i, k in enumerate(kernels):
+            g = self.kernel_grad(k)
             if g is not None:
                 out[f"layer{i}.grad_rms"] = float(g.detach().float().pow(2).mean().sqrt())
         return out
+
+    def kernel_grad(self, name: str) -> torch.Tensor | None:
+        """The gradient Keras left on a variable (None before its first backward pass)."""
+        return self.layouts[name][0].value.grad
 
     def unit_layers(self) -> list[tuple[int, str, str]]:
         """(index, name, activation) of each hidden weighted layer: its fused activation, or
@@ -264,14 +284,15 @@ class KerasAdapter:
 
     @property
     def optimizer_step(self) -> int:
-        return int(self.opt.iterations.value)
+        return int(self.value(self.opt.iterations))
 
     def optimizer_state(self, name: str) -> dict[str, torch.Tensor]:
         slots = {"m": "_momentums", "v": "_velocities", "buf": "momentums"}.get(name)
         store = getattr(self.opt, slots, None) if slots else None
         if not store:
             raise KeyError(f"the Keras {type(self.opt).__name__} optimizer has no state {name!r}")
-        return {k: self.to_view(store[self.opt._get_variable_index(v)].value, lay) for k, (v, lay) in self.layouts.items()}
+        return {k: self.to_view(self.value(store[self.opt._get_variable_index(v)]), lay)
+                for k, (v, lay) in self.layouts.items()}
 
     def hyperparameter(self, name: str) -> dict[str, torch.Tensor]:
         o = self.opt
@@ -302,10 +323,6 @@ class Diagnose(keras.callbacks.Callback):
     def __init__(self, study: str, *, db: str = "scalelab.db", probes: str = "cheap", level: dict | None = None,
                  seed: int | None = None, probe_data=None, probe_batch: int = 512, verbose: bool = True):
         super().__init__()
-        backend = keras.backend.backend()
-        if backend != "torch":
-            raise RuntimeError(f"scalelab.keras.Diagnose runs on Keras's torch backend, not {backend!r}: set "
-                               "KERAS_BACKEND=torch before keras is imported")
         validate(study, probes)
         self.options = dict(study=study, db=db, probes=probes, level=level, seed=seed, probe_batch=probe_batch,
                             verbose=verbose)
@@ -316,11 +333,17 @@ class Diagnose(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.guard, self.session, self.findings, self._loss = (g := Guard()), None, [], None
+        self._observer = None
         m = self.model
         g.call("scalelab's setup", self._setup)
         if self.session is None:
             return
-        s = self.session
+        if self._compiled:   # TensorFlow, JAX: the compiled step is observed from outside (_keras_backends)
+            from . import _keras_backends
+
+            self._observer = g.call("observing the compiled step", _keras_backends.observe, m, self.session,
+                                    self._steps, self._spe, self.probe_data, self._epochs, self._steps_per_epoch)
+            return
         train_step, compute_loss = m.train_step, m._compute_loss
 
         def observed_loss(*args, **kwargs):
@@ -339,7 +362,13 @@ class Diagnose(keras.callbacks.Callback):
 
     def _setup(self) -> None:
         m = self.model
-        a = KerasAdapter(m, self.guard.lines)
+        self._compiled = keras.backend.backend() != "torch"   # TensorFlow, JAX: Keras compiles the step
+        if self._compiled:
+            from . import _keras_backends
+
+            a = _keras_backends.adapter(m, self.guard.lines)
+        else:
+            a = KerasAdapter(m, self.guard.lines)
         epochs, steps = int(self.params.get("epochs") or 1), int(self.params.get("steps") or 0)
         o = m.optimizer
         known = {"profile": "keras",
@@ -388,6 +417,8 @@ class Diagnose(keras.callbacks.Callback):
                         {names[k]: v for k, v in logs.items() if k in names and isinstance(v, (int, float, np.floating))})
 
     def on_train_end(self, logs=None):
+        if getattr(self, "_observer", None) is not None:
+            self.guard.call("restoring the compiled step", self._observer.remove)
         for name in ("train_step", "_compute_loss"):
             if name in self.model.__dict__:
                 object.__delattr__(self.model, name)

@@ -44,6 +44,12 @@ class LayerInfo:
 
 def flat_tap(t: torch.Tensor, channels_first: bool) -> torch.Tensor | None:
     """A layer's output as (1, samples, units); None when it is not one tensor."""
+    if not isinstance(t, torch.Tensor) and len(getattr(t, "shape", ())) >= 2:
+        # Keras on TensorFlow or JAX: stays that backend's array (maybe traced); its adapter copies it out
+        from keras import ops
+
+        t = ops.moveaxis(t, 1, -1) if len(t.shape) > 2 and channels_first else t
+        return ops.reshape(t, (1, -1, t.shape[-1]))
     if not isinstance(t, torch.Tensor) or t.dim() < 2:
         return None
     if t.dim() > 2 and channels_first:
@@ -200,6 +206,8 @@ class AttachedView:
         return self.loss_per_sample(out, y), out
 
     def objective(self, params, x, y):
+        if hasattr(self.a, "objective"):   # Keras on TensorFlow or JAX: that backend differentiates it, twice
+            return self.a.objective(params, x[0], y[0]).reshape(1), self.forward(params, x)
         per, out = self.per_sample(params, x, y)
         return per.mean(1), out
 

@@ -1,0 +1,242 @@
+"""The Keras adapter on TensorFlow or JAX: :class:`KerasAdapter` whose computations run on
+the backend and are offered to the probes as torch ``autograd.Function`` s.
+
+Each computation is a pure function of the backend's arrays (the weights, the other
+variables' values, the batch), compiled once per shape where the backend compiles
+(``jax.jit``; TensorFlow runs it eagerly): Keras's own ``stateless_call`` with the taps,
+Keras's loss function, and their derivatives by the backend's autodiff. A Function converts
+its torch inputs to arrays (copies), calls it and returns torch tensors; its backward pass
+is the backend's vector-Jacobian product. The training objective (mean loss over a batch)
+is differentiable twice: its gradient is a Function whose backward is the backend's
+Hessian-vector product, so the curvature probe's ``autograd.grad(..., create_graph=True)``
+works as on torch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import torch
+
+from .._keras import SOFTMAX, KerasAdapter, leaf_layers
+
+
+def to_torch(a) -> torch.Tensor:
+    """A concrete array of Keras's backend as a torch tensor of its own (a copy: JAX reuses
+    the buffers it donates to the next step)."""
+    return torch.from_numpy(np.array(keras.ops.convert_to_numpy(a)))
+
+
+def to_array(t: torch.Tensor):
+    return keras.ops.convert_to_tensor(t.detach().cpu().numpy())
+
+
+class CompiledAdapter(KerasAdapter):
+    """A built Keras 3 model on the TensorFlow or JAX backend, as the step view needs it.
+    ``ops``: the backend's part (``_tensorflow`` or ``_jax``). The gradient of a step is the
+    one :meth:`record_gradients` computed on that step's batch before the update."""
+
+    def __init__(self, model, ops, skipped: list | None = None):
+        self.ops = ops
+        self._grads: dict[str, torch.Tensor] | None = None
+        if model.trainable_variables:
+            super().__init__(model, skipped)
+            self.bind()
+        else:   # not built yet (TensorFlow builds it when it first traces the step): the loss now, the layers in bind()
+            self.model, self.skipped = model, skipped if skipped is not None else []
+            self.leaves = [layer for layer in leaf_layers(model) if not isinstance(layer, keras.layers.InputLayer)]
+            self.token_inputs = bool(self.leaves) and isinstance(self.leaves[0], keras.layers.Embedding)
+            self._describe()
+            self._loss_fn()
+        self.device = torch.device("cpu")
+        if self.clip and self.softmax_layer is not None and not self._loss_clips():
+            # what the loss is, in the spec's terms: a cross-entropy of the logits, not clipped
+            self.clip, self.from_logits = 0.0, True
+
+    def _loss_clips(self) -> bool:
+        """Whether Keras's probability cross-entropy clips a softmax output on this backend. On
+        TensorFlow it does not: Keras computes it from the softmax's own logits (a saturated
+        softmax keeps a finite loss and a nonzero gradient), so there is no clip to report."""
+        logits = keras.ops.convert_to_tensor(np.array([[0.0, 60.0]], dtype="float32"))
+        target = np.array([[1.0, 0.0]] if self.onehot else [0], dtype="float32" if self.onehot else "int32")
+        per = float(keras.ops.convert_to_numpy(self.fn(target, SOFTMAX(logits), **self.fn_kwargs)).reshape(-1)[0])
+        return per < (60.0 - math.log(self.clip)) / 2   # halfway: clipped gives -log(eps) (16.1 at 1e-7), logits 60
+
+    def _describe(self) -> None:
+        super()._describe()
+        out = self.leaves[-1] if self.leaves else None
+        if self.softmax_layer is None and getattr(out, "activation", None) in self.ops.SOFTMAX:
+            # the backend's own softmax as the output activation (tf.nn.softmax): read as Keras's
+            # (TensorFlow's compiled loss takes its logits as it takes those of Keras's softmax)
+            self.softmax_layer = out
+
+    def bind(self) -> None:
+        """Read the layers and variables of the built model, and compile its computations."""
+        self._describe()
+        self.variables = [v for v, _ in self.layouts.values()]
+        self.dtype = getattr(torch, keras.backend.standardize_dtype(self.model.trainable_variables[0].dtype))
+        ops, loss = self.ops, self._loss_arrays
+        self._forward = ops.jit(self._logits_and_taps)
+        self._logits_vjp = ops.jit(lambda p, nt, x, g: ops.vjp(lambda q: self._logits_and_taps(q, nt, x)[0], p, g))
+        self._loss = ops.jit(loss)
+        self._loss_vjp = ops.jit(lambda o, y, g: ops.vjp(lambda q: loss(q[0], y), [o], g)[0])
+        self._objective_grad = ops.jit(lambda p, nt, x, y: ops.value_and_grad(lambda q: self._objective(q, nt, x, y), p))
+        self._objective_hvp = ops.jit(lambda p, v, nt, x, y: ops.hvp(lambda q: self._objective(q, nt, x, y), p, v))
+        self._training_grad = ops.jit(
+            lambda p, nt, mv, x, y, sw: ops.value_and_grad(lambda q: training_loss(self.model, q, nt, mv, x, y, sw), p))
+
+    # -- values across the boundary
+
+    def value(self, v) -> torch.Tensor:
+        return to_torch(v.value)
+
+    def arrays(self, params) -> list:
+        """View-layout torch parameters (in ``layouts`` order) as arrays of the variables' shapes."""
+        return [keras.ops.convert_to_tensor(p.detach().cpu().numpy().reshape(v.shape))
+                for p, v in zip(params, self.variables)]
+
+    def tensors(self, arrays, like) -> list[torch.Tensor]:
+        return [to_torch(a).reshape(p.shape).to(p.dtype) for a, p in zip(arrays, like)]
+
+    def non_trainable(self) -> list:
+        return [v.value for v in self.model.non_trainable_variables]
+
+    # -- the computations, pure functions of arrays
+
+    def _logits_and_taps(self, arrays, non_trainable, x):
+        taps: dict = {}
+        # every variable the call reads is one of the arguments (under jit nothing is read from outside)
+        mapping = [*zip(self.variables, arrays), *zip(self.model.non_trainable_variables, non_trainable)]
+        with keras.StatelessScope(state_mapping=mapping):
+            out = self._call(dict(zip(map(id, self.variables), arrays)), x, taps)
+        return out, taps
+
+    def _loss_arrays(self, out, y):
+        return KerasAdapter.loss_per_sample(self, out, y)
+
+    def _objective(self, arrays, non_trainable, x, y):
+        return keras.ops.mean(self._loss_arrays(self._logits_and_taps(arrays, non_trainable, x)[0], y))
+
+    # -- the step's gradient
+
+    def record_gradients(self, data) -> None:
+        """The gradient of Keras's training loss on this batch at the current weights (before
+        the update), as Keras's step computes it: the same stateless loss (regularization
+        included) and the same random state (a dropout mask equal to the step's), nothing assigned."""
+        model = self.model
+        x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
+        _, grads = self._training_grad([v.value for v in model.trainable_variables], self.non_trainable(),
+                                       [v.value for v in model.metrics_variables], x, y, sw)
+        by_id = {id(v): g for v, g in zip(model.trainable_variables, grads)}
+        self._grads = {k: self.to_view(to_torch(by_id[id(v)]), lay) for k, (v, lay) in self.layouts.items()}
+
+    def forget_gradients(self) -> None:
+        self._grads = None
+
+    def kernel_grad(self, name: str) -> torch.Tensor | None:
+        return None if self._grads is None else self._grads.get(name)
+
+    def grads(self) -> dict[str, torch.Tensor]:
+        if self._grads is None:
+            raise RuntimeError("no gradient was recorded for this step")
+        return self._grads
+
+    # -- the model, its loss and the objective, differentiable in torch
+
+    def forward(self, params, x, taps=None) -> torch.Tensor:
+        return _Model.apply(self, taps, x, *[params[k] for k in self.layouts])
+
+    def loss_per_sample(self, out, y) -> torch.Tensor:
+        return _Loss.apply(self, y, out)
+
+    def objective(self, params, x, y) -> torch.Tensor:
+        """The mean per-sample loss of the batch, differentiable twice (the curvature probe)."""
+        return _Objective.apply(self, (self.non_trainable(), to_array(x), to_array(y)),
+                                *[params[k] for k in self.layouts])
+
+
+def training_loss(model, trainable, non_trainable, metrics, x, y, sample_weight):
+    """Keras's training loss of a batch, stateless: what ``train_step`` differentiates
+    (the compiled loss plus the model's losses), on the given variable values."""
+    kwargs = {"training": True} if getattr(model, "_call_has_training_arg", True) else {}
+    y_pred, _, losses = model.stateless_call(trainable, non_trainable, x, return_losses=True, **kwargs)
+    if losses:   # the forward pass's own losses (activity regularization), as Keras's JAX step passes them
+        model._losses_override = losses
+    try:
+        loss, _ = model.stateless_compute_loss(trainable, non_trainable, metrics, x=x, y=y, y_pred=y_pred,
+                                               sample_weight=sample_weight, training=True)
+    finally:
+        if losses:
+            model._losses_override = []
+    return loss
+
+
+class _Model(torch.autograd.Function):
+    """The model's logits on the probe rows; the taps filled in the same pass."""
+
+    @staticmethod
+    def forward(ctx, a, taps, x, *params):
+        ctx.a, ctx.args = a, (a.non_trainable(), to_array(x))
+        out, raw = a._forward(a.arrays(params), *ctx.args)
+        if taps is not None:
+            taps.update({k: to_torch(t) for k, t in raw.items()})
+        ctx.save_for_backward(*params)
+        return to_torch(out).to(a.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, params = ctx.a, ctx.saved_tensors
+        grads = a._logits_vjp(a.arrays(params), *ctx.args, to_array(g))
+        return (None, None, None, *a.tensors(grads, params))
+
+
+class _Loss(torch.autograd.Function):
+    """Keras's per-sample loss of the logits (``KerasAdapter.loss_per_sample`` on the backend)."""
+
+    @staticmethod
+    def forward(ctx, a, y, out):
+        ctx.a, ctx.y = a, to_array(y)
+        ctx.save_for_backward(out)
+        return to_torch(a._loss(to_array(out), ctx.y)).to(out.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, (out,) = ctx.a, ctx.saved_tensors
+        return None, None, to_torch(a._loss_vjp(to_array(out), ctx.y, to_array(g))).to(out.dtype)
+
+
+class _Objective(torch.autograd.Function):
+    """The batch's mean loss of the parameters; its backward is :class:`_Gradient` (itself differentiable)."""
+
+    @staticmethod
+    def forward(ctx, a, args, *params):
+        ctx.a, ctx.args = a, args
+        ctx.save_for_backward(*params)
+        value, _ = a._objective_grad(a.arrays(params), *args)
+        return to_torch(value).to(a.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return (None, None, *_Gradient.apply(ctx.a, ctx.args, g, *ctx.saved_tensors))
+
+
+class _Gradient(torch.autograd.Function):
+    """g · ∇(mean loss); its backward is the backend's Hessian-vector product."""
+
+    @staticmethod
+    def forward(ctx, a, args, g, *params):
+        _, grads = a._objective_grad(a.arrays(params), *args)
+        grads = a.tensors(grads, params)
+        ctx.a, ctx.args, ctx.grads = a, args, grads
+        ctx.save_for_backward(g, *params)
+        return tuple(g * gr for gr in grads)
+
+    @staticmethod
+    def backward(ctx, *vs):
+        a, (g, *params) = ctx.a, ctx.saved_tensors
+        vs = [torch.zeros_like(p) if v is None else v for v, p in zip(vs, params)]
+        hv = a.tensors(a._objective_hvp(a.arrays(params), a.arrays(vs), *ctx.args), params)
+        d_g = sum((gr * v).sum() for gr, v in zip(ctx.grads, vs))
+        return (None, None, d_g.reshape(g.shape).to(g.dtype), *[g * h for h in hv])

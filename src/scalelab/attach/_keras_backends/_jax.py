@@ -1,0 +1,73 @@
+"""Keras on JAX: autodiff by ``jax.vjp``/``jax.grad``, and how the compiled step is called.
+
+Keras's JAX train function is ``(state, iterator) -> (logs, state)``: the weights, the
+optimizer's and the metrics' variables travel as arrays through the jitted step (donated:
+the old state's buffers are reused), and the Keras variables hold nothing until the epoch
+ends. So the probes read the state through a ``StatelessScope`` (every variable read gives
+the state's array), before the step on the state that goes in, after it on the state that
+comes out; the step gets the batch taken here as a one-batch iterator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import jax
+import keras
+import numpy as np
+
+
+SOFTMAX = (jax.nn.softmax,)   # the backend's softmax functions a model may use as its output activation
+
+
+def jit(f):
+    """Compiled once per input shape (JAX's eager ops would each compile on first use)."""
+    return jax.jit(f)
+
+
+def value_and_grad(f, primals):
+    return jax.value_and_grad(f)(list(primals))
+
+
+def vjp(f, primals, cotangent):
+    _, pullback = jax.vjp(f, list(primals))
+    return pullback(cotangent)[0]
+
+
+def hvp(f, primals, tangents):
+    return jax.jvp(jax.grad(f), (list(primals),), (list(tangents),))[1]
+
+
+def state_scope(model, state):
+    """Every Keras variable of the step's state reads as the state's array."""
+    variables = (model.trainable_variables, model.non_trainable_variables,
+                 model.optimizer.variables if model.optimizer is not None else [], model.metrics_variables)
+    return keras.StatelessScope(state_mapping=[(v, a) for vs, arrays in zip(variables, state) for v, a in zip(vs, arrays)
+                                               if a is not None])
+
+
+def wrap(train_function, observer):
+    """``train_function(state, iterator)`` observed: see the module's docstring."""
+    model = observer.model
+    metrics = model.metrics_variables
+    total, count = (next(i for i, m in enumerate(metrics) if m is v) for v in model._loss_tracker.variables)
+
+    def in_scope(state, fn, *args):
+        with state_scope(model, state) if state is not None else contextlib.nullcontext():
+            fn(*args)
+
+    def observed(state, iterator):
+        if not observer.due():
+            observer.skip_step()
+            logs, state = train_function(state, iterator)
+            after = None
+        else:
+            data = next(iterator)
+            observer.contained("before the step", in_scope, state, observer._before, data)
+            logs, state = train_function(state, iter([data]))
+            after = state
+        loss = (float(np.asarray(state[3][total])), float(np.asarray(state[3][count])))
+        observer.contained("after the step", in_scope, after, observer._after, *loss)
+        return logs, state
+
+    return observed

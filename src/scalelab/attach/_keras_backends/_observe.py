@@ -1,0 +1,107 @@
+"""The compiled step observed from outside, whatever the backend (its ``wrap`` calls the step)."""
+
+from __future__ import annotations
+
+import keras
+
+from ._adapter import to_torch
+
+
+class StepObserver:
+    """Wraps ``model.train_function`` until :meth:`remove`. Per step: :meth:`due` (probes
+    at this step, or the probe batch still to be taken), then :meth:`before` with the batch
+    (probes before the update, the batch's gradient) or :meth:`skip_step`, then the step, then
+    :meth:`after` with Keras's loss tracker (its running total and count: their increase is
+    this batch's loss times its size, and its size)."""
+
+    def __init__(self, model, session, part, total_steps: int, steps_per_epoch: int, probe_data,
+                 epochs: int | None = None, fit_steps_per_epoch: int | None = None):
+        self.model, self.s, self.part = model, session, part
+        self.epochs, self.fit_steps_per_epoch = epochs, fit_steps_per_epoch
+        self.total_steps, self.steps_per_epoch, self.probe_data = total_steps, steps_per_epoch, probe_data
+        self.tracked = (0.0, 0.0)
+        self.original = model.train_function
+        if getattr(model, "steps_per_execution", 1) != 1:
+            print(f"scalelab: not probed: {model.name} (steps_per_execution={model.steps_per_execution}: Keras runs "
+                  "several steps in one compiled call; compile with steps_per_execution=1 to probe them)")
+            self.original = None
+            return
+        try:
+            model.train_function = part.wrap(self.original, self)
+        except Exception as e:   # noqa: BLE001 - a Keras whose step cannot be observed: training as it is
+            print(f"scalelab: not probed: {model.name} (its compiled step cannot be observed: {type(e).__name__}: {e})")
+            self.original = None
+
+    def remove(self) -> None:
+        if self.original is not None:
+            self.model.train_function = self.original
+            self.original = None
+
+    def due(self) -> bool:
+        s = self.s
+        if s.view is None:
+            return not self.stopped
+        step = s.view.step
+        # steps 0, 1, 2, 4, ...: the session records the gradients' sizes there (the one-run rules)
+        return (s.probe_set is not None and step in s.probe_set.due) or (not self.stopped and step & (step - 1) == 0)
+
+    stopped = False
+
+    def contained(self, what: str, fn, *args) -> None:
+        """A failure in the probes stops them (one "not probed" line; the batch losses are still
+        recorded), never the user's step."""
+        try:
+            fn(*args)
+        except Exception as e:   # noqa: BLE001 - whatever a probe raises, training goes on unchanged
+            self.s.probe_set = None
+            if not self.stopped:
+                step = self.s.view.step if self.s.view is not None else 0
+                self.s.a.skipped.append(("probes", f"stopped at step {step}, {what}: {type(e).__name__}: {e}"))
+            self.stopped = True
+
+    def skip_step(self) -> None:
+        self.contained("before the step", self.s.step_start)
+
+    def before(self, data) -> None:
+        self.contained("before the step", self._before, data)
+
+    def _before(self, data) -> None:
+        s = self.s
+        x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
+        s.guard.call("the labels", s.observe, to_torch(y) if y is not None else None,
+                     None if sw is None else to_torch(sw))
+        if s.view is None:
+            model = self.model
+            if not model.built or (model.optimizer is not None and not model.optimizer.built):
+                # TensorFlow builds the model when it first traces the step; the probes of step 0 need it
+                # now: Keras's own build from this batch's shapes (as its JAX and torch trainers build
+                # before fit's first step; the initial weights do not depend on when they are built)
+                model._symbolic_build(data_batch=data)
+            s.a.bind()
+            if self.probe_data is None:
+                s.offer_batch(to_torch(x), to_torch(y))
+            s.start(self.total_steps, self.steps_per_epoch, self.probe_data)
+            if s.desc is not None:   # what fit was asked for (the checks and `scalelab show` read it)
+                s.desc.epochs, s.desc.steps_per_epoch = self.epochs, self.fit_steps_per_epoch
+                s.desc.batch_size = int(len(y)) if y is not None else None
+        s.step_start()
+        if self._gradients_due():
+            s.a.record_gradients(data)
+
+    def _gradients_due(self) -> bool:
+        ps, step = self.s.probe_set, self.s.view.step
+        if step & (step - 1) == 0 and "gradient sizes" not in self.s.guard.off:   # steps 0, 1, 2, 4, ...: the session records the gradients' sizes there
+            return True
+        return ps is not None and any(p.name == "gradients" and step in ps.due_by_probe[id(p)] for p in ps.applicable)
+
+    def after(self, total: float, count: float) -> None:
+        self.contained("after the step", self._after, total, count)
+
+    def _after(self, total: float, count: float) -> None:
+        if self.s.view is None:   # the probes could not start
+            return
+        t0, c0 = self.tracked if count > self.tracked[1] else (0.0, 0.0)   # the metrics are reset each epoch
+        self.tracked = (total, count)
+        n = count - c0
+        self.s.step_end((total - t0) / n if n else float("nan"), int(round(n)))
+        self.s.a.forget_gradients()

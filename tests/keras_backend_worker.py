@@ -1,0 +1,112 @@
+"""One Keras backend's side of tests/test_keras_backends.py, run in a subprocess (Keras picks its
+backend at import): ``python keras_backend_worker.py OUT.json WORKDIR`` under KERAS_BACKEND=...
+
+Writes JSON: ``probes`` (every probe row of a short fit from fixed weights and batches, "full"
+preset, and of a raw-input fit, "cheap"), ``losses`` (Keras's reported epoch losses with and
+without the callback, and the callback's recorded ones; on TensorFlow also with XLA), ``seed000``
+(finding ids per input scaling of the seed-000 model on synthetic Fashion-like images).
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+import scalelab.keras  # noqa: E402
+from conftest import synthetic_images  # noqa: E402
+from scalelab import Store  # noqa: E402
+
+
+def data(n=96, scale=1 / 255, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 256, size=(n, 8, 8)).astype("float32") * scale
+    y = (X[:, :4].mean(axis=(1, 2)) > X[:, 4:].mean(axis=(1, 2))).astype("int64") + (X[:, 0, 0] > 128 * scale)
+    return X, y
+
+
+def small_model(weights=True, jit_compile="auto"):
+    keras.utils.set_random_seed(0)
+    m = keras.models.Sequential([keras.Input((8, 8)), keras.layers.Flatten(), keras.layers.Dense(16, activation="relu"),
+                                 keras.layers.Dense(3, activation="softmax")])
+    if weights:   # the same numbers on every backend (Keras's initializers draw differently per backend)
+        rng = np.random.default_rng(1)
+        m.set_weights([rng.uniform(-0.4, 0.4, (64, 16)), rng.uniform(-0.1, 0.1, 16), rng.uniform(-0.5, 0.5, (16, 3)),
+                       rng.uniform(-0.1, 0.1, 3)])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=jit_compile)
+    return m
+
+
+def rows(db, study):
+    store = Store(db)
+    trial = store.trials(store.require_study(study)["id"])[0]
+    out = {f"{s}|{p}|{n}": v for s, p, n, v in store.probes(trial["id"])}
+    epochs = [e["train_loss"] for e in store.epochs(trial["id"])]
+    store.close()
+    return out, epochs
+
+
+def probes(work):
+    X, y = data()
+    clip = scalelab.keras.Diagnose("c", db=f"{work}/c.db", probes="none", verbose=False)
+    small_model().fit(X[:32], y[:32], epochs=1, callbacks=[clip], verbose=0)
+    store = Store(f"{work}/c.db")
+    spec_clip = store.trials(store.require_study("c")["id"])[0]["spec"]["loss"]["clip"]
+    store.close()
+    d = scalelab.keras.Diagnose("p", db=f"{work}/p.db", probes="full", probe_data=(X, y), probe_batch=64,
+                                verbose=False)
+    small_model().fit(X, y, epochs=1, batch_size=32, shuffle=False, callbacks=[d], verbose=0)
+    full, _ = rows(f"{work}/p.db", "p")
+    Xr, yr = data(scale=1.0)   # raw 0..255 inputs: Keras's clip is active, the zero-gradient share is not 0
+    d = scalelab.keras.Diagnose("r", db=f"{work}/r.db", probes="cheap", probe_data=(Xr, yr), verbose=False)
+    small_model().fit(Xr, yr, epochs=1, batch_size=32, shuffle=False, callbacks=[d], verbose=0)
+    raw, _ = rows(f"{work}/r.db", "r")
+    return {"full": full, "raw": raw, "clip": spec_clip}
+
+
+def losses(work):
+    X, y = data(n=200, seed=3)
+    out = {}
+    for jit in ["auto", True] if keras.backend.backend() == "tensorflow" else ["auto"]:
+        plain = small_model(weights=False, jit_compile=jit).fit(X, y, epochs=3, batch_size=32, verbose=0)
+        study = f"l{jit}"
+        d = scalelab.keras.Diagnose(study, db=f"{work}/l.db", probes="standard", verbose=False)
+        watched = small_model(weights=False, jit_compile=jit).fit(X, y, epochs=3, batch_size=32, callbacks=[d],
+                                                                   verbose=0)
+        out[str(jit)] = {"plain": plain.history["loss"], "watched": watched.history["loss"],
+                         "recorded": rows(f"{work}/l.db", study)[1]}
+    return out
+
+
+def seed000(work):
+    """The seed-000 user's model (Flatten, Dense(128, relu), Dense(10, softmax), Adam) on raw and /255 pixels."""
+    Xtrain, ytrain = synthetic_images(1200, 1)
+    found = {}
+    for label, factor in (("1/255", 255.0), ("1", 1.0)):
+        Xtrain_norm = Xtrain.copy() / factor
+        keras.utils.set_random_seed(0)
+        model = keras.models.Sequential([keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
+                                         keras.layers.Dense(10, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        d = scalelab.keras.Diagnose("s", db=f"{work}/s.db", level={"input.scale": label},
+                                    probe_data=(Xtrain_norm, ytrain), verbose=False)
+        model.fit(Xtrain_norm, ytrain, epochs=2, callbacks=[d], verbose=0)
+        found[label] = sorted({(f.id, f.role) for f in d.findings})
+    return found
+
+
+def main():
+    out, work = sys.argv[1], sys.argv[2]
+    result = {"backend": keras.backend.backend(), "probes": probes(work), "losses": losses(work),
+              "seed000": seed000(work)}
+    Path(out).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
