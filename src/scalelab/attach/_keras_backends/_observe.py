@@ -41,7 +41,7 @@ class StepObserver:
         s = self.s
         if s.view is None:
             return not self.stopped
-        step = s.view.step
+        step = s.step   # the step about to run (the view's is set when it starts)
         # steps 0, 1, 2, 4, ...: the session records the gradients' sizes there (the one-run rules)
         return (s.probe_set is not None and step in s.probe_set.due) or (not self.stopped and step & (step - 1) == 0)
 
@@ -89,7 +89,7 @@ class StepObserver:
             s.a.record_gradients(data)
 
     def _gradients_due(self) -> bool:
-        ps, step = self.s.probe_set, self.s.view.step
+        ps, step = self.s.probe_set, self.s.step
         if step & (step - 1) == 0 and "gradient sizes" not in self.s.guard.off:   # steps 0, 1, 2, 4, ...: the session records the gradients' sizes there
             return True
         return ps is not None and any(p.name == "gradients" and step in ps.due_by_probe[id(p)] for p in ps.applicable)
