@@ -269,3 +269,17 @@ def test_watch_never_breaks_the_loop(case, tmp_path, capsys):
         assert out.startswith("scalelab: ") and "Traceback" not in out, out
         if probes == "standard" and case not in TORCH_PARTLY_PROBED:
             assert "not probed" not in out, out
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "torch") != "torch", reason="Keras on its torch backend")
+def test_a_fit_that_raised_leaves_no_wrapper_behind(tmp_path, capsys):
+    """The user's own error propagates unchanged; the next fit (a new callback) starts from
+    Keras's own train_step, and trains as it would without scalelab."""
+    keras.utils.set_random_seed(0)
+    model = mlp(3, "softmax")
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    with pytest.raises(ValueError, match="same shape"):   # integer labels for a one-hot loss: Keras's own error
+        model.fit(X(), ints(3), epochs=1, verbose=0, callbacks=[scalelab.keras.Diagnose("r", db=str(tmp_path / "r.db"))])
+    d = scalelab.keras.Diagnose("r2", db=str(tmp_path / "r.db"), verbose=False)
+    model.fit(X(), np.eye(3)[ints(3)], epochs=1, verbose=0, callbacks=[d])
+    assert "train_step" not in model.__dict__ and d.session is not None and d.session._step == 3

@@ -25,6 +25,7 @@ def rule_diverged_at_lr(t: LevelView, reference=None, found=()) -> list[Finding]
     ev = dict(fired="step", step=step, learning_rate=lr, optimizer=opt, fix=fix)
     text = (f"at {t.label}, the loss became NaN/inf at step {step} with {opt} at learning rate "
             f"{lr:g}" if lr else f"at {t.label}, the loss became NaN/inf at step {step}")
-    text += f": the steps overshoot; fix: {fix}."
     role, text = role_after(found, ev, text, float(step))
+    if role == CAUSE:   # the rate is the fix only where nothing ranked before explains the divergence
+        text = text.rstrip(".") + f": the steps overshoot; fix: {fix}."
     return [Finding("diverged-at-lr", t.level, ev, text, role=role, at=float(step))]

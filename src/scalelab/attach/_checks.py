@@ -197,7 +197,7 @@ def _class_counts(d: ModelDesc, classes, counts) -> list[Finding]:
         return [_f("class-imbalance", NOTE, f"{pct(share)} of the labels are class "
                    f"{classes[int(np.argmax(counts))]:g}: predicting it always scores {pct(share)} accuracy, so "
                    "accuracy near that says nothing was learned",
-                   "weigh the classes (class_weight= in fit, or weight= in the loss) or judge by per-class recall",
+                   fix.imbalance(d),
                    fired="majority_share", majority_share=share, n_classes=C)]
     return []
 

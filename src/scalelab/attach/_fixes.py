@@ -86,6 +86,12 @@ def one_class(d: ModelDesc) -> str:
     return "check how y was built: every training label is the same class, so there is nothing to learn"
 
 
+def imbalance(d: ModelDesc) -> str:
+    if _k(d):
+        return "weigh the classes (model.fit(..., class_weight={0: 1.0, 1: n0 / n1})) and judge by per-class recall"
+    return "weigh the classes (nn.CrossEntropyLoss(weight=...) or BCEWithLogitsLoss(pos_weight=...)) and judge by per-class recall"
+
+
 def sorted_labels(d: ModelDesc) -> str:
     if _k(d):
         return "model.fit(..., shuffle=True) (the default), or shuffle x and y together before fit"

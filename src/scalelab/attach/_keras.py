@@ -306,6 +306,15 @@ class KerasAdapter:
         return {k: torch.full((1, 1, 1), v, dtype=self.dtype, device=self.device) for k in self.layouts}
 
 
+def _unwrap(model) -> None:   # Keras's own train_step and _compute_loss (or compiled step) back on the model
+    observer = model.__dict__.get("_scalelab_observer")
+    if observer is not None:
+        observer.remove()
+    for name in ("train_step", "_compute_loss"):
+        if name in model.__dict__:
+            object.__delattr__(model, name)
+
+
 class Diagnose(keras.callbacks.Callback):
     """Record scalelab's probes inside ``model.fit``, store the run as a trial of study
     ``study`` (``db=``) and print its findings when training ends::
@@ -326,15 +335,13 @@ class Diagnose(keras.callbacks.Callback):
         validate(study, probes)
         self.options = dict(study=study, db=db, probes=probes, level=level, seed=seed, probe_batch=probe_batch,
                             verbose=verbose)
-        self.probe_data = probe_data
-        self.findings: list = []
-        self.session: Session | None = None
-        self.guard = Guard()
+        self.probe_data, self.findings, self.session, self.guard = probe_data, [], None, Guard()
 
     def on_train_begin(self, logs=None):
         self.guard, self.session, self.findings, self._loss = (g := Guard()), None, [], None
         self._observer = None
         m = self.model
+        _unwrap(m)   # a fit that raised never reached on_train_end: its wrappers go before new ones
         g.call("scalelab's setup", self._setup)
         if self.session is None:
             return
@@ -419,9 +426,7 @@ class Diagnose(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if getattr(self, "_observer", None) is not None:
             self.guard.call("restoring the compiled step", self._observer.remove)
-        for name in ("train_step", "_compute_loss"):
-            if name in self.model.__dict__:
-                object.__delattr__(self.model, name)
+        _unwrap(self.model)
         if self.session is not None:
             self.findings = self.session.finish() or []
         elif self.options["verbose"]:

@@ -28,6 +28,7 @@ class StepObserver:
             return
         try:
             model.train_function = part.wrap(self.original, self)
+            object.__setattr__(model, "_scalelab_observer", self)   # a fit that raised is unwrapped by the next
         except Exception as e:   # noqa: BLE001 - a Keras whose step cannot be observed: training as it is
             print(f"scalelab: not probed: {model.name} (its compiled step cannot be observed: {type(e).__name__}: {e})")
             self.original = None
@@ -36,6 +37,8 @@ class StepObserver:
         if self.original is not None:
             self.model.train_function = self.original
             self.original = None
+        if self.model.__dict__.get("_scalelab_observer") is self:
+            object.__delattr__(self.model, "_scalelab_observer")
 
     def due(self) -> bool:
         s = self.s
