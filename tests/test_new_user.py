@@ -239,3 +239,20 @@ def test_the_verdict_says_the_number():
     assert _verdict(0.83, 0.84, True) == "about as good as the best level"
     assert _verdict(0.5, 0.84, True) == "much worse (40% lower)"
     assert _verdict(13.0, 0.3, False) == "much worse (43.3× the best)"
+
+
+def test_a_consequence_names_the_cause_that_showed_first():
+    """Two causes at one level, ranked divergence first but showing at update 1, after the
+    zero gradient at step 0: every symptom is a consequence of the zero gradient; one that
+    showed at step 0.5 cannot be a consequence of the divergence at all."""
+    from scalelab._explain._compare import earlier_cause
+    from scalelab._explain._findings import Finding
+
+    divergence = Finding("loss-divergence", {}, {}, "", role="cause", at=1.0)
+    zero = Finding("clipped-zero-gradient", {}, {}, "", role="cause", at=0.0)
+    note = Finding("curvature", {}, {}, "", role="note", at=0.0)
+    assert earlier_cause([divergence, note, zero], 30.0) is zero
+    assert earlier_cause([divergence, zero], 0.5) is zero
+    assert earlier_cause([divergence], 0.5) is None
+    untimed = Finding("ill-conditioning", {}, {}, "", role="cause")
+    assert earlier_cause([untimed, divergence], 30.0) is divergence
