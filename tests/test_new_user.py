@@ -152,13 +152,16 @@ def test_trials_json_writes_null_not_nan(tmp_path, capsys):
 
 def test_usage_errors_name_the_program_once_and_suggest_sensibly(capsys):
     with pytest.raises(SystemExit) as e:
-        main(["show", "x", "--quite"])
+        main(["study", "run", "input-scaling", "--quite"])
     line = one_error_line(capsys.readouterr().err)
-    assert e.value.code == 2 and "did you mean '--quiet'" in line
+    assert e.value.code == 2 and "did you mean '--quiet'" in line and "see scalelab study run --help" in line
+    with pytest.raises(SystemExit):
+        main(["show", "x", "--quite"])     # show has no --quiet: no suggestion of another command's option
+    assert "did you mean" not in one_error_line(capsys.readouterr().err)
     with pytest.raises(SystemExit):
         main(["ls", "--format", "json"])   # an option of other commands: not "did you mean '--format'"
     line = one_error_line(capsys.readouterr().err)
-    assert "did you mean '--format'" not in line and "--format is not an option of this command" in line
+    assert "did you mean '--format'" not in line and "--format is an option of other commands, not of `scalelab ls`" in line
     assert did_you_mean("seeds", ["steps", "epochs"]) == ""          # unrelated at difflib's 0.6
     assert did_you_mean("epoch", ["steps", "epochs"]) == " did you mean 'epochs'?"
     assert did_you_mean("seeds", ["seeds", "steps"]) == ""           # never the word itself
