@@ -259,3 +259,21 @@ def test_a_consequence_names_the_cause_that_showed_first():
     assert earlier_cause([divergence], 0.5) is None
     untimed = Finding("ill-conditioning", {}, {}, "", role="cause")
     assert earlier_cause([untimed, divergence], 30.0) is divergence
+
+
+def test_seeds_that_stopped_learning_are_said_though_a_probe_saw_a_gradient():
+    """The planted case of test_explain_zero_gradient, with one seed's last probed batch
+    gradient 1e-9 instead of 0: the seed whose loss stayed 14.5 in its last two epochs has
+    still stopped learning, and the finding says so (it used to drop the sentence)."""
+    from explain_helpers import SPEC, view
+    from scalelab._explain._zero_gradient import rule_zero_gradient
+
+    ref = view({"s": "1/255"}, SPEC, {("zero_grad", "share"): {0: [0, 0], 100: [0.01, 0.0]}})
+    bad = view({"s": 1}, SPEC, {("zero_grad", "share"): {0: [0.88, 0.9], 100: [1.0, 1.0]},
+                                ("logits", "p_true_below_clip"): {0: [0.8, 0.84], 100: [0.9, 0.9]},
+                                ("logits", "p_true_above_1-clip"): {0: [0.08, 0.06], 100: [0.1, 0.1]},
+                                ("gradients", "total.norm"): {0: [3.0, 2.0], 100: [0.0, 1e-9]}},
+               final_loss=-math.log(1e-7) * 0.9, losses=[[14.5, 14.5], [14.4, 14.5]])
+    (f,) = rule_zero_gradient(bad, ref)
+    assert f.evidence["batch_gradient_exactly_zero_from_step"] is None
+    assert "exactly 0.0 at every probed step" not in f.text and "1 of 2 seeds stopped learning" in f.text
