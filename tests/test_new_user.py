@@ -277,3 +277,21 @@ def test_seeds_that_stopped_learning_are_said_though_a_probe_saw_a_gradient():
     (f,) = rule_zero_gradient(bad, ref)
     assert f.evidence["batch_gradient_exactly_zero_from_step"] is None
     assert "exactly 0.0 at every probed step" not in f.text and "1 of 2 seeds stopped learning" in f.text
+
+
+def test_a_sharp_curvature_answer_says_why_and_uses_medians_throughout():
+    """Plain SGD, lr 0.1 (limit 2/lr = 20): eigenvalues 21 and 31 at step 0 (median 26); the
+    best level's 1, 2 and 100 have median 2 and mean 34.3. The answer quotes the finding's
+    first clause, which must hold the limit; the reference is a median like the level's."""
+    from explain_helpers import SPEC, view
+    from scalelab._explain._answer import _clause
+    from scalelab._explain._curvature import rule_curvature
+
+    spec = {"optim": {"name": "sgd", "lr": 0.1, "lr_mult": [1.0, 1.0]}, **SPEC}
+    bad = view({"t": "raw"}, spec, {("hessian", "max_eigenvalue"): {0: [21.0, 31.0], 10: [21.0, 31.0]}})
+    ref = view({"t": "std"}, spec, {("hessian", "max_eigenvalue"): {0: [1.0, 2.0, 100.0], 10: [1.0, 2.0, 100.0]}})
+    (f,) = rule_curvature(bad, ref)
+    assert f.id == "sharp-curvature"
+    clause = _clause(f, bad.label)
+    assert "stability limit 2/lr = 20" in clause and "26" in clause, clause
+    assert f.evidence["reference_max_eigenvalue_first"] == 2.0 and "step 0: 2)" in f.text
