@@ -112,6 +112,7 @@ def test_a_resume_from_a_compiled_checkpoint_refuses_the_eager_fallback(tmp_path
     err = [ln for ln in _errors(r.stderr) if "error" in ln]
     assert len(err) == 1 and "Traceback" not in r.stderr, r.stderr
     assert "first 1 epoch(s) ran compiled (" in err[0] and "eager (torch.compile failed)" in err[0]
+    assert "fix the compiler" in err[0] and "new --db" in err[0]
     with sqlite3.connect(tmp_path / "s.db") as c:   # the checkpoint is kept; nothing half-trained is stored
         assert c.execute("SELECT epoch FROM checkpoints").fetchall() == [(1,)]
         assert c.execute("SELECT count(*) FROM trials").fetchone() == (0,)

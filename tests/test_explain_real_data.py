@@ -19,7 +19,7 @@ def test_explain_input_scaling_on_real_fashion_mnist(tmp_path, capsys):
     findings = json.loads(capsys.readouterr().out)
     by = {}
     for f in findings:
-        assert set(f) == {"id", "level", "evidence", "text"}
+        assert set(f) == {"id", "level", "evidence", "text", "role", "rank"}   # role and rank: issue 34
         by.setdefault(f["level"]["input.scale"], {})[f["id"]] = f
     raw, good, small = by[1], by["1/255"], by["1/1000"]
     assert raw["clipped-zero-gradient"]["evidence"]["step0_share"] >= 0.75

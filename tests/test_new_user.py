@@ -152,13 +152,16 @@ def test_trials_json_writes_null_not_nan(tmp_path, capsys):
 
 def test_usage_errors_name_the_program_once_and_suggest_sensibly(capsys):
     with pytest.raises(SystemExit) as e:
-        main(["show", "x", "--quite"])
+        main(["study", "run", "input-scaling", "--quite"])
     line = one_error_line(capsys.readouterr().err)
-    assert e.value.code == 2 and "did you mean '--quiet'" in line
+    assert e.value.code == 2 and "did you mean '--quiet'" in line and "see scalelab study run --help" in line
+    with pytest.raises(SystemExit):
+        main(["show", "x", "--quite"])     # show has no --quiet: no suggestion of another command's option
+    assert "did you mean" not in one_error_line(capsys.readouterr().err)
     with pytest.raises(SystemExit):
         main(["ls", "--format", "json"])   # an option of other commands: not "did you mean '--format'"
     line = one_error_line(capsys.readouterr().err)
-    assert "did you mean '--format'" not in line and "--format is not an option of this command" in line
+    assert "did you mean '--format'" not in line and "--format is an option of other commands, not of `scalelab ls`" in line
     assert did_you_mean("seeds", ["steps", "epochs"]) == ""          # unrelated at difflib's 0.6
     assert did_you_mean("epoch", ["steps", "epochs"]) == " did you mean 'epochs'?"
     assert did_you_mean("seeds", ["seeds", "steps"]) == ""           # never the word itself
@@ -239,3 +242,56 @@ def test_the_verdict_says_the_number():
     assert _verdict(0.83, 0.84, True) == "about as good as the best level"
     assert _verdict(0.5, 0.84, True) == "much worse (40% lower)"
     assert _verdict(13.0, 0.3, False) == "much worse (43.3× the best)"
+
+
+def test_a_consequence_names_the_cause_that_showed_first():
+    """Two causes at one level, ranked divergence first but showing at update 1, after the
+    zero gradient at step 0: every symptom is a consequence of the zero gradient; one that
+    showed at step 0.5 cannot be a consequence of the divergence at all."""
+    from scalelab._explain._compare import earlier_cause
+    from scalelab._explain._findings import Finding
+
+    divergence = Finding("loss-divergence", {}, {}, "", role="cause", at=1.0)
+    zero = Finding("clipped-zero-gradient", {}, {}, "", role="cause", at=0.0)
+    note = Finding("curvature", {}, {}, "", role="note", at=0.0)
+    assert earlier_cause([divergence, note, zero], 30.0) is zero
+    assert earlier_cause([divergence, zero], 0.5) is zero
+    assert earlier_cause([divergence], 0.5) is None
+    untimed = Finding("ill-conditioning", {}, {}, "", role="cause")
+    assert earlier_cause([untimed, divergence], 30.0) is divergence
+
+
+def test_seeds_that_stopped_learning_are_said_though_a_probe_saw_a_gradient():
+    """The planted case of test_explain_zero_gradient, with one seed's last probed batch
+    gradient 1e-9 instead of 0: the seed whose loss stayed 14.5 in its last two epochs has
+    still stopped learning, and the finding says so (it used to drop the sentence)."""
+    from explain_helpers import SPEC, view
+    from scalelab._explain._zero_gradient import rule_zero_gradient
+
+    ref = view({"s": "1/255"}, SPEC, {("zero_grad", "share"): {0: [0, 0], 100: [0.01, 0.0]}})
+    bad = view({"s": 1}, SPEC, {("zero_grad", "share"): {0: [0.88, 0.9], 100: [1.0, 1.0]},
+                                ("logits", "p_true_below_clip"): {0: [0.8, 0.84], 100: [0.9, 0.9]},
+                                ("logits", "p_true_above_1-clip"): {0: [0.08, 0.06], 100: [0.1, 0.1]},
+                                ("gradients", "total.norm"): {0: [3.0, 2.0], 100: [0.0, 1e-9]}},
+               final_loss=-math.log(1e-7) * 0.9, losses=[[14.5, 14.5], [14.4, 14.5]])
+    (f,) = rule_zero_gradient(bad, ref)
+    assert f.evidence["batch_gradient_exactly_zero_from_step"] is None
+    assert "exactly 0.0 at every probed step" not in f.text and "1 of 2 seeds stopped learning" in f.text
+
+
+def test_a_sharp_curvature_answer_says_why_and_uses_medians_throughout():
+    """Plain SGD, lr 0.1 (limit 2/lr = 20): eigenvalues 21 and 31 at step 0 (median 26); the
+    best level's 1, 2 and 100 have median 2 and mean 34.3. The answer quotes the finding's
+    first clause, which must hold the limit; the reference is a median like the level's."""
+    from explain_helpers import SPEC, view
+    from scalelab._explain._answer import _clause
+    from scalelab._explain._curvature import rule_curvature
+
+    spec = {"optim": {"name": "sgd", "lr": 0.1, "lr_mult": [1.0, 1.0]}, **SPEC}
+    bad = view({"t": "raw"}, spec, {("hessian", "max_eigenvalue"): {0: [21.0, 31.0], 10: [21.0, 31.0]}})
+    ref = view({"t": "std"}, spec, {("hessian", "max_eigenvalue"): {0: [1.0, 2.0, 100.0], 10: [1.0, 2.0, 100.0]}})
+    (f,) = rule_curvature(bad, ref)
+    assert f.id == "sharp-curvature"
+    clause = _clause(f, bad.label)
+    assert "stability limit 2/lr = 20" in clause and "26" in clause, clause
+    assert f.evidence["reference_max_eigenvalue_first"] == 2.0 and "step 0: 2)" in f.text

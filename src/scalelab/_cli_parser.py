@@ -29,17 +29,33 @@ class _Parser(argparse.ArgumentParser):
                 out |= sub._options()
         return out
 
+    def parse_known_args(self, args=None, namespace=None):
+        self._argv = list(sys.argv[1:] if args is None else args)   # for the error's suggestion
+        return super().parse_known_args(args, namespace)
+
+    def _command(self) -> "_Parser":
+        """The (sub)command the arguments name: ``scalelab study run …`` → its parser."""
+        p = self
+        for tok in getattr(self, "_argv", []):
+            sub = next((a for a in p._actions if isinstance(a, argparse._SubParsersAction)), None)
+            if sub is not None and tok in sub.choices:
+                p = sub.choices[tok]
+        return p
+
     def error(self, message):
-        hint = ""
+        hint, prog = "", self.prog
         if m := re.search(r"unrecognized arguments: (\S+)", message):
             word = m.group(1).split("=")[0]
-            hint = did_you_mean(word, self._options())
-            if word in self._options():   # an option of another command: say so instead of suggesting itself
-                hint = f" {word} is not an option of this command;"
+            command = self._command()
+            prog = command.prog
+            own = {o for a in command._actions for o in a.option_strings}
+            hint = did_you_mean(word, own)   # the command's own options, not another command's
+            if not hint and word in self._options():
+                hint = f" {word} is an option of other commands, not of `{command.prog}`;"
         elif m := re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message):
             hint = did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
         command = self.prog.removeprefix("scalelab").strip()   # the program's name is said once
-        print(f"scalelab: error: {command + ': ' if command else ''}{message};{hint} see {self.prog} --help",
+        print(f"scalelab: error: {command + ': ' if command else ''}{message};{hint} see {prog} --help",
               file=sys.stderr)
         sys.exit(2)
 

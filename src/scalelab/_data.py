@@ -255,14 +255,11 @@ SKLEARN_SETS = ("digits", "breast_cancer", "wine", "diabetes", "iris")
 
 def _split(X, y, test_fraction: float, seed: int, stratify: bool, source: str = "the data"):
     from sklearn.model_selection import train_test_split
-
     try:
-        return train_test_split(X, y, test_size=test_fraction, random_state=seed,
-                                stratify=y if stratify else None)
+        return train_test_split(X, y, test_size=test_fraction, random_state=seed, stratify=y if stratify else None)
     except ValueError as e:   # too few rows (or, stratified, too few of a class) for a test split
-        why = str(e).split(". ")[0].rstrip(".")
-        raise DataError(f"{source}: {len(X)} row(s) cannot be split into training and test rows with "
-                        f"data.test_fraction = {test_fraction:g} ({why}); add rows, give a test set "
+        raise DataError(f"{source}: {len(X)} row(s) cannot be split into training and test rows with data.test_fraction"
+                        f" = {test_fraction:g} ({str(e).split('. ')[0].rstrip('.')}); add rows, give a test set "
                         f"(X_test, y_test in a .npz) or lower data.test_fraction") from None
 
 
@@ -386,8 +383,7 @@ def load_user(path: str | os.PathLike, target: str | None = None, task: str | No
     _check_finite(X, y, str(path))
     y, task, n_classes = _as_target(y, task, str(path))
     if Xte is None:
-        Xtr, Xte, ytr, yte = _split(X, y, test_fraction, split_seed, stratify=task == "classification",
-                                    source=str(path))
+        Xtr, Xte, ytr, yte = _split(X, y, test_fraction, split_seed, task == "classification", str(path))
     else:
         Xte = Xte.reshape(len(Xte), -1)
         if Xte.shape[1] != X.shape[1]:

@@ -53,11 +53,15 @@ def within_reference_range(t: LevelView, ref: LevelView) -> bool:
 
 
 def earlier_cause(found, at: float | None = None) -> "object | None":
-    """The first ``cause`` finding a rule ranked before this one found for the level that
-    showed no later than ``at`` (the training time this finding showed; None: any): what a
-    symptom (dead units, collapse, a mean prediction) is then a consequence of. A cause that
-    showed only after it cannot have caused it."""
-    return next((f for f in found if f.role == "cause" and (at is None or f.at is None or f.at <= at)), None)
+    """Of the ``cause`` findings rules ranked before this one found for the level that showed
+    no later than ``at`` (the training time this finding showed; None: any), the one that
+    showed first (untimed ones after the timed, in rank order): what a symptom (dead units,
+    collapse, a mean prediction) is then a consequence of. A cause that showed only after it
+    cannot have caused it; taking the first in rank order instead made two symptoms of one
+    level name different causes (collapse "of loss-divergence" at update 1, dead units "of
+    clipped-zero-gradient" at step 0)."""
+    causes = [f for f in found if f.role == "cause" and (at is None or f.at is None or f.at <= at)]
+    return min(causes, key=lambda f: math.inf if f.at is None else f.at, default=None)
 
 
 def in_time_order(findings: list) -> list:

@@ -58,10 +58,11 @@ def check_path(now: dict, before: str | None, where: str) -> None:
     key = path_key(now)
     if before is None or key is None or key == before:
         return
+    how = ("fix the compiler (the line above says why it failed) and rerun" if before.startswith("compiled") else
+           "rerun with SCALELAB_COMPILE=0 to go on eagerly like them (where the spec leaves train.compile unset)")
     raise ComputePathError(
         f"{where} ran {before} but this process runs {key}; the two round float32 differently, so a study "
-        f"must not mix them: run again where the path matches (fix the compiler, or set SCALELAB_COMPILE=0 "
-        f"where the spec leaves train.compile unset), or start the study over in a new --db")
+        f"must not mix them: {how}, or start the study over in a new --db")
 
 
 def train_group(trials: list[Trial], data_dir: str | None = None, device: str | None = None,
