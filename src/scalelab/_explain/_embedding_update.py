@@ -57,6 +57,11 @@ MIN_BYTES_RATIO = 10.0     # dense / row-sparse bytes per step
 TEXT_DEFAULT_SAMPLES = 2000   # the text generator's default training samples
 
 
+def num(x: float) -> str:
+    """3 significant figures without an exponent: 12.8, 192, 4,331."""
+    return f"{x:,.0f}" if abs(x) >= 100 else fmt(x, 3)
+
+
 def embedding_of(spec) -> dict | None:
     """The trainable embedding layer's config at the front of a layers model, else None."""
     layers = spec.model.layers if spec.model.kind == "layers" else []
@@ -153,10 +158,10 @@ def rule_dense_update_over_unused_rows(t: LevelView, ref: LevelView, found=()) -
     else:
         # the table is no kernel: no L2 or weight decay reaches it, so an unused row's dense step is zero
         math_note = f"the same update as dense {fam.name}: an unused row's gradient is zero"
-    text = (f"at {t.label}, {pct(share)} of each training step ({fmt(td * 1e3, 3)} ms per model and step, against "
-            f"{fmt(ts * 1e3, 3)} ms at {peer.label}) goes to work on embedding rows the batch never used: "
+    text = (f"at {t.label}, {pct(share)} of each training step ({num(td * 1e3)} ms per model and step, against "
+            f"{num(ts * 1e3)} ms at {peer.label}) goes to work on embedding rows the batch never used: "
             f"{t.spec.optim.name} forms a dense gradient and updates {state} of all "
-            f"{emb['vocab']:,} rows × {emb['dim']} on every step, about {fmt(bd / 1e6, 3)} MB read and written "
+            f"{emb['vocab']:,} rows × {emb['dim']} on every step, about {num(bd / 1e6)} MB read and written "
             f"per model and step, while a batch uses at most {rows:,} rows ({fmt(bs / 1e6, 3)} MB). "
             f"Remedy: optim.name = '{peer.spec.optim.name}' (only the used rows' {state.split(' ', 1)[1]}; "
             f"{math_note}): {td / ts:.1f}× faster per step; test accuracy {a1:.3f} → {a1s:.3f} after "

@@ -18,17 +18,11 @@ from __future__ import annotations
 
 import json
 
-from .._levels import fmt
 from ..optim import family_of
-from ._embedding_update import MIN_SPEEDUP, bytes_per_step, embedding_of, step_seconds
+from ._embedding_update import MIN_SPEEDUP, bytes_per_step, embedding_of, num, step_seconds
 from ._findings import NOTE, Finding
 from ._registry import register
 from ._view import LevelView
-
-
-def _num(x: float) -> str:
-    """3 significant figures, no exponent: 12.8, 192, 1,520."""
-    return f"{x:,.0f}" if abs(x) >= 100 else fmt(x, 3)
 
 
 def _without_vocabulary(spec) -> str:
@@ -69,11 +63,11 @@ def rule_vocabulary_step_ratio(t: LevelView, ref: LevelView, found=()) -> list[F
               bytes_from=b0, bytes_to=b1, bytes_ratio=b1 / b0, optimizer=name, dense=dense, grew=grew,
               from_level=prev.level)
     why = (f"{name} updates every row of the table on every step, so the bytes it moves per model and step grew "
-           f"{b1 / b0:.0f}× ({_num(b0 / 1e6)} → {_num(b1 / 1e6)} MB) while a batch still uses the same rows"
+           f"{b1 / b0:.0f}× ({num(b0 / 1e6)} → {num(b1 / 1e6)} MB) while a batch still uses the same rows"
            if dense else
-           f"{name} updates only the rows a batch uses, so its bytes per step stayed {_num(b1 / 1e6)} MB")
+           f"{name} updates only the rows a batch uses, so its bytes per step stayed {num(b1 / 1e6)} MB")
     text = (f"from {V0:,} to {V1:,} words ({V1 / V0:g}× the rows) with {name}, the training step went from "
-            f"{_num(s0 * 1e3)} to {_num(s1 * 1e3)} ms per model: {ratio:.1f}× measured here, and an epoch "
+            f"{num(s0 * 1e3)} to {num(s1 * 1e3)} ms per model: {ratio:.1f}× measured here, and an epoch "
             f"(the same steps at both sizes) took {ratio:.1f}× as long; "
             + ("it grew" if grew else f"it did not grow beyond timing noise (under {MIN_SPEEDUP}×)")
             + f" because {why}")
