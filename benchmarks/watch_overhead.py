@@ -76,21 +76,22 @@ def main():
     if a.one:
         print(json.dumps(one_backend(a)))
         return
-    load_before = os.getloadavg()
-    runs = {}
+    out = {"model": "seed-000 Keras MLP 784-128-10, Adam, batch 32, Fashion-MNIST /255",
+           "command": "python benchmarks/watch_overhead.py " + " ".join(sys.argv[1:]), "cpu_threads": os.cpu_count(),
+           "load_average": {}, "backends": {}}
+    runs = out["backends"]
     for backend in a.backends.split(","):
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        before = os.getloadavg()
         child = subprocess.run([sys.executable, __file__, "--one", "--epochs", str(a.epochs), "--repeats",
                                 str(a.repeats), "--presets", a.presets], capture_output=True, text=True, env=env)
         if child.returncode != 0:
             sys.exit(f"{backend}: {child.stderr[-2000:]}")
         runs[backend] = json.loads(child.stdout.strip().splitlines()[-1])
-    out = {"model": "seed-000 Keras MLP 784-128-10, Adam, batch 32, Fashion-MNIST /255",
-           "command": "python benchmarks/watch_overhead.py " + " ".join(sys.argv[1:]), "cpu_threads": os.cpu_count(),
-           "load_average_before_after": [list(load_before), list(os.getloadavg())], "backends": runs}
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump(out, f, indent=1)
+        out["load_average"][backend] = {"before": list(before), "after": list(os.getloadavg())}
+        if a.out:   # after each backend: a long run on a loaded machine keeps what it measured
+            with open(a.out, "w") as f:
+                json.dump(out, f, indent=1)
     if a.json:
         print(json.dumps(out, indent=1))
         return

@@ -416,6 +416,8 @@ class Diagnose(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.session is None:
             return
+        if getattr(self, "_observer", None) is not None:   # TensorFlow, JAX: the epoch's last losses first
+            self.guard.call("the step's loss", self._observer.flush)
         logs = logs or {}
         names = {"accuracy": "train_acc", "sparse_categorical_accuracy": "train_acc", "val_loss": "val_loss",
                  "val_accuracy": "val_acc", "val_sparse_categorical_accuracy": "val_acc",

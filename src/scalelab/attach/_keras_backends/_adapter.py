@@ -80,8 +80,10 @@ class CompiledAdapter(KerasAdapter):
         ops, loss = self.ops, self._loss_arrays
         self._forward = ops.jit(self._logits_and_taps)
         self._logits_vjp = ops.jit(lambda p, nt, x, g: ops.vjp(lambda q: self._logits_and_taps(q, nt, x)[0], p, g))
-        self._loss = ops.jit(loss)
-        self._loss_vjp = ops.jit(lambda o, y, g: ops.vjp(lambda q: loss(q[0], y), [o], g)[0])
+        # the per-sample losses and the gradient of their sum in one call: a sample's loss depends on its own
+        # output row only, so any vector-Jacobian product is that gradient's rows scaled (_Loss.backward)
+        self._loss_and_grad = ops.jit(
+            lambda o, y: (loss(o, y), ops.value_and_grad(lambda q: keras.ops.sum(loss(q[0], y)), [o])[1][0]))
         self._objective_grad = ops.jit(lambda p, nt, x, y: ops.value_and_grad(lambda q: self._objective(q, nt, x, y), p))
         self._objective_hvp = ops.jit(lambda p, v, nt, x, y: ops.hvp(lambda q: self._objective(q, nt, x, y), p, v))
         self._training_grad = ops.jit(
@@ -197,14 +199,13 @@ class _Loss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a, y, out):
-        ctx.a, ctx.y = a, to_array(y)
-        ctx.save_for_backward(out)
-        return to_torch(a._loss(to_array(out), ctx.y)).to(out.dtype)
+        per, grad = a._loss_and_grad(to_array(out), to_array(y))
+        ctx.grad = to_torch(grad).to(out.dtype)
+        return to_torch(per).to(out.dtype)
 
     @staticmethod
     def backward(ctx, g):
-        a, (out,) = ctx.a, ctx.saved_tensors
-        return None, None, to_torch(a._loss_vjp(to_array(out), ctx.y, to_array(g))).to(out.dtype)
+        return None, None, g.reshape(-1, *[1] * (ctx.grad.dim() - 1)) * ctx.grad
 
 
 class _Objective(torch.autograd.Function):

@@ -10,9 +10,8 @@ comes out; the step gets the batch taken here as a one-batch iterator.
 
 from __future__ import annotations
 
-import contextlib
-
 import jax
+import jax.numpy as jnp
 import keras
 import numpy as np
 
@@ -46,6 +45,10 @@ def state_scope(model, state):
                                                if a is not None])
 
 
+# a step's loss-tracker values, copied (the next step reuses the state's buffers); compiled once per process
+tracked = jax.jit(lambda t, c: jnp.stack([t, c]))
+
+
 def wrap(train_function, observer):
     """``train_function(state, iterator)`` observed: see the module's docstring."""
     model = observer.model
@@ -53,21 +56,20 @@ def wrap(train_function, observer):
     total, count = (next(i for i, m in enumerate(metrics) if m is v) for v in model._loss_tracker.variables)
 
     def in_scope(state, fn, *args):
-        with state_scope(model, state) if state is not None else contextlib.nullcontext():
+        with state_scope(model, state):
             fn(*args)
 
     def observed(state, iterator):
-        if not observer.due():
-            observer.skip_step()
+        if not observer.due():   # its loss is read later: waiting for it here would stall JAX's dispatch
             logs, state = train_function(state, iterator)
-            after = None
-        else:
-            data = next(iterator)
-            observer.contained("before the step", in_scope, state, observer._before, data)
-            logs, state = train_function(state, iter([data]))
-            after = state
+            observer.defer(tracked(state[3][total], state[3][count]))
+            return logs, state
+        observer.flush()
+        data = next(iterator)
+        observer.contained("before the step", in_scope, state, observer._before, data)
+        logs, state = train_function(state, iter([data]))
         loss = (float(np.asarray(state[3][total])), float(np.asarray(state[3][count])))
-        observer.contained("after the step", in_scope, after, observer._after, *loss)
+        observer.contained("after the step", in_scope, state, observer._after, *loss)
         return logs, state
 
     return observed

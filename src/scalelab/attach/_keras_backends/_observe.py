@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from ._adapter import to_torch
 
@@ -20,6 +21,7 @@ class StepObserver:
         self.epochs, self.fit_steps_per_epoch = epochs, fit_steps_per_epoch
         self.total_steps, self.steps_per_epoch, self.probe_data = total_steps, steps_per_epoch, probe_data
         self.tracked = (0.0, 0.0)
+        self.pending: list = []   # steps whose loss-tracker values are read later (JAX: no wait per step)
         self.original = model.train_function
         if getattr(model, "steps_per_execution", 1) != 1:
             print(f"scalelab: not probed: {model.name} (steps_per_execution={model.steps_per_execution}: Keras runs "
@@ -34,6 +36,7 @@ class StepObserver:
             self.original = None
 
     def remove(self) -> None:
+        self.flush()
         if self.original is not None:
             self.model.train_function = self.original
             self.original = None
@@ -44,9 +47,20 @@ class StepObserver:
         s = self.s
         if s.view is None:
             return not self.stopped
-        step = s.step   # the step about to run (the view's is set when it starts)
+        step = s.step + len(self.pending)   # the step about to run: those ended and those whose losses wait
         # steps 0, 1, 2, 4, ...: the session records the gradients' sizes there (the one-run rules)
         return (s.probe_set is not None and step in s.probe_set.due) or (not self.stopped and step & (step - 1) == 0)
+
+    def defer(self, values) -> None:
+        """A step's (total, count) of the loss tracker, as a backend array read at :meth:`flush`."""
+        self.pending.append(values)
+
+    def flush(self) -> None:
+        """The deferred steps' losses, in order (before a probed step, at an epoch's end)."""
+        pending, self.pending = self.pending, []
+        for values in pending:
+            total, count = (float(v) for v in np.asarray(values, dtype=np.float64))
+            self.contained("after the step", self._after, total, count)
 
     stopped = False
 
