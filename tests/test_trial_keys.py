@@ -26,6 +26,7 @@ def test_a_new_field_set_away_from_its_default_changes_the_key():
     t = expand(parse_spec(_SPEC))[0]
     dumped = json.loads(t.spec.model_dump_json())
     new = [(s, f) for s, fields in KEYED_FIELDS.items() if fields is not None
+           and TrialSpec.model_fields[s].get_default(call_default_factory=True) is not None   # optional: below
            for f in type(TrialSpec.model_fields[s].get_default(call_default_factory=True)).model_fields
            if f not in fields]
     assert new, "no field added since keys were introduced: this test has nothing to check"
@@ -36,3 +37,14 @@ def test_a_new_field_set_away_from_its_default_changes_the_key():
     old = json.loads(json.dumps(dumped))
     old["train"]["epochs"] += 1
     assert trial_key(old, t.seed) != t.key          # an old field still counts
+    # an optional section (trajectory): its new field at the default leaves the key, set away changes it
+    from scalelab._spec._trajectory import TrajectorySpec
+
+    with_section = json.loads(json.dumps(dumped))
+    with_section["trajectory"] = {f: v for f, v in json.loads(TrajectorySpec().model_dump_json()).items()
+                                  if f in KEYED_FIELDS["trajectory"]}
+    at_default = json.loads(json.dumps(with_section))
+    at_default["trajectory"]["infer_range"] = True
+    away = json.loads(json.dumps(with_section))
+    away["trajectory"]["infer_range"] = False
+    assert trial_key(at_default, t.seed) == trial_key(with_section, t.seed) != trial_key(away, t.seed)
