@@ -4,7 +4,7 @@ The probes in :mod:`scalelab.probes` read a training group only through the step
 :class:`AttachedView` offers the same API over a model scalelab did not build (a PyTorch
 ``nn.Module`` or a Keras 3 model), with a model axis M = 1, so the very same probe
 classes and :class:`~scalelab.probes.ProbeSet` compute the same quantities. What differs
-between frameworks lives in an *adapter* (``_torch.TorchAdapter``, ``_keras.KerasAdapter``):
+between frameworks lives in an *adapter* (``_torch.TorchAdapter``, ``_keras_adapter.KerasAdapter``):
 its parameters and gradients in the engine's layout, a forward pass that fills the taps,
 the user's own per-sample loss and the optimizer's state.
 

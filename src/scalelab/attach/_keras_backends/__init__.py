@@ -13,7 +13,7 @@ optimizer's state and the random streams are only read, so the losses are those 
 run without the callback (tested bit for bit).
 
 The probes themselves are scalelab's, unchanged, computing in torch on the step view:
-``_adapter.CompiledAdapter`` is :class:`~scalelab.attach._keras.KerasAdapter` (its layers,
+``_adapter.CompiledAdapter`` is :class:`~scalelab.attach._keras_adapter.KerasAdapter` (its layers,
 taps, loss and optimizer code, shared with the torch backend) whose forward pass, per-sample
 loss and training objective are ``torch.autograd.Function`` s computed by Keras on the
 backend, with arrays crossing at the boundary and the gradient taken by the backend's own

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import torch
 
-from .._keras import SOFTMAX, KerasAdapter, leaf_layers
+from .._keras_adapter import SOFTMAX, KerasAdapter, leaf_layers
 
 
 def to_torch(a) -> torch.Tensor:
