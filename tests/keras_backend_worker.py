@@ -15,6 +15,7 @@ import io
 import json
 import os
 import sys
+import time
 import traceback
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -153,10 +154,14 @@ def main():
     out, work = sys.argv[1], sys.argv[2]
     result = {"backend": keras.backend.backend(), "probes": probes(work), "losses": losses(work),
               "seed000": seed000(work)}
+    t0 = time.process_time()
     if keras.backend.backend() != "torch":   # on torch both run in-process (test_attach_crash_matrix, test_diagnose_gallery)
         result["crash"] = crash(work)
+    t1 = time.process_time()
     if keras.backend.backend() == "tensorflow":   # Keras's default backend: the gallery's programs as written
         result["gallery"] = gallery(work)
+    result["cpu_s"] = {"crash": t1 - t0, "gallery": time.process_time() - t1}   # this process's CPU time
+    print(f"{keras.backend.backend()}: CPU s {result['cpu_s']}", file=sys.stderr)
     Path(out).write_text(json.dumps(result))
 
 
