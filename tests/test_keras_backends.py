@@ -38,7 +38,9 @@ def run_worker(backend: str, work: Path) -> dict:
                          capture_output=True, text=True, timeout=900, env=env)
     if run.returncode != 0:
         return {"error": run.stderr[-4000:]}
-    return json.loads(out.read_text())
+    result = json.loads(out.read_text())
+    print(backend, "CPU s of the crash matrix and gallery:", result.get("cpu_s"))
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +147,38 @@ def test_import_on_an_unusable_keras_says_what_to_do_in_one_line():
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=run_env)
         lines = [line for line in r.stderr.splitlines() if line.startswith("scalelab.keras:")]
         assert r.returncode == rc and "Traceback" not in r.stderr and len(lines) == 1 and says in lines[0], r.stderr
+
+
+# ---------------------------------------------------------------- issue 29 on TensorFlow and JAX
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_crash_matrix_never_breaks_fit(results, backend):
+    """Issue 29's Keras crash matrix (tests/keras_crash_cases.py, the cases
+    test_attach_crash_matrix.py runs on torch), on the backends where Keras compiles the step:
+    no exception escapes fit, the losses equal those without the callback bit for bit (probes
+    none and standard), a report is printed, and the usual shapes are probed with no "not
+    probed" line. The partly probed cases are torch's, for the same reasons (several inputs or
+    outputs, a 1-D input); each says so in one line."""
+    from keras_crash_cases import KERAS_CASES, KERAS_PARTLY_PROBED
+
+    crash = result(results, backend)["crash"]
+    assert sorted(crash) == KERAS_CASES
+    for case, r in crash.items():
+        assert "error" not in r, (case, r.get("error"))
+        for probes in ("none", "standard"):
+            assert r[probes] == r["plain"], (case, probes, r)   # bit-identical
+            out = r[f"out_{probes}"]
+            assert out.startswith("scalelab: ") and "Traceback" not in out, (case, out)
+            if probes == "standard":   # what is not probed is said, never silently dropped
+                assert ("not probed" in out) == (case in KERAS_PARTLY_PROBED), (case, out)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow"])
+def test_gallery_programs_name_the_same_root_cause(results, backend):
+    """A few of examples/gallery/'s Keras programs (tests/keras_backend_worker.py GALLERY), as
+    test_diagnose_gallery.py runs them on torch: the broken program's first cause is its
+    labelled root cause, its fixed twin gets none."""
+    gallery = result(results, backend)["gallery"]
+    assert gallery, "no gallery program ran"
+    for name, r in gallery.items():
+        assert r["score"] == ["root cause first", "clean"], (name, r)

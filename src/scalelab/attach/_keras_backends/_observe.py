@@ -88,6 +88,10 @@ class StepObserver:
         s.guard.call("the labels", s.observe, to_torch(y) if y is not None else None,
                      None if sw is None else to_torch(sw))
         if s.view is None:
+            if isinstance(x, (list, tuple, dict)) and self.probe_data is None:   # as on torch: one line, not a failure
+                s.guard.note("the probes", f"the model takes {len(x)} inputs; the probes feed one")
+                self.stopped = True
+                return s.step_start()
             model = self.model
             if not model.built or (model.optimizer is not None and not model.optimizer.built):
                 # TensorFlow builds the model when it first traces the step; the probes of step 0 need it
