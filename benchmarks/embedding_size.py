@@ -58,7 +58,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from scalelab._runtime import tune_malloc  # noqa: E402
-from scalelab._text import make_text  # noqa: E402
+from scalelab.data._text import make_text  # noqa: E402
 from scalelab.engine._rows import gather_rows  # noqa: E402
 from scalelab.models import Dense, Embedding, Lstm, Model, Pass  # noqa: E402
 from scalelab.optim import FusedOptimizer  # noqa: E402

@@ -40,7 +40,7 @@ def main() -> None:
         if args.file_test_rows:
             import numpy as np
 
-            from scalelab.evaluation._generate import make_pn_classification
+            from scalelab.data._pn import make_pn_classification
 
             X, y = make_pn_classification(n=100 + args.file_test_rows, seed=3)[:2]
             path = Path(tmp) / "genomic.npz"

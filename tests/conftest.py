@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scalelab._data import DEBIAN_DIR, write_idx
+from scalelab.data._fashion_mnist import DEBIAN_DIR, write_idx
 
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 
 from conftest import real_fmnist_available, requires_real, write_fashion_like
-from scalelab._data import (DEBIAN_DIR, DataError, fetch_fashion_mnist, load_fashion_mnist, load_sklearn, load_user,
-                            locate_fashion_mnist, parse_idx, write_idx)
+from scalelab.data import DataError
+from scalelab.data._fashion_mnist import (DEBIAN_DIR, fetch_fashion_mnist, load_fashion_mnist, locate_fashion_mnist,
+                                          parse_idx, write_idx)
+from scalelab.data._file import load_user
+from scalelab.data._sklearn import load_sklearn
 
 
 def test_idx_round_trip_plain_and_gz(tmp_path):

@@ -126,7 +126,7 @@ def test_token_ids_stay_exact_int64_through_the_engine_and_a_frozen_table_never_
 
 
 def test_the_text_generator_is_deterministic_and_plants_its_label_rule():
-    from scalelab._text import MARK_A, MARK_B, make_text
+    from scalelab.data._text import MARK_A, MARK_B, make_text
 
     a, b = make_text(300, 50, seed=4, vocab=1000, steps=20, lengths="variable"), make_text(300, 50, seed=4,
                                                                                             vocab=1000, steps=20,
@@ -148,7 +148,7 @@ def test_order_rule_is_learnable_an_lstm_beats_a_bag_of_words():
     embedding model) stays at chance; the LSTM learns it."""
     from sklearn.linear_model import LogisticRegression
 
-    from scalelab._text import make_text
+    from scalelab.data._text import make_text
     from scalelab.engine import train_group
 
     ds = make_text(1000, 400, seed=0, vocab=60, steps=8)
@@ -174,7 +174,7 @@ def test_order_rule_is_learnable_an_lstm_beats_a_bag_of_words():
     (np.array([[1.0, 2.0, 3.0]]), r"must be an integer array, got float64"),
 ])
 def test_bad_token_ids_get_one_actionable_line(tmp_path, X, match):
-    from scalelab._data import DataError
+    from scalelab.data import DataError
 
     path = tmp_path / "tok.npz"
     np.savez(path, X=np.repeat(X, 4, axis=0), y=np.array([0, 1, 0, 1]))

@@ -9,7 +9,7 @@ import torch
 from conftest import requires_real, small_spec
 from scalelab import StackedGroup, expand, make_transform
 from scalelab._cli import main
-from scalelab._data import load_sklearn
+from scalelab.data._sklearn import load_sklearn
 from scalelab._equivalence import fold_affine, parametrization
 from scalelab._equivalence_check import check_equivalence
 from scalelab._spec import ModelSpec

@@ -15,14 +15,15 @@ from scipy import stats
 
 from conftest import requires_real
 from scalelab._cli import main
-from scalelab._data import DataError
+from scalelab.data import DataError
+from scalelab.data import _folds
+from scalelab.data._folds import LeakError, check_fitted_on, make_plan
+from scalelab.data._pn import bayes_accuracy, make_pn_classification
 from scalelab._spec import StudySpec, expand
 from scalelab._spec._cv import CVSpec
 from scalelab._spec._sections import DataSpec
 from scalelab._store import Store
-from scalelab.evaluation import (LeakError, bayes_accuracy, check_fitted_on, decompose, make_plan,
-                                 make_pn_classification)
-from scalelab.evaluation import _folds
+from scalelab.evaluation import decompose
 
 SMALL_GEN = {"n": 60, "p": 40, "informative": 10, "block": 5, "rho": 0.3, "class_sep": 1.0}
 
@@ -237,7 +238,7 @@ def test_generator_is_deterministic_and_its_bayes_accuracy_is_right():
 
 @requires_real
 def test_fmnist_pair_draws_its_own_rows_per_repeat():
-    from scalelab.evaluation import fmnist_pair
+    from scalelab.data._pn import fmnist_pair
 
     a = fmnist_pair(None, (0, 6), 80, 20, repeat=0)
     b = fmnist_pair(None, (0, 6), 80, 20, repeat=1)
@@ -270,7 +271,7 @@ def test_nan_in_an_npz_is_named(tmp_path):
     X = np.ones((20, 3))
     X[7, 2] = np.nan
     np.savez(tmp_path / "t.npz", X=X, y=np.tile([0, 1], 10))
-    from scalelab.evaluation import read_table
+    from scalelab.data._tables import read_table
 
     with pytest.raises(DataError, match=r"row 7, column 2 is NaN"):
         read_table(tmp_path / "t.npz")
@@ -397,7 +398,7 @@ def test_arms_whose_intervals_overlap_the_best_are_called_a_tie():
 
 
 def test_unconstrained_share_on_planted_data_both_sides():
-    from scalelab.evaluation._property import unconstrained_share
+    from scalelab.data._property import unconstrained_share
 
     rng = np.random.default_rng(7)
     wide = unconstrained_share(rng.normal(size=(64, 10_000)), rng.normal(size=(16, 10_000)))

@@ -10,7 +10,7 @@ from scalelab import StackedGroup, expand, make_transform
 from scalelab._spec import ModelSpec
 from scalelab.models import BatchNorm, Conv, Pass, build_model, stack_params
 from scalelab._spec import SpecError, parse_spec
-from scalelab._synthetic import add_features, make_heatmap, make_sin_plus_y
+from scalelab.data._synthetic import add_features, make_heatmap, make_sin_plus_y
 
 from scalelab import TRANSFORMS  # noqa: E402
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from scalelab import StackedGroup, expand
-from scalelab._data import DataError
+from scalelab.data import DataError
 from scalelab._spec import SpecError, parse_spec
-from scalelab._splits import trial_split
+from scalelab.data import trial_split
 from scalelab.engine import train_group
 from scalelab.probes import make_probe_set
 

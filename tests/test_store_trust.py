@@ -20,7 +20,7 @@ from scalelab import Store, StoreError, run_study
 from scalelab._store import VERSION
 from scalelab._cli import main
 from scalelab._spec import expand, parse_spec
-from scalelab._splits import trial_split
+from scalelab.data import trial_split
 from scalelab.engine import train_group
 
 HERE = Path(__file__).parent

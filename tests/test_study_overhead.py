@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from scalelab import _datacache
-from scalelab._data import DEBIAN_DIR, DataError, load_fashion_mnist
+from scalelab.data import DataError
+from scalelab.data import _cache as _datacache
+from scalelab.data._fashion_mnist import DEBIAN_DIR, load_fashion_mnist
 from scalelab._progress import PlainProgress
 from scalelab._spec import expand, parse_spec
 from scalelab.engine import decode, encode, train_group

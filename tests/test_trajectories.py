@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from scalelab import StackedGroup, expand
-from scalelab._data import DataError
+from scalelab.data import DataError
 from scalelab._spec import parse_spec
 from scalelab.models import Pass
 from scalelab.trajectories import (JUNCTION_TYPES, Cvae, Seq2Seq, empirical_branch_frequencies, load_trajectory_file,

@@ -10,7 +10,7 @@ import pytest
 
 import scalelab
 from scalelab import Store, run_study
-from scalelab._data import DataError
+from scalelab.data import DataError
 from scalelab.trajectories import load_trajectory_file
 from scalelab.trajectories import _metrics as mt
 

@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 
 def fill_keras_cache(home: Path, n_train: int | None, n_test: int | None) -> None:
     from scalelab import load_fashion_mnist
-    from scalelab._data import write_idx
+    from scalelab.data._fashion_mnist import write_idx
 
     ds = load_fashion_mnist()
     folder = home / "datasets" / "fashion-mnist"

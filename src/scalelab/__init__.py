@@ -12,8 +12,8 @@ __version__ = "0.1.0"
 # (PEP 562), so `import scalelab` and `scalelab --help` import neither torch nor
 # matplotlib. When a name moves to another module, edit its entry here.
 _EXPORTS = {
-    "DataError": "_data", "Dataset": "_data", "fetch_fashion_mnist": "_data", "load_fashion_mnist": "_data",
-    "load_sklearn": "_data", "load_user": "_data",
+    "DataError": "data", "Dataset": "data", "fetch_fashion_mnist": "data._fashion_mnist",
+    "load_fashion_mnist": "data._fashion_mnist", "load_sklearn": "data._sklearn", "load_user": "data._file",
     "Watcher": "attach", "watch": "attach",
     "Hook": "engine", "StackedGroup": "engine", "StepView": "engine", "TrialResult": "engine",
     "train_group": "engine",
@@ -30,8 +30,8 @@ _EXPORTS = {
     "Store": "_store", "StoreError": "_store",
     "builtin_spec": "_study", "builtin_studies": "_study", "run_study": "_study",
     "TRANSFORMS": "_transforms", "make_transform": "_transforms",
-    "make_trajectories": "trajectories", "load_trajectory_file": "trajectories",
-    "bayes_accuracy": "evaluation", "decompose": "evaluation", "make_pn_classification": "evaluation",
+    "make_trajectories": "data._trajectories", "load_trajectory_file": "data._trajectories",
+    "bayes_accuracy": "data._pn", "make_pn_classification": "data._pn", "decompose": "evaluation",
     "run_cv_study": "evaluation",
 }
 

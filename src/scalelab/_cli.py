@@ -330,7 +330,7 @@ def _main(args) -> int:
     if args.cmd == "predict":
         return _predict(args)
     if args.cmd == "data":
-        from ._data import FASHION_URL, fetch_fashion_mnist, load_fashion_mnist
+        from .data._fashion_mnist import FASHION_URL, fetch_fashion_mnist, load_fashion_mnist
 
         if args.data_cmd == "fetch":
             dest = fetch_fashion_mnist(args.dest, args.url or FASHION_URL)
@@ -348,7 +348,7 @@ def main(argv=None) -> int:
     import signal
 
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
-    from ._data import DataError
+    from .data import DataError
     from ._spec import SpecError
     from ._store import StoreError
 

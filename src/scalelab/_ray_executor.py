@@ -68,7 +68,7 @@ def run_group(group: list[Trial], data_dir, device, hooks, threads: int, data_ke
 
     import torch
 
-    from . import _splits
+    from .data import _registry as _splits
     from .engine import train_group
 
     for key, ds in zip(data_keys, datasets):
@@ -117,7 +117,7 @@ class RayExecutor:
                              f"`ray start --head` or leave out --address for a local instance") from None
 
     def _data(self, group: list[Trial]) -> tuple[list[str], list]:
-        from ._splits import dataset_key, load_dataset
+        from .data import dataset_key, load_dataset
 
         data = group[0].spec.data  # a group shares its data section (it is part of the group key)
         traj = getattr(group[0].spec, "trajectory", None)
@@ -129,7 +129,7 @@ class RayExecutor:
 
     def resources(self, group: list[Trial]) -> dict:
         """The Ray resource request of one group's task."""
-        from ._splits import trial_split
+        from .data import trial_split
 
         # The workers' devices count, not the driver's: "auto" asks for a GPU when the cluster has one.
         name = self.device or group[0].spec.train.device

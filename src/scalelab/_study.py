@@ -18,7 +18,7 @@ from ._executors import make_executor
 from ._runner import run_units, scan
 from ._spec import SpecError, StudySpec, load_spec
 from ._spec._key import without_new_defaults
-from ._splits import trial_split
+from .data import trial_split
 from ._store import Store
 from ._suggest import did_you_mean
 from .engine import Progress as StepProgress, resolve_device

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from ..data._registry import DATASETS as REGISTERED_DATASETS
 from ._trajectory import TrajectorySpec
 from ._cv import CVSpec, GeneratorSpec   # the cross-validation sections (issue 17)
 
@@ -61,8 +62,7 @@ class _Section(BaseModel):
         return getattr(self, key)
 
 
-DATASETS = ("fashion-mnist", "digits", "breast_cancer", "wine", "diabetes", "iris", "file", "heatmap", "sin-plus-y",
-            "text", "trajectories", "pn-synthetic", "fmnist-pair")
+DATASETS = tuple(REGISTERED_DATASETS)   # data.dataset: the registered names (scalelab/data/_registry.py)
 INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
          "normal_glorot", "torch_default")
 
@@ -123,7 +123,7 @@ class InputSpec(_TransformSection):
     @field_validator("features")
     @classmethod
     def _known_features(cls, v):
-        from .._synthetic import parse_feature
+        from ..data._synthetic import parse_feature
 
         for f in v:
             parse_feature(f)  # raises with the accepted forms

@@ -12,7 +12,7 @@ from .. import _losses
 from .. import optim as _optim
 from .._runtime import tune_malloc
 from .._spec import Trial
-from .._splits import image_shape, trial_split
+from ..data import image_shape, trial_split
 from ..models import FAST_BACKWARDS, Pass, build_model
 from . import _rows, _state
 from ._evaluate import EvaluateMixin

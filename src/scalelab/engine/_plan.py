@@ -9,10 +9,9 @@ import os
 
 import torch
 
-from .._data import Dataset
 from .._spec import Trial
-from .._splits import image_shape, load_dataset
-from .._text import check_token_model
+from ..data import Dataset, image_shape, load_dataset
+from ..data._text import check_token_model
 from ..optim import stack_key
 
 

@@ -23,7 +23,7 @@ from scipy import stats
 
 from .._explain._findings import CAUSE, NOTE, Finding
 from .._levels import pct
-from ._property import MAJORITY
+from ..data._property import MAJORITY
 from ._summary import tied_with
 
 

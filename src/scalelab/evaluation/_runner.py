@@ -156,7 +156,7 @@ def _stored_positions(store, sid) -> dict:
 def run_cv_study(spec: StudySpec, store, data_dir: str | None = None, device: str | None = None,
                  progress: bool = False, sid: int | None = None, env: dict | None = None) -> int:
     """Run the arms of a cross-validated study into ``store``; returns the study id."""
-    from .._splits import trial_split
+    from ..data import trial_split
     from .._study import environment, spec_hash
 
     check_cv_spec(spec)

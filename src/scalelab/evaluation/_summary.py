@@ -95,7 +95,7 @@ def arm_summaries(store, study: str) -> tuple[dict, list[ArmSummary]]:
             test_chosen=test[0]["level"].get("chosen") if test else None,
             n_diverged=sum(t["status"] == "diverged" for t in outer)))
     if out:
-        from ._property import data_property
+        from ..data._property import data_property
 
         out[0].data_property = data_property(spec)
     return spec, out
@@ -121,7 +121,7 @@ def bayes(spec: dict) -> float | None:
     if data.get("dataset") != "pn-synthetic":
         return None
     from .._spec._cv import GeneratorSpec
-    from ._generate import bayes_accuracy, generator_args
+    from ..data._pn import bayes_accuracy, generator_args
 
     return bayes_accuracy(**generator_args(GeneratorSpec.model_validate(data.get("generator") or {})))
 

@@ -114,7 +114,7 @@ def fit_estimator(trial, data_dir: str | None = None) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import SVC
 
-    from .._splits import trial_split
+    from ..data import trial_split
 
     t0 = time.perf_counter()
     s = trial.spec

@@ -3,15 +3,15 @@ a generator with known branch probabilities, four models (a deterministic LSTM
 encoder–decoder, a grid softmax per step, a mixture density network, a conditional VAE) as
 registered losses of the engine, and the metrics that compare them.
 
-* ``_generator``: the map, :func:`make_trajectories`, a user's ``.npz`` (:func:`load_trajectory_file`);
+* the data (``scalelab.data._trajectories``): the map, :func:`make_trajectories`, a user's ``.npz``;
 * ``_net``: the layers (:class:`Seq2Seq`, :class:`Cvae`), written once per model;
 * ``_heads``: the registered losses, each with its model and its decoding into predictions;
 * ``_metrics``: ADE/FDE, minADE_K/minFDE_K, grid NLL, branch masses (plain functions);
 * ``_evaluate``: held-out evaluation (loss each epoch, every metric after the last).
 """
 
-from ._generator import (BRANCHES, JUNCTION_TYPES, TrajectoryMap, empirical_branch_frequencies, load_trajectory_file,
-                         make_trajectories)
+from ..data._trajectories import (BRANCHES, JUNCTION_TYPES, TrajectoryMap, empirical_branch_frequencies,
+                                  load_trajectory_data, load_trajectory_file, make_trajectories)
 from ._heads import CvaeHead, GridHead, MixtureHead, PointHead
 from ._net import Cvae, Seq2Seq
 
@@ -28,23 +28,6 @@ def check_spec(spec, ds) -> None:
     if loss in TRAJECTORY_LOSSES and (kind != "trajectory" or ds.name != "trajectories"):
         raise ValueError(f"loss.name = {loss!r} predicts trajectories with its own model: set model.kind = "
                          f"'trajectory' and data.dataset = 'trajectories'")
-
-
-def load_trajectory_data(data, trajectory):
-    """The data set of ``data.dataset = "trajectories"``: a user's .npz (``data.path``) or
-    the generator (``data.n_samples`` training sequences, seeded by ``data.split_seed``)."""
-    tr = trajectory
-    if tr is None:
-        from .._spec._trajectory import TrajectorySpec
-
-        tr = TrajectorySpec()
-    if data.path:
-        return load_trajectory_file(data.path, tuple(tr.coord_range), tr.n_obs, tr.n_future, data.test_fraction,
-                                    data.split_seed, infer_range=tr.infer_range)
-    return make_trajectories(n_train=data.n_samples or 40_000, n_test=tr.n_test, seed=data.split_seed,
-                             n_obs=tr.n_obs, n_future=tr.n_future, probs=tuple(tr.probs), speed=tuple(tr.speed),
-                             noise=tr.noise, junction_types=tuple(tr.junction_types),
-                             coord_range=tuple(tr.coord_range))
 
 
 __all__ = ["BRANCHES", "TRAJECTORY_LOSSES", "check_spec", "Cvae", "CvaeHead", "GridHead", "JUNCTION_TYPES", "MixtureHead", "PointHead", "Seq2Seq",

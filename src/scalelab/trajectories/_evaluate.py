@@ -10,7 +10,7 @@ import torch
 
 from .. import optim as _optim
 from . import _metrics as mt
-from ._generator import BRANCHES, JUNCTION_TYPES
+from ..data._trajectories import BRANCHES, JUNCTION_TYPES
 
 CHUNK = 500           # rows per forward pass: memory for K samples and G² cells stays small
 SHOWCASE = 3          # test samples drawn in the report (the first of each junction type)

@@ -41,7 +41,7 @@ def _shown_levels(levels) -> list:
 
 def _test_set(trial: dict):
     from .._spec import TrialSpec
-    from .._splits import trial_split
+    from ..data import trial_split
 
     spec = TrialSpec.model_validate_json(json.dumps(trial["spec"]))
     ds, sp = trial_split(spec)

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from .._data import Dataset, DataError
-from .._splits import Split
+from ._dataset import Dataset, DataError, Split
 
 
 class LeakError(DataError):
@@ -77,8 +76,8 @@ _PLANS: dict[str, Plan] = {}
 
 def make_plan(data, cv, data_dir: str | None = None) -> Plan:
     """The :class:`Plan` of a study's ``data`` and ``cv`` sections (cached per process)."""
-    from .._splits import load_dataset
-    from ._generate import fmnist_pair
+    from ._pn import fmnist_pair
+    from ._registry import load_dataset
     from ._tables import check_folds, read_table
 
     key = repr((data.model_dump(), cv.folds, cv.repeats, cv.inner_folds, cv.test_fraction, data_dir))

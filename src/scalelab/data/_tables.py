@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._data import DataError, read_npz_arrays
+from ._dataset import DataError
+from ._file import read_npz_arrays
 
 
 def _labels(y: np.ndarray, source: str) -> tuple[np.ndarray, list]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._data import DataError, Dataset, _as_target
+from ._dataset import DataError, Dataset, _as_target
 
 PAD = 0
 MARK_A, MARK_B = 1, 2
@@ -158,3 +158,9 @@ def check_token_model(spec, ds: Dataset) -> None:
         if isinstance(vocab, int) and vocab < ds.meta["vocab"]:
             raise ValueError(f"model.layers[0].vocab = {vocab} is smaller than the data's vocabulary "
                              f"({ds.meta['vocab']}); set it to at least {ds.meta['vocab']}")
+
+
+def load(data, data_dir, trajectory) -> Dataset:
+    kw = {"n_train": data.n_samples} if data.n_samples else {}
+    return make_text(seed=data.split_seed, vocab=data.vocab or 20000, steps=data.seq_len, rule=data.text_rule,
+                     lengths=data.text_lengths, **kw)

@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-from ._data import DataError, Dataset
+from ._dataset import DataError, Dataset
 
 HEATMAP_SIZE = 24          # images of 24 × 24 pixels, one channel
 HEATMAP_PEAK = 1e-2        # the largest target value
@@ -92,3 +92,10 @@ def add_features(X: np.ndarray, features: list[str]) -> np.ndarray:
             raise DataError(f"input feature {f!r}: the data has only {X.shape[1]} raw columns (x0..x{X.shape[1] - 1})")
         cols.append(_FUNCS[fn](X[:, j].astype(np.float64))[:, None])
     return np.concatenate(cols, axis=1)
+
+
+def load(data, data_dir, trajectory) -> Dataset:
+    kw = {"n_train": data.n_samples} if data.n_samples else {}
+    if data.dataset == "sin-plus-y":
+        kw["noise"] = data.noise
+    return SYNTHETIC[data.dataset](seed=data.split_seed, **kw)

@@ -1,8 +1,5 @@
-"""Datasets: Fashion-MNIST from IDX files, scikit-learn's bundled sets, user files.
-
-Every loader returns a :class:`Dataset` whose arrays stay in their storage dtype
-(uint8 for images): scaling happens inside training, per model.
-"""
+"""Fashion-MNIST from its IDX files: found in the usual places, verified against the
+official sha256 of each decompressed file, cached decompressed, or fetched."""
 
 from __future__ import annotations
 
@@ -13,41 +10,11 @@ import shutil
 import urllib.error
 import urllib.request
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """A data file or data set that cannot be used; the message says how to fix it."""
-
-
-@dataclass
-class Dataset:
-    """Arrays of one data set.
-
-    X_train : ndarray of shape (n_train, n_features), uint8 or float
-    y_train : ndarray of shape (n_train,) int64 labels, or (n_train, n_targets) float
-    X_test, y_test : the same for the held-out test set (may be empty)
-    task : "classification" or "regression"
-    """
-
-    name: str
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    task: str = "classification"
-    n_classes: int = 0
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def n_features(self) -> int:
-        return int(self.X_train.shape[1])
-
-
-# ----------------------------------------------------------------------------- IDX
+from ._dataset import DataError, Dataset
 
 FASHION_FILES = {
     "train-images": "train-images-idx3-ubyte",
@@ -155,7 +122,7 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None, verify: bool =
     With ``verify`` the sha256 of each decompressed file must equal the official one,
     so a truncated or corrupted file is an error naming it, never a partial load.
     """
-    from . import _datacache
+    from . import _cache as _datacache
 
     folder = locate_fashion_mnist(data_dir)
     files = {key: _find_file(folder, stem) for key, stem in FASHION_FILES.items()}
@@ -248,153 +215,5 @@ def fetch_fashion_mnist(dest: str | os.PathLike | None = None, base_url: str = F
     return dest
 
 
-# ----------------------------------------------------------------------------- other sources
-
-SKLEARN_SETS = ("digits", "breast_cancer", "wine", "diabetes", "iris")
-
-
-def _split(X, y, test_fraction: float, seed: int, stratify: bool, source: str = "the data"):
-    from sklearn.model_selection import train_test_split
-    try:
-        return train_test_split(X, y, test_size=test_fraction, random_state=seed, stratify=y if stratify else None)
-    except ValueError as e:   # too few rows (or, stratified, too few of a class) for a test split
-        raise DataError(f"{source}: {len(X)} row(s) cannot be split into training and test rows with data.test_fraction"
-                        f" = {test_fraction:g} ({str(e).split('. ')[0].rstrip('.')}); add rows, give a test set "
-                        f"(X_test, y_test in a .npz) or lower data.test_fraction") from None
-
-
-def load_sklearn(name: str, test_fraction: float = 0.2, split_seed: int = 0, holdout: bool = True) -> Dataset:
-    """A scikit-learn bundled data set, split once (stratified for classification); with
-    ``holdout=False`` not split: every row is trained on and evaluated ("test" = training rows)."""
-    import sklearn.datasets as skd
-
-    if name not in SKLEARN_SETS:
-        raise DataError(f"unknown scikit-learn data set {name!r}; choose one of {', '.join(SKLEARN_SETS)}")
-    bunch = getattr(skd, f"load_{name}")()
-    X = np.asarray(bunch.data)
-    regression = name == "diabetes"
-    y = np.asarray(bunch.target, dtype=np.float64 if regression else np.int64)
-    if holdout:
-        Xtr, Xte, ytr, yte = _split(X, y, test_fraction, split_seed, stratify=not regression)
-    else:
-        Xtr, Xte, ytr, yte = X, X, y, y
-    if regression:
-        return Dataset(name, Xtr, ytr[:, None], Xte, yte[:, None], "regression", 0)
-    return Dataset(name, Xtr, ytr, Xte, yte, "classification", int(y.max()) + 1)
-
-
-def _check_finite(X: np.ndarray, y: np.ndarray, source: str) -> None:
-    for what, arr in (("X", X), ("y", y)):
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            bad = np.argwhere(~np.isfinite(arr))[0]
-            raise DataError(f"{source}: {what} has a NaN or inf value (first at index {tuple(int(i) for i in bad)}); "
-                            f"remove or impute such rows before training")
-
-
-def _as_target(y: np.ndarray, task: str | None, source: str):
-    y = np.asarray(y)
-    if task is None:
-        task = "classification" if (y.dtype.kind in "iub" or
-                                    (y.dtype.kind == "f" and y.ndim == 1 and np.all(y == np.round(y))
-                                     and len(np.unique(y)) <= 50)) else "regression"
-    if task == "classification":
-        if y.ndim != 1:
-            raise DataError(f"{source}: classification labels must be one column, got shape {y.shape}")
-        if y.dtype.kind == "f" and not np.all(y == np.round(y)):
-            raise DataError(f"{source}: classification labels must be whole numbers; set task = 'regression'")
-        if y.dtype.kind == "f" and np.abs(y).max() >= 2 ** 62:
-            raise DataError(f"{source}: class label {y.flat[np.abs(y).argmax()]:g} is far too large; number the "
-                            f"classes 0..K-1")
-        y = y.astype(np.int64)
-        if y.min() < 0:
-            raise DataError(f"{source}: class labels must be >= 0, found {int(y.min())}")
-        n_distinct = len(np.unique(y))
-        if y.max() >= max(1000, 10 * n_distinct):   # one output per class: a stray label would allocate GiBs
-            raise DataError(f"{source}: class label {int(y.max())} with only {n_distinct} distinct labels; "
-                            f"number the classes 0..K-1 (or set task = 'regression')")
-        return y, task, int(y.max()) + 1
-    y = y.astype(np.float64)
-    return (y[:, None] if y.ndim == 1 else y), task, 0
-
-
-def read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of a user's ``.npz``: X and y, and X_test and y_test when both are there;
-    one actionable line when one is missing, unpaired, a scalar or empty."""
-    with np.load(path, allow_pickle=False) as z:
-        missing = [k for k in ("X", "y") if k not in z.files]
-        if missing:
-            raise DataError(f"{path}: missing array(s) {', '.join(missing)}; an .npz needs X (n_samples, "
-                            f"n_features) and y (n_samples,); it has {', '.join(z.files) or 'nothing'}")
-        if ("X_test" in z.files) != ("y_test" in z.files):
-            has, lacks = ("X_test", "y_test") if "X_test" in z.files else ("y_test", "X_test")
-            raise DataError(f"{path}: has {has} but no {lacks}; give both test arrays or neither")
-        arrays = {k: np.asarray(z[k]) for k in ("X", "y", "X_test", "y_test") if k in z.files}
-    for k, a in arrays.items():
-        if a.ndim == 0 or len(a) == 0:
-            raise DataError(f"{path}: array {k} is {'a scalar' if a.ndim == 0 else 'empty'}; it needs one "
-                            f"row per sample")
-    return arrays
-
-
-def load_user(path: str | os.PathLike, target: str | None = None, task: str | None = None,
-              test_fraction: float = 0.2, split_seed: int = 0) -> Dataset:
-    """User data: ``.npz`` with arrays ``X`` and ``y`` (optionally ``X_test``, ``y_test``),
-    or a CSV file with a header row and a named target column."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"data file {path} does not exist; check data.path")
-    if path.suffix == ".npz":
-        arrays = read_npz_arrays(path)
-        X, y = arrays["X"], arrays["y"]
-        Xte, yte = arrays.get("X_test"), arrays.get("y_test")
-    elif path.suffix.lower() == ".csv":
-        if not target:
-            raise DataError(f"{path}: a CSV needs the target column's name: set data.target")
-        import csv
-
-        try:   # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first column's name
-            with open(path, newline="", encoding="utf-8-sig") as f:
-                rows = list(csv.reader(f))
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#x} at offset {e.start}; Latin-1?); "
-                            f"save the file as UTF-8") from None
-        if not rows:
-            raise DataError(f"{path}: the CSV file is empty")
-        header, body = rows[0], rows[1:]
-        if target not in header:
-            raise DataError(f"{path}: no column named {target!r}; columns are {', '.join(header)}")
-        try:
-            table = np.array([[float(v) if v.strip() else np.nan for v in r] for r in body], dtype=np.float64)
-        except ValueError as e:
-            raise DataError(f"{path}: non-numeric value ({e}); encode categorical columns as numbers first") from None
-        if table.ndim != 2 or table.shape[1] != len(header):
-            raise DataError(f"{path}: rows have different numbers of columns than the header ({len(header)})")
-        j = header.index(target)
-        X, y = np.delete(table, j, axis=1), table[:, j]
-        Xte = yte = None
-    else:
-        raise DataError(f"{path}: unsupported data file type {path.suffix!r}; use .npz (X, y) or .csv")
-    if X.ndim == 1:
-        X = X[:, None]
-    if X.ndim > 2:
-        X = X.reshape(len(X), -1)
-    if len(X) != len(y):
-        raise DataError(f"{path}: X has {len(X)} rows but y has {len(y)}")
-    _check_finite(X, y, str(path))
-    y, task, n_classes = _as_target(y, task, str(path))
-    if Xte is None:
-        Xtr, Xte, ytr, yte = _split(X, y, test_fraction, split_seed, task == "classification", str(path))
-    else:
-        Xte = Xte.reshape(len(Xte), -1)
-        if Xte.shape[1] != X.shape[1]:
-            raise DataError(f"{path}: X_test has {Xte.shape[1]} columns but X has {X.shape[1]}; both need the "
-                            f"same features")
-        if len(Xte) != len(yte):
-            raise DataError(f"{path}: X_test has {len(Xte)} rows but y_test has {len(yte)}")
-        _check_finite(Xte, yte, str(path))
-        yte, _, nc2 = _as_target(yte, task, str(path))
-        n_classes = max(n_classes, nc2)
-        Xtr, ytr = X, y
-    if X.dtype != np.uint8:
-        Xtr, Xte = Xtr.astype(np.float64), Xte.astype(np.float64)
-    return Dataset(path.stem, Xtr, ytr, Xte, yte, task, n_classes, {"path": str(path)})
+def load(data, data_dir, trajectory) -> Dataset:
+    return load_fashion_mnist(data.dir or data_dir, verify=data.verify)

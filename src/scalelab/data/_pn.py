@@ -21,7 +21,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from .._data import Dataset, DataError
+from ._dataset import Dataset, DataError
 
 
 def _block_sizes(p: int, block: int) -> list[int]:
@@ -79,7 +79,7 @@ def fmnist_pair(data_dir: str | None, classes=(0, 6), n_dev: int = 80, n_test: i
     the official training images, a new draw for every ``repeat`` (balanced), and ``n_test``
     rows from the official test images (the same for every repeat, disjoint from every draw by
     construction). Labels are 0 for ``classes[0]``, 1 for ``classes[1]``; pixels stay uint8."""
-    from .._data import load_fashion_mnist
+    from ._fashion_mnist import load_fashion_mnist
 
     ds = load_fashion_mnist(data_dir, verify=verify)
 
@@ -118,3 +118,7 @@ def load_pn_dataset(data, data_dir: str | None = None) -> Dataset:
     Xd, yd, Xt, yt = fmnist_pair(data.dir or data_dir, tuple(g.classes), g.n - n_test, n_test, 0, data.split_seed,
                                  data.verify)
     return Dataset("fmnist-pair", Xd, yd, Xt, yt, "classification", 2, dict(classes=list(g.classes)))
+
+
+def load(data, data_dir, trajectory) -> Dataset:
+    return load_pn_dataset(data, data_dir)

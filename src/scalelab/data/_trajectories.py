@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._data import DataError, Dataset
+from ._dataset import DataError, Dataset
 
 BRANCHES = ("left", "straight", "right")
 JUNCTION_TYPES = {"cross": (True, True, True), "tee": (True, False, True), "left-straight": (True, True, False)}
@@ -248,3 +248,24 @@ def empirical_branch_frequencies(info: dict, n_types: int) -> np.ndarray:
         if sel.any():
             out[t] = np.bincount(info["branch"][sel], minlength=3) / sel.sum()
     return out
+
+
+def load_trajectory_data(data, trajectory):
+    """The data set of ``data.dataset = "trajectories"``: a user's .npz (``data.path``) or
+    the generator (``data.n_samples`` training sequences, seeded by ``data.split_seed``)."""
+    tr = trajectory
+    if tr is None:
+        from .._spec._trajectory import TrajectorySpec
+
+        tr = TrajectorySpec()
+    if data.path:
+        return load_trajectory_file(data.path, tuple(tr.coord_range), tr.n_obs, tr.n_future, data.test_fraction,
+                                    data.split_seed, infer_range=tr.infer_range)
+    return make_trajectories(n_train=data.n_samples or 40_000, n_test=tr.n_test, seed=data.split_seed,
+                             n_obs=tr.n_obs, n_future=tr.n_future, probs=tuple(tr.probs), speed=tuple(tr.speed),
+                             noise=tr.noise, junction_types=tuple(tr.junction_types),
+                             coord_range=tuple(tr.coord_range))
+
+
+def load(data, data_dir, trajectory) -> Dataset:
+    return load_trajectory_data(data, trajectory)
