@@ -52,7 +52,8 @@ def checkpoint_cost() -> dict:
     import numpy as np
 
     from scalelab._spec import expand, parse_spec
-    from scalelab.engine import encode, train_group
+    from scalelab._store._checkpoint_blob import encode
+    from scalelab.engine import train_group
 
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, size=(2000, 784)).astype(np.uint8)

@@ -18,7 +18,8 @@ from scalelab import Store, run_study
 from scalelab._cli import main
 from scalelab._spec import expand, parse_spec
 from scalelab._store import _chunks
-from scalelab.engine import decode, encode, train_group
+from scalelab._store._checkpoint_blob import decode, encode
+from scalelab.engine import train_group
 
 
 def digits(keep="final", **over):

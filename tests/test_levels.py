@@ -5,7 +5,7 @@ import pytest
 
 from explain_helpers import SPEC, view
 from scalelab import _html, _report, _spec, explain
-from scalelab._levels import fmt, level_label, pct, value_label
+from scalelab._format import fmt, level_label, pct, value_label
 
 LEVELS = [{}, {"input.scale": "1/255"}, {"input.scale": 1e-3, "optim.lr": 0.1}, {"arm": "raw", "seed": 0},
           {"model.batchnorm": True, "model.hidden": [64, 64]}]

@@ -3,7 +3,7 @@
 import pytest
 
 from scalelab import SpecError, StudySpec, builtin_spec, builtin_studies, expand, resolve
-from scalelab._spec import parse_spec
+from scalelab._spec import load_spec, parse_spec
 
 
 def err(d) -> str:
@@ -103,10 +103,10 @@ def test_toml_file_errors(tmp_path):
     p = tmp_path / "s.toml"
     p.write_text('name = "x"\n[optim]\nlr = -1\n')
     with pytest.raises(SpecError, match=r"s\.toml: optim\.lr = -1"):
-        StudySpec.from_toml(p)
+        load_spec(p)
     p.write_text("name = \n")
     with pytest.raises(SpecError, match="not valid TOML"):
-        StudySpec.from_toml(p)
+        load_spec(p)
 
 
 def test_set_grid_to_a_non_table_is_one_spec_error():

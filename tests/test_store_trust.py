@@ -299,7 +299,7 @@ def test_an_expired_lease_is_taken_over_and_a_heartbeat_keeps_it(tmp_path):
 
 def test_kept_checkpoint_resumes_to_the_stored_numbers(tmp_path):
     """--keep-checkpoints: the last checkpoint stays; training on from it gives the stored results."""
-    from scalelab.engine import decode
+    from scalelab._store._checkpoint_blob import decode
 
     spec = digits_spec(name="keep", seeds=2, train={"batch_size": 64, "epochs": 3})
     db = tmp_path / "k.db"

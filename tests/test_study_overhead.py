@@ -20,7 +20,8 @@ from scalelab.data import _cache as _datacache
 from scalelab.data._fashion_mnist import DEBIAN_DIR, load_fashion_mnist
 from scalelab._progress import PlainProgress
 from scalelab._spec import expand, parse_spec
-from scalelab.engine import decode, encode, train_group
+from scalelab._store._checkpoint_blob import decode, encode
+from scalelab.engine import train_group
 from scalelab.engine._loop import _count_hits, _epoch_sums
 from scalelab.engine._plan import auto_group_size, default_group_size, gpu_group_size, resolve_device
 

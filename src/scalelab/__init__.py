@@ -25,7 +25,7 @@ _EXPORTS = {
     "LoadedModel": "_load", "load": "_load",
     "write_report": "_html",
     "summarize": "_report",
-    "SpecError": "_spec", "StudySpec": "_spec", "Trial": "_spec", "expand": "_spec", "resolve": "_spec",
+    "SpecError": "_spec", "StudySpec": "_spec", "load_spec": "_spec", "Trial": "_spec", "expand": "_spec", "resolve": "_spec",
     "count_trials": "_spec", "iter_trials": "_spec",
     "Store": "_store", "StoreError": "_store",
     "builtin_spec": "_study", "builtin_studies": "_study", "run_study": "_study",

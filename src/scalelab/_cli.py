@@ -186,7 +186,7 @@ def _listing(args) -> int:
 
 
 def _export(args) -> int:
-    from ._export import tidy_csv
+    from ._store._export import tidy_csv
 
     store = _open_store(args.db)
     if args.format == "csv":
@@ -240,9 +240,9 @@ def _predict(args) -> int:
 
 def _main(args) -> int:
     if args.cmd == "run":
-        from ._spec import StudySpec
+        from ._spec import load_spec
 
-        return _run(StudySpec.from_toml(args.spec), args)
+        return _run(load_spec(args.spec), args)
     if args.cmd == "study":
         from ._study import builtin_spec, builtin_studies
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._levels import LevelRecord, level_description, value_label, value_number
+from ._format import level_description, value_label, value_number
+
+from ._store._levels import LevelRecord
 from .probes import AdamEps, Activations, Gradients, Hessian, Logits, PreactivationStep, ZeroGradient
 
 BANDS = {"std": "mean ± std over seeds", "ci": "95% CI of the mean over seeds", "minmax": "min–max over seeds",
@@ -378,7 +380,7 @@ def figures(store, study: str, band: str = "std") -> list[Figure]:
     >>> figs[0]                   # training curves
     >>> figs[0].save("figures")   # each panel as PNG and SVG
     """
-    from ._levels import read_levels
+    from ._store._levels import read_levels
 
     descriptions = store.require_study(study)["spec"].get("descriptions", {})
     return build_figures(read_levels(store, study), descriptions, band)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ._explain import answer_views, explain_views, level_views
 from ._figures import BANDS, Figure, build_figures, loss_units
-from ._levels import fmt, level_description, level_label, read_levels
+from ._format import fmt, level_description, level_label
+from ._store._levels import read_levels
 from ._report import NAMES, ci_metric, factor_cells, metric_cells, shown_metrics, summarize_levels
 from ._store import Store
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import math
 import time
 
-from ._levels import fmt, read_levels
+from ._format import fmt
+
+from ._store._levels import read_levels
 from ._store import Store
 
 

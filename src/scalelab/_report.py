@@ -8,7 +8,9 @@ import math
 
 import numpy as np
 
-from ._levels import LevelRecord, fmt, level_label, read_levels, value_label
+from ._format import fmt, level_label, value_label
+
+from ._store._levels import LevelRecord, read_levels
 from ._store import Store
 
 SUMMARY_METRICS = ("final_train_loss", "test_loss", "test_accuracy",

@@ -54,7 +54,7 @@ def builtin_spec(name: str) -> StudySpec:
     if name not in studies:
         raise SpecError(f"no built-in study named {name!r};{did_you_mean(name, studies)} `scalelab study list` shows: "
                         f"{', '.join(sorted(studies))}")
-    return StudySpec.from_toml(studies[name])
+    return load_spec(studies[name])
 
 
 def with_overrides(spec: StudySpec, overrides: list[str]) -> StudySpec:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._levels import fmt, level_description
+from .._format import fmt, level_description
 from ._findings import CAUSE, CONSEQUENCE, Finding
 from ._run import explain_views, reference, shared_metric, study_targets
 from ._view import LevelView

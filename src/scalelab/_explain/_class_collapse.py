@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .._levels import pct
+from .._format import pct
 from ..probes import Logits
 from ._compare import earlier_cause
 from ._findings import CAUSE, CONSEQUENCE, Finding

@@ -13,7 +13,7 @@ raw-vs-scaled pixels never fire this rule.
 
 from __future__ import annotations
 
-from .._levels import fmt
+from .._format import fmt
 from ..probes import Hessian, Scales
 from ._compare import value_at
 from ._findings import CAUSE, Finding

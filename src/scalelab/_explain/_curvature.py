@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._levels import fmt
+from .._format import fmt
 from ..probes import Hessian
 from ._findings import CAUSE, NOTE, Finding
 from ._registry import register

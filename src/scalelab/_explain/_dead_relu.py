@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .._levels import pct
+from .._format import pct
 from ..probes import Activations
 from ._compare import earlier_cause, value_at
 from ._findings import CAUSE, CONSEQUENCE, NOTE, Finding

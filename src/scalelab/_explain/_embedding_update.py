@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from .._levels import fmt, pct
+from .._format import fmt, pct
 from ..optim import family_of
 from ._findings import CAUSE, Finding
 from ._registry import register

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._levels import fmt, pct
+from .._format import fmt, pct
 from .._spec import TrialSpec
 from ..probes import PreactivationStep, UpdateRatio
 from ._compare import earlier_cause

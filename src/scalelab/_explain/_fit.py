@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .._levels import fmt
+from .._format import fmt
 from ._compare import earlier_cause
 from ._findings import CAUSE, CONSEQUENCE, Finding
 from ._registry import register

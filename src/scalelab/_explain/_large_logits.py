@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from .._levels import fmt, pct
+from .._format import fmt, pct
 from ..probes import Logits, Loss, SampleLoss
 from ._compare import value_at
 from ._findings import CAUSE, Finding

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._levels import fmt
+from .._format import fmt
 from ..probes import Loss, UpdateRatio
 from ._compare import earlier_cause, seed_values, value_at, within_reference_range
 from ._findings import CAUSE, CONSEQUENCE, NOTE, Finding

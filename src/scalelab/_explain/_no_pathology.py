@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._levels import pct
+from .._format import pct
 from ..probes import Activations, Logits, ZeroGradient
 from ._dead_relu import dead_fractions
 from ._findings import CAUSE, NOTE, Finding

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .._levels import trial_record
+from .._store._levels import trial_record
 from .._store import Store
 from ._findings import Finding
 from ._registry import run_rules

@@ -12,7 +12,7 @@ input times the signal, so it can stay large (large inputs) while its units are 
 
 from __future__ import annotations
 
-from .._levels import fmt, pct
+from .._format import fmt, pct
 from ..probes import Gradients, Saturation
 from ..probes._saturation import SATURATION_Z
 from ._compare import first_step, value_at

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._levels import fmt
+from .._format import fmt
 from ..probes import Scales
 from ._compare import value_at
 from ._findings import CAUSE, Finding

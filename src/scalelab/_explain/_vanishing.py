@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._levels import fmt, pct
+from .._format import fmt, pct
 from ..probes import ErrorSignal
 from ._compare import earlier_cause
 from ._dead_relu import dead_from_start

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._levels import LevelRecord, TrialRecord, level_label, read_levels
+from .._format import level_label
+
+from .._store._levels import LevelRecord, TrialRecord, read_levels
 from .._spec import TrialSpec
 from .._store import Store
 

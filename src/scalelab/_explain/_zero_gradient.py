@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from .._levels import pct
+from .._format import pct
 from ..probes import Gradients, Logits, ZeroGradient
 from ._compare import earlier_cause, value_at
 from ._findings import CAUSE, CONSEQUENCE, NOTE, Finding

@@ -49,16 +49,24 @@ def _as_json(value) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+# TrialSpec, set by _sections where it is defined (the package's __init__ imports it before
+# anyone can reach this module), so that this lower module need not import it back
+_TRIAL_SPEC: list = []
+
+
+def register_trial_spec(cls) -> None:
+    _TRIAL_SPEC[:] = [cls]
+    _new_field_defaults.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def _new_field_defaults() -> dict[str, dict[str, str] | str]:
     """Defaults (as JSON) of the fields added since ``KEYED_FIELDS``: section -> field -> JSON,
     or section -> JSON for a whole new section."""
     from pydantic import BaseModel
 
-    from ._sections import TrialSpec
-
     out: dict = {}
-    for name, field in TrialSpec.model_fields.items():
+    for name, field in _TRIAL_SPEC[0].model_fields.items():
         if name in NOT_COMPUTED:
             continue
         default = field.get_default(call_default_factory=True)

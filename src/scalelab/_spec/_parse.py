@@ -4,7 +4,7 @@ one-line errors that name the key path; grid and arm keys checked against the sp
 from __future__ import annotations
 
 import copy
-import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,7 @@ def _dotted_keys(d: dict, prefix: str = "") -> list[str]:
 
 def level_keys(grid: dict, arms: dict) -> set[str]:
     """The "factor=value" names a description can take (``arm=NAME`` for an arm)."""
-    from .._levels import value_label
+    from .._format import value_label
 
     return {f"{k}={value_label(v)}" for k, vs in grid.items() for v in vs} | {f"arm={a}" for a in arms}
 
@@ -214,4 +214,15 @@ def load_spec(obj: "str | Path | dict | StudySpec") -> StudySpec:
         return obj
     if isinstance(obj, dict):
         return parse_spec(obj)
-    return StudySpec.from_toml(obj)
+    path = Path(obj)
+    if not path.exists():
+        raise SpecError(f"spec file {path} does not exist")
+    if path.is_dir():
+        raise SpecError(f"{path} is a folder; give the spec's .toml file")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path}: not valid TOML ({e})") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not UTF-8 text (offset {e.start}); save the spec as UTF-8") from None
+    return parse_spec(raw, source=str(path))

@@ -7,14 +7,13 @@ from __future__ import annotations
 import math
 from functools import cached_property
 import re
-import tomllib
 from fractions import Fraction
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ..data._registry import DATASETS as REGISTERED_DATASETS
+from ._key import computed_json as _computed_json, register_trial_spec
 from ._trajectory import TrajectorySpec
 from ._cv import CVSpec, GeneratorSpec   # the cross-validation sections (issue 17)
 
@@ -280,9 +279,10 @@ class TrialSpec(_Sections):
     @cached_property
     def computed_json(self) -> str:
         """What the trial computes as JSON (the key's part; the study's name and seeds left out)."""
-        from ._key import computed_json as _computed_json
-
         return _computed_json(self.model_dump())
+
+
+register_trial_spec(TrialSpec)
 
 
 class StudySpec(_Sections):
@@ -295,23 +295,6 @@ class StudySpec(_Sections):
     # One line per level value for readers of reports and the CLI: "input.scale=1/255" or
     # "arm=A" -> what that value means. Presentation only: not part of a trial.
     descriptions: dict[str, str] = {}
-
-    @classmethod
-    def from_toml(cls, path: str | Path) -> "StudySpec":
-        path = Path(path)
-        if not path.exists():
-            raise SpecError(f"spec file {path} does not exist")
-        if path.is_dir():
-            raise SpecError(f"{path} is a folder; give the spec's .toml file")
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-        except tomllib.TOMLDecodeError as e:
-            raise SpecError(f"{path}: not valid TOML ({e})") from None
-        except UnicodeDecodeError as e:
-            raise SpecError(f"{path}: not UTF-8 text (offset {e.start}); save the spec as UTF-8") from None
-        from ._parse import parse_spec
-
-        return parse_spec(raw, source=str(path))
 
     def seed_list(self) -> "range | list[int]":
         return range(self.seeds) if isinstance(self.seeds, int) else list(self.seeds)

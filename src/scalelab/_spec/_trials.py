@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .._levels import level_label
+from .._format import level_label
 from ._parse import _one_line, _set_path
 from ._resolve import effective_hyperparameters, resolve
 from ._sections import SpecError, StudySpec, TrialSpec

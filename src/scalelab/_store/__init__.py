@@ -20,8 +20,8 @@ import sqlite3
 from pathlib import Path
 
 from ._chunks import CHUNK
-from ._read import METRICS, ReadMixin
-from ._schema import VERSION, StoreError, connect
+from ._read import ReadMixin
+from ._schema import METRICS, VERSION, StoreError, connect
 from ._work import Heartbeat, LeaseLost, Unit, WorkMixin, new_owner
 from ._write import WriteMixin
 

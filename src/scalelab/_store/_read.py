@@ -5,13 +5,8 @@ from __future__ import annotations
 import json
 
 from .._suggest import did_you_mean
+from ._schema import EXTRA_METRICS, METRICS
 
-METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
-           # regression, in the targets' original units
-           "val_mse", "val_r2", "val_corr", "test_mse", "test_r2", "test_corr")
-# Metrics beyond these columns (a registered loss's own, e.g. test_ade) are stored as rows of the
-# probes table under this probe name, with the epoch as their step, and read back into their epoch.
-EXTRA_METRICS = "epoch_metrics"
 
 
 class ReadMixin:
@@ -92,7 +87,7 @@ class ReadMixin:
         >>> df = scalelab.Store("scalelab.db").to_dataframe("input-scaling")
         >>> df[df.epoch == df.epoch.max()].groupby("input.scale").test_acc.mean()
         """
-        from .._export import to_dataframe
+        from ._export import to_dataframe
 
         return to_dataframe(self, study)
 

@@ -13,6 +13,15 @@ import os
 import sqlite3
 from pathlib import Path
 
+# the epochs table's metric columns
+METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
+           # regression, in the targets' original units
+           "val_mse", "val_r2", "val_corr", "test_mse", "test_r2", "test_corr")
+# Metrics beyond these columns (a registered loss's own, e.g. test_ade) are stored as rows of the
+# probes table under this probe name, with the epoch as their step, and read back into their epoch.
+EXTRA_METRICS = "epoch_metrics"
+
+
 VERSION = 5
 
 TABLES_V1 = """

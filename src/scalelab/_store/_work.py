@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 
 from . import _chunks
+from ._checkpoint_blob import decode, encode
 from ._write import save_results
 
 CHUNKED = b"scalelab-chunked-state\n"   # a checkpoint whose arrays are in the chunks table
@@ -108,8 +109,6 @@ class WorkMixin:
         (metrics and probe records so far included); the lease is renewed with it. ``state``
         (:func:`scalelab.engine.capture`) is one ``.npz`` blob while its arrays stay under
         one chunk, else its arrays go to the chunks table (a 2 GB embedding's Adam state)."""
-        from ..engine._checkpoint import encode
-
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self._check_owner(work_id, owner)
@@ -125,9 +124,7 @@ class WorkMixin:
             self.conn.execute("UPDATE work SET lease_until=? WHERE id=?", (time.time() + self.lease_s, work_id))
 
     def load_checkpoint(self, work_id: int) -> dict | None:
-        """The unit's last checkpoint as a state (:func:`scalelab.engine.decode`), or None."""
-        from ..engine._checkpoint import decode
-
+        """The unit's last checkpoint as a state (:func:`._checkpoint_blob.decode`), or None."""
         row = self.conn.execute("SELECT state FROM checkpoints WHERE work_id=?", (work_id,)).fetchone()
         if row is None:
             return None

@@ -7,7 +7,7 @@ import math
 import time
 
 from . import _chunks
-from ._read import EXTRA_METRICS, METRICS
+from ._schema import EXTRA_METRICS, METRICS
 
 
 def _num(x):

@@ -358,7 +358,7 @@ class Session:
 
     def summary(self, findings) -> str:
         from .._explain import render_text
-        from .._levels import level_label
+        from .._format import level_label
 
         lines = [f"scalelab: {self.study} / {level_label(self.level)} seed {self.seed} -> {self.db}"]
         lines += [f"  {line}" for line in self.guard.rendered()]

@@ -6,10 +6,10 @@
   step) and ``_evaluate`` (held-out metrics);
 * ``_hooks`` and ``_view``: named events and the read-only view hooks and probes see;
 * ``_loop``: :func:`train_group`, the loop over epochs and steps;
-* ``_checkpoint``: a group's state between epochs (capture, restore, encode, decode).
+* ``_checkpoint``: a group's state between epochs (capture, restore; the store encodes it).
 """
 
-from ._checkpoint import capture, decode, encode, restore
+from ._checkpoint import capture, restore
 from ._group import StackedGroup
 from ._hooks import Hook, Progress, StepCounter
 from ._loop import TrialResult, train_group
@@ -17,6 +17,6 @@ from ._plan import auto_group_size, check_trial, check_trials, default_group_siz
     resolve_device, want_compile
 from ._view import StepView
 
-__all__ = ["Hook", "Progress", "StackedGroup", "StepCounter", "StepView", "TrialResult", "auto_group_size", "capture", "decode", "encode", "restore",
+__all__ = ["Hook", "Progress", "StackedGroup", "StepCounter", "StepView", "TrialResult", "auto_group_size", "capture", "restore",
            "check_trial", "check_trials", "default_group_size", "group_key", "plan_groups", "resolve_device",
            "train_group", "want_compile"]

@@ -5,22 +5,15 @@ BatchNorm buffers, each model's shuffle stream, the global step, the history and
 records so far and the first non-finite step. Hooks are rebuilt by ``on_group_start`` on
 resume (the probe set derives its schedule and rows from the spec), so they need no state.
 
-:func:`encode` writes a state as an ``.npz`` (tensors as arrays, the rest as one JSON entry):
-no pickle, so loading a checkpoint from a shared store runs no code. Uncompressed: float
-parameters and moments compress by only ~16 % while deflate cost most of a study's
-checkpoint time (0.8 s per epoch of 15 MLPs, measured); :func:`decode` reads compressed
-checkpoints written before too.
+The store writes a state as bytes (``scalelab._store._checkpoint_blob``: an ``.npz``, no pickle).
 """
 
 from __future__ import annotations
 
-import io
-import json
-
-import numpy as np
 import torch
 
-FORMAT = 1
+from .._store._checkpoint_blob import FORMAT
+
 
 
 def capture(g, view, history: list[list[dict]], first_bad: torch.Tensor, epoch: int, wall_s: float) -> dict:
@@ -58,18 +51,3 @@ def restore(g, view, state: dict) -> tuple[list[list[dict]], torch.Tensor, int, 
         view._records[m][:] = [tuple(r) for r in recs]
     first_bad = torch.as_tensor(arrays["first_bad"], device=g.device)
     return meta["history"], first_bad, meta["epoch"], meta["wall_s"]
-
-
-def encode(state: dict) -> bytes:
-    buf = io.BytesIO()
-    meta = np.frombuffer(json.dumps(state["meta"]).encode(), dtype=np.uint8)
-    np.savez(buf, __meta__=meta, **state["tensors"])
-    return buf.getvalue()
-
-
-def decode(blob: bytes) -> dict:
-    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-        meta = json.loads(z["__meta__"].tobytes().decode())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"checkpoint format {meta.get('format')} is not {FORMAT}; rerun without it")
-        return dict(meta=meta, tensors={k: z[k] for k in z.files if k != "__meta__"})

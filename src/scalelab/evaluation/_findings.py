@@ -22,7 +22,7 @@ import math
 from scipy import stats
 
 from .._explain._findings import CAUSE, NOTE, Finding
-from .._levels import pct
+from .._format import pct
 from ..data._property import MAJORITY
 from ._summary import tied_with
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .._figures import Figure, _panel, level_colors
-from .._levels import pct
+from .._format import pct
 from ._findings import cv_findings
 from ._runner import SELECT_LABEL
 from ._summary import STD_WORDS, TEST_NOTE, answer, arm_summaries, bayes, setting, test_cell

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._levels import pct
+from .._format import pct
 from ._decompose import decompose
 
 ESTIMATOR_WORDS = {"network": "network", "ensemble": "seed ensemble", "svm-rbf": "RBF SVM",

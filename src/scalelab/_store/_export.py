@@ -8,8 +8,14 @@ import csv
 import io
 import math
 
-from ._levels import read_levels, value_label, value_number as _number
-from ._store import METRICS, Store
+from typing import TYPE_CHECKING
+
+from .._format import value_label, value_number as _number
+from ._levels import read_levels
+from ._schema import METRICS
+
+if TYPE_CHECKING:
+    from . import Store
 
 
 def tidy_rows(store: Store, study: str) -> tuple[list[str], list[dict]]:
