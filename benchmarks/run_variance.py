@@ -57,7 +57,7 @@ def main() -> None:
         load_after = os.getloadavg()
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
         from scalelab._store import Store
-        from scalelab.evaluation._summary import summary_json
+        from scalelab.report._cv import summary_json
 
         with Store(db, readonly=True) as store:
             summary = summary_json(store, args.study)

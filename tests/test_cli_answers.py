@@ -15,10 +15,10 @@ from rich.console import Console
 from conftest import small_spec, write_fashion_like
 from scalelab import Store, run_study
 from scalelab._cli import main
-from scalelab._explain import answers
-from scalelab._listing import trial_rows, trials_table
+from scalelab.report._answers import answers
+from scalelab.report._listing import trial_rows, trials_table
 from scalelab._progress import PlainProgress
-from scalelab._report import render_table, summarize
+from scalelab.report._summary import render_table, summarize
 from scalelab._spec import parse_spec
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -16,7 +16,7 @@ import pytest
 from conftest import requires_real, small_spec
 from scalelab import Store, run_study, summarize
 from scalelab._cli import main
-from scalelab._report import describe
+from scalelab.report._summary import describe
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 

@@ -23,7 +23,7 @@ from scalelab._spec import StudySpec, expand
 from scalelab._spec._cv import CVSpec
 from scalelab._spec._sections import DataSpec
 from scalelab._store import Store
-from scalelab.evaluation import decompose
+from scalelab._explain._decompose import decompose
 
 SMALL_GEN = {"n": 60, "p": 40, "informative": 10, "block": 5, "rho": 0.3, "class_sep": 1.0}
 
@@ -280,7 +280,7 @@ def test_nan_in_an_npz_is_named(tmp_path):
 # ----------------------------------------------------------------------------- findings
 
 def _arm(name, table):
-    from scalelab.evaluation._summary import ArmSummary
+    from scalelab._explain._cv_view import ArmSummary
 
     A = np.asarray(table)
     return ArmSummary(name, "", "network", None, A, list(range(A.shape[0])), [(0, k) for k in range(A.shape[1])],
@@ -288,7 +288,7 @@ def _arm(name, table):
 
 
 def test_findings_on_planted_tables_both_sides():
-    from scalelab.evaluation._findings import cv_findings
+    from scalelab._explain._cv import cv_findings
 
     rng = np.random.default_rng(2)
     seedy = 0.8 + 0.08 * rng.normal(size=(20, 5)) + 0.005 * rng.normal(size=(1, 5))
@@ -369,7 +369,7 @@ def test_cv_spec_mistakes_are_one_line(tmp_path):
 
 def test_one_std_definition_in_table_findings_and_json():
     """The table's std across seeds, the finding's and the JSON's are one number: √(σ²seed + σ²res)."""
-    from scalelab.evaluation._findings import cv_findings
+    from scalelab._explain._cv import cv_findings
 
     rng = np.random.default_rng(5)
     A = 0.8 + 0.05 * rng.normal(size=(20, 5)) + 0.01 * rng.normal(size=(1, 5))
@@ -382,8 +382,8 @@ def test_one_std_definition_in_table_findings_and_json():
 
 
 def test_arms_whose_intervals_overlap_the_best_are_called_a_tie():
-    from scalelab.evaluation._findings import cv_findings
-    from scalelab.evaluation._summary import tied_with
+    from scalelab._explain._cv import cv_findings
+    from scalelab._explain._cv_view import tied_with
 
     rng = np.random.default_rng(6)
     base = _arm("net", 0.70 + 0.1 * rng.normal(size=(20, 5)))

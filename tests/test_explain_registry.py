@@ -22,7 +22,7 @@ def test_every_rule_is_registered_with_ids_roles_rank_and_known_quantities():
         assert r.ids and all(isinstance(i, str) and i for i in r.ids)
         assert set(r.ids.values()) <= set(ROLES)
         for probe, pattern in r.needs:
-            assert PROBES[probe.name] is probe, f"{r.name}: {probe} is not a registered probe"
+            assert issubclass(PROBES[probe.name], probe), f"{r.name}: {probe} is not a registered probe's records"
             assert pattern in probe.quantities, f"{r.name}: {pattern!r} is not a quantity of {probe.name}"
     ids = [i for r in registered for i in r.ids]
     assert len(ids) == len(set(ids))        # one rule per finding id

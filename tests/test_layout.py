@@ -1,5 +1,6 @@
-"""The package's shape: no import cycle among modules (module-level imports; imports inside
-functions are how a lower module reaches a higher one lazily), and no module past ~400 lines."""
+"""The package's shape: no import cycle among modules, counting every import (at module level,
+inside functions, under ``if``; only ``if TYPE_CHECKING:`` blocks are left out, since they never
+run), and no module past ~400 lines."""
 
 import ast
 from pathlib import Path
@@ -17,12 +18,25 @@ def _modules() -> dict[str, Path]:
     return {_module_name(p): p for p in PKG.rglob("*.py")}
 
 
+def _runtime_nodes(tree: ast.AST):
+    """Every node of the tree that can run: all but the bodies of ``if TYPE_CHECKING:``."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and isinstance(child.test, ast.Name) and child.test.id == "TYPE_CHECKING":
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
+
+
 def _imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """Modules of the package that ``name`` imports at module level (not inside functions)."""
+    """Modules of the package that ``name`` imports anywhere (a function's imports included)."""
     tree = ast.parse(path.read_text())
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     out = set()
-    for node in tree.body:  # module level only
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
@@ -60,6 +74,17 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_cycle_check_finds_a_planted_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_imports_inside_functions_count_and_type_checking_ones_do_not(tmp_path):
+    pkg = tmp_path / "src" / "scalelab"
+    pkg.mkdir(parents=True)
+    (pkg / "low.py").write_text("def f():\n    from .high import g\n    return g\n")
+    (pkg / "high.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .other import T\n"
+                                 "from .low import f\n")
+    known = {"scalelab.low", "scalelab.high", "scalelab.other"}
+    assert _imports("scalelab.low", pkg / "low.py", known) == {"scalelab.high"}
+    assert _imports("scalelab.high", pkg / "high.py", known) == {"scalelab.low"}
 
 
 def test_no_import_cycle():

@@ -4,7 +4,8 @@ the same level everywhere, one number format, and one store reader."""
 import pytest
 
 from explain_helpers import SPEC, view
-from scalelab import _html, _report, _spec, explain
+from scalelab import _spec, explain
+from scalelab.report import _html, _summary as _report
 from scalelab._format import fmt, level_label, pct, value_label
 
 LEVELS = [{}, {"input.scale": "1/255"}, {"input.scale": 1e-3, "optim.lr": 0.1}, {"arm": "raw", "seed": 0},

@@ -188,7 +188,7 @@ def test_the_table_fits_80_columns_with_its_border_and_whole_numbers(small_store
     from rich.cells import cell_len
     from rich.console import Console
 
-    from scalelab._report import _table_parts, print_table, summarize
+    from scalelab.report._summary import _table_parts, print_table, summarize
 
     records = summarize(Store(small_store, readonly=True), "feature-scales")
     for width in (80, 60, 200):
@@ -236,7 +236,7 @@ def test_a_resume_is_announced_and_the_eta_counts_only_the_steps_left(tmp_path, 
 def test_the_verdict_says_the_number():
     """By hand: accuracy 0.7 against 0.84 is 1/6 = 17% worse (it used to say "a little worse");
     loss 13.0 against 0.3 is 43.3× the best."""
-    from scalelab._explain._answer import _verdict
+    from scalelab.report._answers import _verdict
 
     assert _verdict(0.7, 0.84, True) == "17% worse"
     assert _verdict(0.83, 0.84, True) == "about as good as the best level"
@@ -284,7 +284,7 @@ def test_a_sharp_curvature_answer_says_why_and_uses_medians_throughout():
     best level's 1, 2 and 100 have median 2 and mean 34.3. The answer quotes the finding's
     first clause, which must hold the limit; the reference is a median like the level's."""
     from explain_helpers import SPEC, view
-    from scalelab._explain._answer import _clause
+    from scalelab.report._answers import _clause
     from scalelab._explain._curvature import rule_curvature
 
     spec = {"optim": {"name": "sgd", "lr": 0.1, "lr_mult": [1.0, 1.0]}, **SPEC}

@@ -9,7 +9,7 @@ from scalelab import StackedGroup, StepView, expand
 from scalelab._spec import parse_spec
 from scalelab.probes import Saturation
 from scalelab.probes._base import ProbeContext
-from scalelab.probes._saturation import PEAK_SHARE, SATURATION_Z
+from scalelab.probes._records import PEAK_SHARE, SATURATION_Z
 
 FNS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
 

@@ -237,7 +237,7 @@ def test_builtin_regression_studies_run_small_and_store_original_unit_metrics(tm
     recs = summarize(Store(db), "function-approximation")
     assert len(recs) == 8 and all(r["val_rmse"]["mean"] > 0 for r in recs)
     # reports of studies with boolean and list-valued factors
-    from scalelab._html import write_report
+    from scalelab.report._html import write_report
 
     for study in ("batchnorm-regression", "function-approximation"):
         text = write_report(Store(db), study, tmp_path / f"{study}.html").read_text()

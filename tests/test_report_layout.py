@@ -4,6 +4,8 @@ plot area, and the first text after the title is the answer sentence computed fr
 
 import base64
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,8 @@ from browser import Chromium, find_chromium
 from builtin_stores import all_builtin_stores
 from conftest import write_fashion_like
 from scalelab import Store
-from scalelab._explain import answers
-from scalelab._html import write_report
+from scalelab.report._answers import answers
+from scalelab.report._html import write_report
 
 requires_chromium = pytest.mark.skipif(find_chromium() is None and not os.environ.get("CI"),
                                        reason="Chromium not installed (make test installs Debian's chromium)")
@@ -50,12 +52,42 @@ def overlap(a, b) -> float:
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory):
+def builtin_db(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("builtin")
     db = tmp / "all.db"
-    names = all_builtin_stores(db, write_fashion_like(tmp / "fmnist"))
+    return db, all_builtin_stores(db, write_fashion_like(tmp / "fmnist"))
+
+
+@pytest.fixture(scope="module")
+def reports(builtin_db):
+    db, names = builtin_db
     store = Store(db)
-    return {n: (write_report(store, n, tmp / f"{n}.html"), answers(store, n)[0]) for n in names}
+    return {n: (write_report(store, n, db.parent / f"{n}.html"), answers(store, n)[0]) for n in names}
+
+
+def test_reading_commands_do_not_import_torch(builtin_db, tmp_path):
+    """ls, show, trials, explain (text and JSON), report and export of every built-in study
+    (grid, cross-validated, trajectory, embedding) in one process: torch never loads."""
+    db, names = builtin_db
+    code = f"""
+import contextlib, io, sys
+from scalelab._cli import main
+calls = [["ls", "--db", {str(db)!r}]]
+for n in {names!r}:
+    calls += [[c, n, "--db", {str(db)!r}] for c in ("show", "trials", "explain")]
+    calls += [["explain", n, "--format", "json", "--db", {str(db)!r}],
+              ["report", n, "-o", {str(tmp_path)!r} + f"/{{n}}.html", "--db", {str(db)!r}],
+              ["export", n, "-o", {str(tmp_path)!r} + f"/{{n}}.csv", "--db", {str(db)!r}]]
+for args in calls:
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main(args)
+    assert not rc, (args, rc)
+    assert "torch" not in sys.modules, args
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert len(list(tmp_path.glob("*.html"))) == len(names)
 
 
 @requires_chromium
@@ -121,7 +153,7 @@ def test_accuracy_intervals_stay_in_0_1():
     (by hand: mean 0.9667, std 0.0577, t(0.975, 2) = 4.303, half width 0.1434)."""
     from scipy import stats
 
-    from scalelab._report import describe
+    from scalelab.report._summary import describe
 
     v = [1.0, 1.0, 0.9]
     mean, std = sum(v) / 3, (sum((x - sum(v) / 3) ** 2 for x in v) / 2) ** 0.5

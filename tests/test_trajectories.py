@@ -277,7 +277,7 @@ def test_trajectory_metrics_reach_the_store_and_show_json(tmp_path, capsys):
     det = next(r for r in records if r["level"]["loss.name"] == "trajectory_mse")
     assert det["min_ade_20"]["mean"] == pytest.approx(det["ade"]["mean"])
     # the report draws the samples and the calibration; explain names the best branch recovery
-    from scalelab._html import render_html
+    from scalelab.report._html import render_html
     from scalelab._store import Store
 
     with Store(db) as store:

@@ -65,7 +65,7 @@ def test_file_test_set_and_inferred_box_are_used_and_said(tmp_path, capsys):
     assert det["test_modes"] == 1.0 and math.isnan(det["test_spread_skill"])   # one future, no spread
     assert 1.0 <= mdn["test_modes"] <= 20 and mdn["test_spread_skill"] > 0
     # ranked by what both models have (validation minFDE_20), never by their own losses
-    from scalelab._explain._answer import answers
+    from scalelab.report._answers import answers
 
     with Store(db, readonly=True) as store:
         said, _ = answers(store, "mine")
@@ -74,7 +74,7 @@ def test_file_test_set_and_inferred_box_are_used_and_said(tmp_path, capsys):
     vals = {loss: last["val_min_fde_20"] for loss, (_, last) in finals.items()}
     assert best.level["loss.name"] == min(vals, key=vals.get) and best.value == pytest.approx(min(vals.values()))
     assert "minimize different losses, mdn_nll, trajectory_mse, which do not compare" in best.text
-    from scalelab._html import render_html
+    from scalelab.report._html import render_html
 
     with Store(db) as store:
         page = render_html(store, "mine")

@@ -8,6 +8,8 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
+from ._lazy import lazy_exports  # noqa: E402
+
 # Public name -> the private module that defines it. The modules load on first use
 # (PEP 562), so `import scalelab` and `scalelab --help` import neither torch nor
 # matplotlib. When a name moves to another module, edit its entry here.
@@ -21,33 +23,21 @@ _EXPORTS = {
     "check_equivalence": "_equivalence_check",
     "LocalExecutor": "_executors", "RayExecutor": "_ray_executor",
     "Finding": "_explain", "explain": "_explain",
-    "Figure": "_figures", "figures": "_figures",
+    "Figure": "report", "figures": "report",
     "LoadedModel": "_load", "load": "_load",
-    "write_report": "_html",
-    "summarize": "_report",
+    "write_report": "report",
+    "summarize": "report",
     "SpecError": "_spec", "StudySpec": "_spec", "load_spec": "_spec", "Trial": "_spec", "expand": "_spec", "resolve": "_spec",
     "count_trials": "_spec", "iter_trials": "_spec",
     "Store": "_store", "StoreError": "_store",
     "builtin_spec": "_study", "builtin_studies": "_study", "run_study": "_study",
     "TRANSFORMS": "_transforms", "make_transform": "_transforms",
     "make_trajectories": "data._trajectories", "load_trajectory_file": "data._trajectories",
-    "bayes_accuracy": "data._pn", "make_pn_classification": "data._pn", "decompose": "evaluation",
+    "bayes_accuracy": "data._pn", "make_pn_classification": "data._pn", "decompose": "_explain._decompose",
     "run_cv_study": "evaluation",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later lookups no longer reach __getattr__
-    return value
-
-
-def __dir__():
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

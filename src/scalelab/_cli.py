@@ -19,7 +19,7 @@ class _Interrupted(KeyboardInterrupt):
 
 def _equivalence(args) -> int:
     from ._equivalence_check import check_equivalence
-    from .optim import family_of
+    from .optim._families import family_of
 
     if args.steps < 1:
         raise ValueError(f"--steps {args.steps}: must be at least 1")
@@ -120,8 +120,9 @@ def _report_failed(store, sid: int) -> bool:
 
 def _print_results(store, study: str, title: str) -> None:
     """The summary table, then the answer per level and the findings."""
-    from ._report import print_table, summarize
-    from .evaluation._summary import is_cv_study, print_cv
+    from ._explain._cv_view import is_cv_study
+    from .report._cv import print_cv
+    from .report._summary import print_table, summarize
 
     if is_cv_study(store, study):   # a cross-validated study: arms × seeds × splits
         print_cv(store, study)
@@ -133,7 +134,8 @@ def _print_results(store, study: str, title: str) -> None:
 
 
 def _print_explain(store, study: str, trial) -> None:
-    from ._explain import answers, render_text
+    from ._explain import render_text
+    from .report._answers import answers
 
     ans, findings = answers(store, study, trial)
     print("Answer:")
@@ -160,8 +162,8 @@ def _wrap(line: str, width: int | None = None) -> str:
 
 
 def _listing(args) -> int:
-    from ._listing import studies_table, study_rows, trial_rows, trials_table
-    from ._report import print_rich
+    from .report._listing import studies_table, study_rows, trial_rows, trials_table
+    from .report._console import print_rich
 
     store = _open_store(args.db)
     if args.cmd == "ls":
@@ -257,11 +259,12 @@ def _main(args) -> int:
             return 0
         return _run(builtin_spec(args.name), args)
     if args.cmd == "show":
-        from ._report import summarize, to_csv
+        from .report._summary import summarize, to_csv
 
         store = _open_store(args.db)
         _require_results(store, args.study, args.db)
-        from .evaluation._summary import is_cv_study, summary_json
+        from ._explain._cv_view import is_cv_study
+        from .report._cv import summary_json
 
         if is_cv_study(store, args.study) and args.format != "table":
             rows = summary_json(store, args.study)
@@ -291,7 +294,7 @@ def _main(args) -> int:
     if args.cmd == "equivalence":
         return _equivalence(args)
     if args.cmd == "report":
-        from ._html import write_report
+        from .report._html import write_report
 
         store = _open_store(args.db)
         _require_results(store, args.study, args.db)
@@ -301,13 +304,14 @@ def _main(args) -> int:
         return 0
     if args.cmd == "explain":
         from ._explain import explain
-        from .evaluation._summary import is_cv_study
+        from ._explain._cv_view import is_cv_study
 
         store = _open_store(args.db)
         _require_results(store, args.study, args.db)
         if is_cv_study(store, args.study):
-            from .evaluation._findings import cv_findings
-            from .evaluation._summary import answer, arm_summaries
+            from ._explain._cv import cv_findings
+            from ._explain._cv_view import arm_summaries
+            from .report._answers import answer
 
             spec, arms = arm_summaries(store, args.study)
             findings = cv_findings(arms)

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .optim import family_of
+from .optim._families import family_of
 
 
 @dataclass(frozen=True)

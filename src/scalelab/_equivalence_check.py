@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from ._equivalence import parametrization
-from .optim import family_of
+from .optim._families import family_of
 
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "adam": 1e-3, "adamw": 1e-3}
 

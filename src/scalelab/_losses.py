@@ -86,7 +86,7 @@ def per_sample_loss_and_grad(name: str, from_logits: bool, out: torch.Tensor, y:
 # also build the model its outputs need (``build_model(n_in)``, for ``model.kind`` of its family) and
 # evaluate held-out data itself (``evaluate(X, y)`` -> metrics of shape (M,), ``loss`` among them).
 LOSSES: dict = {}
-_PLUGINS = ("scalelab.trajectories",)   # modules that register losses when imported
+_PLUGINS = ("scalelab.trajectories._heads",)   # modules that register losses when imported
 
 
 def register_loss(name: str):

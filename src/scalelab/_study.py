@@ -151,7 +151,7 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
     env = environment(device or next(iter(plan.first.values())).spec.train.device) if local else {}
     factories = list(hooks)
     if plan.probes:
-        from .probes import make_probe_set
+        from .probes._set import make_probe_set
 
         factories.insert(0, make_probe_set)
     if not progress:

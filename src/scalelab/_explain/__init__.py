@@ -26,11 +26,10 @@ from . import _trajectories  # noqa: F401
 # rules for a watched run of the user's own script: its checks before the first step, and what one run shows
 from . import _accuracy_at_majority, _checks_before, _dead_units, _diverged_at_lr, _gradient_flow  # noqa: F401
 from . import _loss_at_chance, _loss_at_mean, _saturated_units  # noqa: F401
-from ._answer import Answer, answer_views, answers
 from ._findings import CAUSE, CONSEQUENCE, NOTE, ROLES, Finding
 from ._registry import Rule, register, rules, run_rules
 from ._run import explain, explain_views, reference, render_text
 from ._view import LevelView, level_views, study_views, view_of
 
-__all__ = ["Answer", "answer_views", "answers", "CAUSE", "CONSEQUENCE", "NOTE", "ROLES", "Finding", "LevelView", "Rule", "explain", "explain_views",
+__all__ = ["CAUSE", "CONSEQUENCE", "NOTE", "ROLES", "Finding", "LevelView", "Rule", "explain", "explain_views",
            "level_views", "reference", "register", "render_text", "rules", "run_rules", "study_views", "view_of"]

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from .._format import pct
-from ..probes import Logits
+from ..probes._records import Logits
 from ._compare import earlier_cause
 from ._findings import CAUSE, CONSEQUENCE, Finding
 from ._registry import register

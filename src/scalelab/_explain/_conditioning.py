@@ -14,7 +14,7 @@ raw-vs-scaled pixels never fire this rule.
 from __future__ import annotations
 
 from .._format import fmt
-from ..probes import Hessian, Scales
+from ..probes._records import Hessian, Scales
 from ._compare import value_at
 from ._findings import CAUSE, Finding
 from ._registry import register

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._format import fmt
-from ..probes import Hessian
+from ..probes._records import Hessian
 from ._findings import CAUSE, NOTE, Finding
 from ._registry import register
 from ._view import LevelView, key

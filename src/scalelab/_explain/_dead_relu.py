@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .._format import pct
-from ..probes import Activations
+from ..probes._records import Activations
 from ._compare import earlier_cause, value_at
 from ._findings import CAUSE, CONSEQUENCE, NOTE, Finding
 from ._registry import register

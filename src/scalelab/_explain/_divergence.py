@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._format import fmt
-from ..probes import Loss, UpdateRatio
+from ..probes._records import Loss, UpdateRatio
 from ._compare import value_at
 from ._findings import CAUSE, Finding
 from ._registry import register

@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from .._format import fmt, pct
-from ..optim import family_of
+from ..optim._families import family_of
 from ._findings import CAUSE, Finding
 from ._registry import register
 from ._view import LevelView
@@ -96,7 +96,7 @@ def values_per_value(spec) -> int:
     (rows gathered and their gradient written, then the same update), n moment buffers."""
     family = family_of(spec.optim.name)
     n = len(family.moments)
-    return (6 if family.row_kernel is not None else 4) + 2 * n
+    return (6 if family.row_sparse else 4) + 2 * n
 
 
 def bytes_per_step(spec) -> float:
@@ -104,7 +104,7 @@ def bytes_per_step(spec) -> float:
     dense optimizer, the batch's rows (at most batch × sequence length) for a row-sparse one."""
     emb = embedding_of(spec)
     V, d = emb["vocab"], emb["dim"]
-    rows = V if family_of(spec.optim.name).row_kernel is None else min(V, spec.train.batch_size * spec.data.seq_len)
+    rows = V if not family_of(spec.optim.name).row_sparse else min(V, spec.train.batch_size * spec.data.seq_len)
     itemsize = 8 if spec.train.dtype == "float64" else 4
     return float(values_per_value(spec) * itemsize * rows * d)
 
@@ -128,13 +128,13 @@ def rule_dense_update_over_unused_rows(t: LevelView, ref: LevelView, found=()) -
     the batch never used, the bytes it moves, and the row-sparse remedy's measured speed-up
     and accuracy change."""
     emb = embedding_of(t.spec)
-    if emb is None or family_of(t.spec.optim.name).row_kernel is not None:
+    if emb is None or family_of(t.spec.optim.name).row_sparse:
         return []
     key = _without_optimizer_name(t.spec)
     chain = family_of(t.spec.optim.name).chain
     # the remedy: the row-sparse form of the same optimizer (same reference chain: adam ↔ lazy_adam,
     # sgd ↔ sparse_sgd), everything else equal
-    peer = next((p for p in t.peers if p is not t and family_of(p.spec.optim.name).row_kernel is not None
+    peer = next((p for p in t.peers if p is not t and family_of(p.spec.optim.name).row_sparse
                  and family_of(p.spec.optim.name).chain is chain
                  and _without_optimizer_name(p.spec) == key and p.wall_s), None)
     if peer is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._format import fmt, pct
 from .._spec import TrialSpec
-from ..probes import PreactivationStep, UpdateRatio
+from ..probes._records import PreactivationStep, UpdateRatio
 from ._compare import earlier_cause
 from ._dead_relu import dead_from_start
 from ._findings import CAUSE, CONSEQUENCE, Finding

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from .._format import fmt, pct
-from ..probes import Logits, Loss, SampleLoss
+from ..probes._records import Logits, Loss, SampleLoss
 from ._compare import value_at
 from ._findings import CAUSE, Finding
 from ._registry import register

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._format import fmt
-from ..probes import Loss, UpdateRatio
+from ..probes._records import Loss, UpdateRatio
 from ._compare import earlier_cause, seed_values, value_at, within_reference_range
 from ._findings import CAUSE, CONSEQUENCE, NOTE, Finding
 from ._registry import register

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._format import pct
-from ..probes import Activations, Logits, ZeroGradient
+from ..probes._records import Activations, Logits, ZeroGradient
 from ._dead_relu import dead_fractions
 from ._findings import CAUSE, NOTE, Finding
 from ._registry import register

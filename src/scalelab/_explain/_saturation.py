@@ -1,7 +1,7 @@
 """Saturated tanh/sigmoid units, measured on the units themselves.
 
 Principle: a unit is saturated where its activation's derivative is at most 1% of its peak
-(the probe's threshold per activation, ``probes._saturation.saturation_z``: tanh |z| >
+(the probe's threshold per activation, ``probes._records.saturation_z``: tanh |z| >
 2.99, sigmoid |z| > 5.99), and it falls exponentially beyond; a layer where at least half of
 the pre-activations sit there passes on at most about half of the backpropagated signal,
 and the saturated half learns almost nothing. The rule reads the pre-activations (the
@@ -13,8 +13,8 @@ input times the signal, so it can stay large (large inputs) while its units are 
 from __future__ import annotations
 
 from .._format import fmt, pct
-from ..probes import Gradients, Saturation
-from ..probes._saturation import SATURATION_Z
+from ..probes._records import Gradients, Saturation
+from ..probes._records import SATURATION_Z
 from ._compare import first_step, value_at
 from ._findings import CAUSE, Finding
 from ._registry import register

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._format import fmt
-from ..probes import Scales
+from ..probes._records import Scales
 from ._compare import value_at
 from ._findings import CAUSE, Finding
 from ._one_run_refs import model

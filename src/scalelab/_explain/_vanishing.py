@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._format import fmt, pct
-from ..probes import ErrorSignal
+from ..probes._records import ErrorSignal
 from ._compare import earlier_cause
 from ._dead_relu import dead_from_start
 from ._findings import CAUSE, CONSEQUENCE, Finding

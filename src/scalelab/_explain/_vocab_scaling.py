@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 
-from ..optim import family_of
+from ..optim._families import family_of
 from ._embedding_update import MIN_SPEEDUP, bytes_per_step, embedding_of, num, step_seconds
 from ._findings import NOTE, Finding
 from ._registry import register
@@ -57,7 +57,7 @@ def rule_vocabulary_step_ratio(t: LevelView, ref: LevelView, found=()) -> list[F
     ratio = s1 / s0
     b0, b1 = bytes_per_step(prev.spec), bytes_per_step(t.spec)
     name = t.spec.optim.name
-    dense = family_of(name).row_kernel is None
+    dense = not family_of(name).row_sparse
     grew = ratio >= MIN_SPEEDUP
     ev = dict(fired="ratio", vocab_from=V0, vocab_to=V1, step_s_from=s0, step_s_to=s1, ratio=ratio,
               bytes_from=b0, bytes_to=b1, bytes_ratio=b1 / b0, optimizer=name, dense=dense, grew=grew,

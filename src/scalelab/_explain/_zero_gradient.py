@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .._format import pct
-from ..probes import Gradients, Logits, ZeroGradient
+from ..probes._records import Gradients, Logits, ZeroGradient
 from ._compare import earlier_cause, value_at
 from ._findings import CAUSE, CONSEQUENCE, NOTE, Finding
 from ._registry import register

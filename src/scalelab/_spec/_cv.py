@@ -55,6 +55,10 @@ class GeneratorSpec(_Section):
         return self
 
 
+# how a selected hyperparameter (cv.select) is written in tables and progress lines
+SELECT_LABEL = {"optim.l2": "λ₂", "optim.l1": "λ₁", "cv.pca": "k", "cv.C": "C"}
+
+
 class CVSpec(_Section):
     """Repeated stratified k-fold × seeds on the development rows, after a stratified test
     hold-out that only the final fit of each arm sees (once). An arm chooses ``select`` (a

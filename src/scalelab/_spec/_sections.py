@@ -13,13 +13,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ..data._registry import DATASETS as REGISTERED_DATASETS
+from ._errors import SpecError  # noqa: F401  (raised here; others import it from here too)
 from ._key import computed_json as _computed_json, register_trial_spec
 from ._trajectory import TrajectorySpec
 from ._cv import CVSpec, GeneratorSpec   # the cross-validation sections (issue 17)
-
-
-class SpecError(ValueError):
-    """A spec that cannot be run; the message is one actionable line."""
 
 
 def _parse_number(v):

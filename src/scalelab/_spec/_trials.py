@@ -12,6 +12,7 @@ from .._format import level_label
 from ._parse import _one_line, _set_path
 from ._resolve import effective_hyperparameters, resolve
 from ._sections import SpecError, StudySpec, TrialSpec
+from ._count import count_trials  # noqa: F401  (the package's name for it)
 from ._key import NOT_COMPUTED, computed_json as _computed_json, key_of as _key, trial_key  # noqa: F401
 
 
@@ -31,15 +32,6 @@ class Trial(BaseModel):
     @property
     def level_name(self) -> str:
         return level_label(self.level)
-
-
-def count_trials(spec: StudySpec) -> int:
-    """How many trials :func:`expand` yields, without building any (arms × grid × seeds)."""
-    n_seeds = spec.seeds if isinstance(spec.seeds, int) else len(spec.seeds)   # a count is not built into a list
-    n = max(1, len(spec.arms)) * n_seeds
-    for values in spec.grid.values():
-        n *= len(values)
-    return n
 
 
 def expand(spec: StudySpec) -> list[Trial]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import io
 import json
 
-import numpy as np
-
 FORMAT = 1
 
 
 def encode(state: dict) -> bytes:
+    import numpy as np   # with the arrays, not with the store
+
     buf = io.BytesIO()
     meta = np.frombuffer(json.dumps(state["meta"]).encode(), dtype=np.uint8)
     np.savez(buf, __meta__=meta, **state["tensors"])
@@ -22,6 +22,8 @@ def encode(state: dict) -> bytes:
 
 
 def decode(blob: bytes) -> dict:
+    import numpy as np
+
     with np.load(io.BytesIO(blob), allow_pickle=False) as z:
         meta = json.loads(z["__meta__"].tobytes().decode())
         if meta.get("format") != FORMAT:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:   # numpy loads where arrays are written or read, not with the store
+    import numpy as np
 
 CHUNK = 64 << 20          # 64 MiB per row: far below SQLite's 1e9-byte limit, a few rows per GB
 FORMAT = 1
@@ -26,6 +28,8 @@ FORMAT = 1
 def write_arrays(conn, blob: str, arrays: dict[str, np.ndarray], chunk: int = CHUNK) -> dict:
     """Write ``arrays`` as blob ``blob`` (replacing one of that name), inside the caller's
     transaction; returns the manifest to keep (JSON-serialisable)."""
+    import numpy as np
+
     delete_blob(conn, blob)
     digest, entries, offset = hashlib.sha256(), [], 0
     buf, idx = bytearray(), 0
@@ -58,6 +62,8 @@ def write_arrays(conn, blob: str, arrays: dict[str, np.ndarray], chunk: int = CH
 def read_arrays(conn, manifest: dict) -> dict[str, np.ndarray]:
     """The arrays a manifest describes, read chunk by chunk into their own buffers; ValueError
     when the chunks are missing or do not hash to the manifest's sha256."""
+    import numpy as np
+
     if manifest.get("format") != FORMAT:
         raise ValueError(f"stored arrays of format {manifest.get('format')}, not {FORMAT}")
     blob = manifest["blob"]

@@ -6,20 +6,12 @@ classes record the same quantities into the same store, and ``scalelab explain``
 watched runs as it reads built-in studies (``_session``).
 """
 
-from ._session import Session, WatchedResult, WatchedTrial, trial_spec
-from ._torch import TorchAdapter
-from ._torch_watch import Watcher, watch
-from ._view import AttachedView, LayerInfo
+from .._lazy import lazy_exports
 
-
-def __getattr__(name: str):
-    # the Keras callback loads keras only when asked for
-    if name in ("Diagnose", "KerasAdapter"):
-        from . import _keras
-
-        return getattr(_keras, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
+_EXPORTS = {"Session": "_session", "WatchedResult": "_session", "WatchedTrial": "_session", "trial_spec": "_session",
+            "TorchAdapter": "_torch", "Watcher": "_torch_watch", "watch": "_torch_watch", "AttachedView": "_view",
+            "LayerInfo": "_view", "Diagnose": "_keras", "KerasAdapter": "_keras"}
 __all__ = ["AttachedView", "Diagnose", "KerasAdapter", "LayerInfo", "Session", "TorchAdapter", "WatchedResult",
            "WatchedTrial", "Watcher", "trial_spec", "watch"]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -23,7 +23,8 @@ import torch
 from .._spec import ProbesSpec, SpecError, TrialSpec
 from .._spec._parse import _set_path
 from .._store import Store
-from ..probes import PRESETS, make_probe_set
+from ..probes._records import PRESETS
+from ..probes._set import make_probe_set
 from . import _one_run
 from ._checks import before_first_step
 from ._guard import Guard

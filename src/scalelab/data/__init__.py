@@ -3,10 +3,12 @@
 train / validation / test :class:`Split` (``_split.py``; a cross-validation fold's rows in
 ``_folds.py``)."""
 
-from ._dataset import DataError, Dataset, Split
-from ._registry import DATASETS, Entry, register
-from ._registry import dataset_key, load_dataset
-from ._split import image_shape, split_dataset, trial_split
+from .._lazy import lazy_exports
 
-__all__ = ["DATASETS", "DataError", "Dataset", "Entry", "Split", "dataset_key", "image_shape", "load_dataset",
-           "register", "split_dataset", "trial_split"]
+# loaded on first use: the spec reads the registry's names and the CLI DataError without numpy
+_EXPORTS = {"DataError": "_errors", "Dataset": "_dataset", "Split": "_dataset", "DATASETS": "_registry",
+            "Entry": "_registry", "register": "_registry", "dataset_key": "_registry", "load_dataset": "_registry",
+            "image_shape": "_split", "split_dataset": "_split", "trial_split": "_split"}
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """A data file or data set that cannot be used; the message says how to fix it."""
+from ._errors import DataError
 
 
 @dataclass

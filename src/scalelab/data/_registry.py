@@ -12,8 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
+from typing import TYPE_CHECKING
 
-from ._dataset import DataError, Dataset
+from ._errors import DataError
+
+if TYPE_CHECKING:
+    from ._dataset import Dataset
 
 
 @dataclass(frozen=True)

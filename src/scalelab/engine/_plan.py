@@ -12,7 +12,7 @@ import torch
 from .._spec import Trial
 from ..data import Dataset, image_shape, load_dataset
 from ..data._text import check_token_model
-from ..optim import stack_key
+from ..optim._families import stack_key
 
 
 def want_compile(setting: bool | None, n_values: int, device: torch.device) -> bool:
@@ -124,7 +124,7 @@ def check_trial(spec, ds: Dataset) -> None:
                          "holds no validation set; set data.validation (e.g. 0.1) or train.keep = 'final'")
     check_token_model(spec, ds)
     if spec.model.kind == "trajectory" or ds.name == "trajectories":
-        from ..trajectories import check_spec
+        from ..trajectories._check import check_spec
 
         check_spec(spec, ds)
     if spec.model.kind == "fcn" and not image_shape(ds):

@@ -18,12 +18,12 @@ from collections import Counter
 import numpy as np
 
 from .._spec import SpecError, StudySpec, TrialSpec
+from .._spec._cv import SELECT_LABEL
 from .._spec._parse import _set_path
 from .._spec._resolve import effective_hyperparameters, resolve
 from .._spec._trials import Trial
 from ._train import fit_estimator, train_network
 
-SELECT_LABEL = {"optim.l2": "λ₂", "optim.l1": "λ₁", "cv.pca": "k", "cv.C": "C"}
 
 
 def check_cv_spec(spec: StudySpec) -> None:

@@ -10,10 +10,22 @@ family is this optimizer" goes through :func:`family_of` or :func:`group_family`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Callable, Iterable
 
-from . import _chains as C
-from ._kernels import adam_all, momentum_all, sgd_all
+
+def _chains():
+    # the reference chains and kernels need torch; the table of families does not (spec
+    # resolution and explain read it), so they are imported where a family is trained
+    return import_module("scalelab.optim._chains")
+
+
+def _function(ref: str | None) -> Callable | None:
+    """``"_kernels.sgd_all"`` -> that function of this package (imported on first use)."""
+    if ref is None:
+        return None
+    module, name = ref.split(".")
+    return getattr(import_module(f"scalelab.optim.{module}"), name)
 
 
 @dataclass(frozen=True)
@@ -33,8 +45,8 @@ class Family:
     optimizers: tuple[str, ...]       # the spec's optim.name values it serves
     hyperparameters: tuple[str, ...]  # every hyperparameter it reads; kernel lists in kernel order
     moments: tuple[str, ...]          # per-parameter state, zero at step 0, in kernel order
-    kernel: Callable                  # kernel(ps, gs, *moments, *kernel_hyperparameters, *step_scalars)
-    chain: Callable[[dict, bool], C.Transform]  # (hp, nesterov) -> the reference chain
+    kernel_ref: str                   # "_kernels.NAME": kernel(ps, gs, *moments, *kernel_hyperparameters, *step_scalars)
+    chain: Callable[[dict, bool], object]  # (hp, nesterov) -> the reference chain (an optim._chains.Transform)
     input_scale: Callable[[float], InputScaleRule]
     # Scalars computed once per step outside the kernel, from the first parameter's
     # hyperparameters: (hp0, t, nesterov) -> tuple. Names only read here are in ``per_step``.
@@ -42,10 +54,23 @@ class Family:
     per_step: tuple[str, ...] = ()
     # A group mixing this family with the family named here runs as that one (exactly).
     stacks_in: str | None = None
-    # Row-sparse families: the step of a lookup table from its used rows only,
+    # Row-sparse families: "_rows.NAME", the step of a lookup table from its used rows only,
     # row_kernel(p, rows, g_rows, *moments, *kernel_hyperparameters, *step_scalars) (see _rows);
     # None: tables take the dense kernel like every other parameter.
-    row_kernel: Callable | None = None
+    row_kernel_ref: str | None = None
+
+    @property
+    def kernel(self) -> Callable:
+        return _function(self.kernel_ref)
+
+    @property
+    def row_kernel(self) -> Callable | None:
+        return _function(self.row_kernel_ref)
+
+    @property
+    def row_sparse(self) -> bool:
+        """Whether a lookup table steps on its used rows only (read without importing the kernel)."""
+        return self.row_kernel_ref is not None
 
     @property
     def kernel_hyperparameters(self) -> tuple[str, ...]:
@@ -112,11 +137,12 @@ def _normalized_rule(c: float) -> InputScaleRule:
 # ----------------------------------------------------------------------------- the families
 
 def _decayed(*parts, hp):
+    C = _chains()
     return C.chain(*parts, C.add_decayed_weights(hp["wd"]), C.scale_by_lr(hp["lr"]))
 
 
 SGD = register(Family(
-    name="sgd", optimizers=("sgd",), hyperparameters=("lr", "wd"), moments=(), kernel=sgd_all,
+    name="sgd", optimizers=("sgd",), hyperparameters=("lr", "wd"), moments=(), kernel_ref="_kernels.sgd_all",
     chain=lambda hp, nesterov: _decayed(hp=hp),
     input_scale=_lr_times_gradient_rule,
     # plain SGD is momentum with momentum 0, bit for bit: buf = 0·buf + g = g
@@ -125,8 +151,8 @@ SGD = register(Family(
 
 MOMENTUM = register(Family(
     name="momentum", optimizers=("momentum",), hyperparameters=("lr", "mom", "wd"), moments=("buf",),
-    kernel=momentum_all,
-    chain=lambda hp, nesterov: _decayed(C.trace(hp["mom"], nesterov), hp=hp),
+    kernel_ref="_kernels.momentum_all",
+    chain=lambda hp, nesterov: _decayed(_chains().trace(hp["mom"], nesterov), hp=hp),
     input_scale=_lr_times_gradient_rule,
     step_scalars=lambda hp0, t, nesterov: (nesterov,),
 ))
@@ -134,10 +160,10 @@ MOMENTUM = register(Family(
 ADAM = register(Family(
     # AdamW is Adam with decoupled weight decay, which both kernels apply: one family.
     name="adam", optimizers=("adam", "adamw"), hyperparameters=("lr", "b1", "b2", "eps", "wd", "keras"),
-    moments=("m", "v"), kernel=adam_all,
-    chain=lambda hp, nesterov: _decayed(C.scale_by_adam(hp["b1"], hp["b2"], hp["eps"], hp["keras"]), hp=hp),
+    moments=("m", "v"), kernel_ref="_kernels.adam_all",
+    chain=lambda hp, nesterov: _decayed(_chains().scale_by_adam(hp["b1"], hp["b2"], hp["eps"], hp["keras"]), hp=hp),
     input_scale=_normalized_rule,
-    step_scalars=lambda hp0, t, nesterov: C.adam_step_scalars(hp0["b1"], hp0["b2"], hp0["keras"], t),
+    step_scalars=lambda hp0, t, nesterov: _chains().adam_step_scalars(hp0["b1"], hp0["b2"], hp0["keras"], t),
     per_step=("keras",),
 ))
 
@@ -145,15 +171,13 @@ ADAM = register(Family(
 # ----------------------------------------------------------------------------- row-sparse families
 # Lookup tables (embedding) updated on the rows a batch used only; other parameters as their
 # dense family. Which of these change the mathematics, and how: see optim._rows.
-from ._rows import lazy_adam_rows, sgd_rows  # noqa: E402
-
 SPARSE_SGD = register(Family(
-    name="sparse_sgd", optimizers=("sparse_sgd",), hyperparameters=SGD.hyperparameters, moments=(), kernel=sgd_all,
-    chain=SGD.chain, input_scale=_lr_times_gradient_rule, row_kernel=sgd_rows,
+    name="sparse_sgd", optimizers=("sparse_sgd",), hyperparameters=SGD.hyperparameters, moments=(), kernel_ref="_kernels.sgd_all",
+    chain=SGD.chain, input_scale=_lr_times_gradient_rule, row_kernel_ref="_rows.sgd_rows",
 ))
 
 LAZY_ADAM = register(Family(
     name="lazy_adam", optimizers=("lazy_adam", "sparse_adam"), hyperparameters=ADAM.hyperparameters,
-    moments=ADAM.moments, kernel=adam_all, chain=ADAM.chain, input_scale=_normalized_rule,
-    step_scalars=ADAM.step_scalars, per_step=ADAM.per_step, row_kernel=lazy_adam_rows,
+    moments=ADAM.moments, kernel_ref="_kernels.adam_all", chain=ADAM.chain, input_scale=_normalized_rule,
+    step_scalars=ADAM.step_scalars, per_step=ADAM.per_step, row_kernel_ref="_rows.lazy_adam_rows",
 ))

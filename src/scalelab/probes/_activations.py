@@ -1,18 +1,14 @@
 from __future__ import annotations
 
+from . import _records as records
 from ._base import Probe, plain_mlp
 
 
-class Activations(Probe):
+class Activations(records.Activations, Probe):
     """Per hidden layer, on the probe batch: pre-activation and activation mean, std and
     max |·| (over samples and units), and the dead-unit fraction: units whose activation is
     zero for every sample of the batch (for ReLU: dead units)."""
 
-    name = "activations"
-    PRE_MEAN, PRE_STD, PRE_MAX_ABS = "pre{layer}.mean", "pre{layer}.std", "pre{layer}.max_abs"
-    ACT_MEAN, ACT_STD, ACT_MAX_ABS = "act{layer}.mean", "act{layer}.std", "act{layer}.max_abs"
-    DEAD_FRAC = "act{layer}.dead_frac"
-    quantities = (PRE_MEAN, PRE_STD, PRE_MAX_ABS, ACT_MEAN, ACT_STD, ACT_MAX_ABS, DEAD_FRAC)
     cost = 1
     needs_forward = True
 

@@ -1,18 +1,16 @@
 from __future__ import annotations
 
-from ..optim import adam_step_scalars
+from ..optim._chains import adam_step_scalars
+from . import _records as records
 from ._base import Probe, median
 
 
-class AdamEps(Probe):
+class AdamEps(records.AdamEps, Probe):
     """How much of Adam's denominator a·√v + eps is eps rather than the gradient's own
     scale, per parameter tensor after the step: the median over entries of eps / (a·√v +
     eps), and the fraction of entries where eps is the larger part. Where eps dominates,
     Adam's step is lr·m/eps (gradient-proportional), not lr·sign-like."""
 
-    name = "adam_eps"
-    SHARE_MEDIAN, DOMINATED_FRAC = "{param}.eps_share_median", "{param}.eps_dominated_frac"
-    quantities = (SHARE_MEDIAN, DOMINATED_FRAC)
     phase = "after"
     cost = 1
 

@@ -2,19 +2,17 @@ from __future__ import annotations
 
 import torch
 
+from . import _records as records
 from ._base import Probe, plain_mlp, rms
 
 
-class ErrorSignal(Probe):
+class ErrorSignal(records.ErrorSignal, Probe):
     """The backpropagated error signal per weighted layer: the RMS (over probe samples and
     units) of d(Σ per-sample loss)/dz_l, the gradient of the summed loss with respect to
     layer l's pre-activations. A layer's weight gradient is its input times this signal;
     where it shrinks by orders of magnitude from the head toward the input, the first
     layers get almost no learning signal (vanishing gradients)."""
 
-    name = "error_signal"
-    RMS = "pre{layer}.error_rms"
-    quantities = (RMS,)
     cost = 2
 
     def applies(self, view):

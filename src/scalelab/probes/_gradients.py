@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import torch
 
+from . import _records as records
 from ._base import Probe
 
 
@@ -17,14 +18,11 @@ def per_model_sq(view, k: str, gr: torch.Tensor) -> torch.Tensor:
     return torch.zeros(view.M, dtype=gr.dtype, device=gr.device).index_add_(0, rows // V, gr.pow(2).sum(1))
 
 
-class Gradients(Probe):
+class Gradients(records.Gradients, Probe):
     """Per parameter tensor, the norm of this step's batch gradient (what the optimizer
     got), and the total norm over the model. A row-sparse table's (U, d) row gradient
     counts per model (see :func:`per_model_sq`)."""
 
-    name = "gradients"
-    NORM, TOTAL_NORM = "{param}.norm", "total.norm"
-    quantities = (NORM, TOTAL_NORM)
     phase = "after"
     cost = 0
 

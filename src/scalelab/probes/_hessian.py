@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import torch
 
+from . import _records as records
 from ._base import Probe
 
 
-class Hessian(Probe):
+class Hessian(records.Hessian, Probe):
     """Curvature: the largest and the smallest (most negative) eigenvalue of each model's
     loss Hessian (all parameters) on a fixed batch, by power iteration with Hessian-vector
     products, shifted for the second end of the spectrum.
@@ -21,10 +22,6 @@ class Hessian(Probe):
     loss gives every model's HVP, and all models iterate at once. The start vector comes
     from a fixed generator (never from a training stream)."""
 
-    name = "hessian"
-    MAX_EIGENVALUE, MIN_EIGENVALUE = "max_eigenvalue", "min_eigenvalue"
-    TOP_EIGENVALUE = MAX_EIGENVALUE      # the largest (algebraic) eigenvalue, what the 2/lr limit reads
-    quantities = (MAX_EIGENVALUE, MIN_EIGENVALUE)
     cost = 20
 
     def __init__(self, batch: int = 256, iters: int = 20):

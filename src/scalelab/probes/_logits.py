@@ -2,23 +2,17 @@ from __future__ import annotations
 
 import torch
 
+from . import _records as records
 from ._base import Probe, median
 
 
-class Logits(Probe):
+class Logits(records.Logits, Probe):
     """Classification outputs on the probe batch: max |logit|, median logit range (max −
     min per sample), the share of samples whose true-class probability is below the clip
     (the zero-gradient region of a clipped cross-entropy) or above 1 − clip, and the
     predicted-class histogram: each class's share, the top class's share and how many
     classes cover 95% of the predictions (collapse to few classes)."""
 
-    name = "logits"
-    MAX_ABS, MEDIAN_RANGE = "max_abs", "median_range"
-    BELOW_CLIP, ABOVE_CLIP = "p_true_below_clip", "p_true_above_1-clip"
-    PRED_SHARE, TOP_CLASS_SHARE, CLASSES_FOR_95 = "pred_share.{cls}", "top_class_share", "classes_for_95pct"
-    TRUE_CLASSES_FOR_95 = "true_classes_for_95pct"   # the same count for the labels: what collapse compares with
-    quantities = (MAX_ABS, MEDIAN_RANGE, BELOW_CLIP, ABOVE_CLIP, PRED_SHARE, TOP_CLASS_SHARE, CLASSES_FOR_95,
-                  TRUE_CLASSES_FOR_95)
     cost = 1
     needs_forward = True
 

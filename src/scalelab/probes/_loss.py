@@ -1,15 +1,13 @@
 from __future__ import annotations
 
+from . import _records as records
 from ._base import Probe
 
 
-class Loss(Probe):
+class Loss(records.Loss, Probe):
     """The loss on the fixed probe batch before the step (comparable across steps) and the
     step's own batch loss."""
 
-    name = "loss"
-    PROBE_BATCH, BATCH = "probe_batch", "batch"
-    quantities = (PROBE_BATCH, BATCH)
     phase = "after"
     cost = 0
     needs_forward = True

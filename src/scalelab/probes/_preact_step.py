@@ -2,17 +2,15 @@ from __future__ import annotations
 
 import torch
 
+from . import _records as records
 from ._base import Probe, plain_mlp, rms
 
 
-class PreactivationStep(Probe):
+class PreactivationStep(records.PreactivationStep, Probe):
     """The step as each layer's output sees it: on the probe batch, the change of layer l's
     pre-activations caused by its own update, ΔZ_l = h_{l-1}·ΔW_l + Δb_l (h_{l-1}: the
     layer's input before the step), as RMS and relative to the RMS of Z_l."""
 
-    name = "preact_step"
-    RMS_CHANGE, REL_CHANGE = "pre{layer}.rms_change", "pre{layer}.rel_change"
-    quantities = (RMS_CHANGE, REL_CHANGE)
     phase = "after"
     cost = 2
     needs_forward = True

@@ -1,19 +1,16 @@
 from __future__ import annotations
 
-import torch
 
+from . import _records as records
 from ._base import Probe, median
 
 
-class SampleLoss(Probe):
+class SampleLoss(records.SampleLoss, Probe):
     """Classification, on the probe batch: how the loss is spread over samples (the share of
     the batch's summed loss carried by its 5% highest-loss samples, and the median
     per-sample loss) and the accuracy. A loss far above ln K with an ordinary accuracy,
     carried by a few samples, is a few confidently wrong samples with huge logits."""
 
-    name = "sample_loss"
-    TOP5_SHARE, MEDIAN, ACCURACY = "top5pct_share", "median", "accuracy"
-    quantities = (TOP5_SHARE, MEDIAN, ACCURACY)
     cost = 0
     needs_forward = True
 

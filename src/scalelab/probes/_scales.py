@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import weakref
 
+from . import _records as records
 from ._base import Probe
 
 
-class Scales(Probe):
+class Scales(records.Scales, Probe):
     """Scales the model sees, on the probe batch (inputs after the transform, targets in the
     units trained on): the ratio of the largest to the smallest per-feature std over
     features that vary (a linear first layer's curvature along feature j scales with its
@@ -14,10 +15,6 @@ class Scales(Probe):
     Integer inputs are token ids (an embedding's lookup keys), not measurements: they have
     no scale a layer's curvature sees, so the input ratio is not recorded for them."""
 
-    name = "scales"
-    INPUT_STD_RATIO = "input.std_ratio"
-    OUTPUT_MEAN, OUTPUT_STD, TARGET_MEAN, TARGET_STD = "output.mean", "output.std", "target.mean", "target.std"
-    quantities = (INPUT_STD_RATIO, OUTPUT_MEAN, OUTPUT_STD, TARGET_MEAN, TARGET_STD)
     cost = 0
     needs_forward = True
 

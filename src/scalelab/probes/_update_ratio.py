@@ -1,14 +1,12 @@
 from __future__ import annotations
 
+from . import _records as records
 from ._base import Probe
 
 
-class UpdateRatio(Probe):
+class UpdateRatio(records.UpdateRatio, Probe):
     """Per parameter tensor, the size of this step's update: ‖ΔW‖ / ‖W‖ and the RMS of ΔW."""
 
-    name = "update"
-    RATIO, RMS = "{param}.ratio", "{param}.rms"
-    quantities = (RATIO, RMS)
     phase = "after"
     cost = 1
     needs_params_before = True

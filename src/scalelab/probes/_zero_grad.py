@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import torch
 
+from . import _records as records
 from ._base import Probe
 
 
-class ZeroGradient(Probe):
+class ZeroGradient(records.ZeroGradient, Probe):
     """The share of probe-batch training samples whose loss gradient is exactly zero, and
     (classification) that share split by whether the sample is classified correctly: the
     share of all probe samples that are correct *and* have a zero gradient, and the share
@@ -18,9 +19,6 @@ class ZeroGradient(Probe):
     misclassified samples with a zero gradient (the clip's lower tail) cannot be learned.
     """
 
-    name = "zero_grad"
-    SHARE, SHARE_CORRECT, SHARE_WRONG = "share", "share_correct", "share_wrong"
-    quantities = (SHARE, SHARE_CORRECT, SHARE_WRONG)
     cost = 2
     needs_forward = True
 

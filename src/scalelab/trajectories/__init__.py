@@ -10,26 +10,16 @@ registered losses of the engine, and the metrics that compare them.
 * ``_evaluate``: held-out evaluation (loss each epoch, every metric after the last).
 """
 
-from ..data._trajectories import (BRANCHES, JUNCTION_TYPES, TrajectoryMap, empirical_branch_frequencies,
-                                  load_trajectory_data, load_trajectory_file, make_trajectories)
-from ._heads import CvaeHead, GridHead, MixtureHead, PointHead
-from ._net import Cvae, Seq2Seq
+from .._lazy import lazy_exports
 
-
-TRAJECTORY_LOSSES = ("trajectory_mse", "grid_softmax", "mdn_nll", "cvae_elbo")
-
-
-def check_spec(spec, ds) -> None:
-    """What a trajectory spec asks that does not fit together: one actionable ValueError."""
-    loss, kind = spec.loss.name, spec.model.kind
-    if kind == "trajectory" and loss not in TRAJECTORY_LOSSES:
-        raise ValueError(f"model.kind = 'trajectory' builds the model of a trajectory loss; set loss.name to one of "
-                         f"{', '.join(TRAJECTORY_LOSSES)} (got {loss!r})")
-    if loss in TRAJECTORY_LOSSES and (kind != "trajectory" or ds.name != "trajectories"):
-        raise ValueError(f"loss.name = {loss!r} predicts trajectories with its own model: set model.kind = "
-                         f"'trajectory' and data.dataset = 'trajectories'")
-
-
+_EXPORTS = {"BRANCHES": "..data._trajectories", "JUNCTION_TYPES": "..data._trajectories",
+            "TrajectoryMap": "..data._trajectories", "empirical_branch_frequencies": "..data._trajectories",
+            "load_trajectory_data": "..data._trajectories", "load_trajectory_file": "..data._trajectories",
+            "make_trajectories": "..data._trajectories", "TRAJECTORY_LOSSES": "_check", "check_spec": "_check",
+            "CvaeHead": "_heads", "GridHead": "_heads", "MixtureHead": "_heads", "PointHead": "_heads",
+            "Cvae": "_net", "Seq2Seq": "_net"}
 __all__ = ["BRANCHES", "TRAJECTORY_LOSSES", "check_spec", "Cvae", "CvaeHead", "GridHead", "JUNCTION_TYPES", "MixtureHead", "PointHead", "Seq2Seq",
            "TrajectoryMap", "empirical_branch_frequencies", "load_trajectory_data", "load_trajectory_file",
            "make_trajectories"]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

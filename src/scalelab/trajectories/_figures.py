@@ -4,7 +4,7 @@ width the branch's probability), the predicted occupancy heatmap (mean cell mass
 future steps), the K sampled futures and the best single prediction; (2) calibration — the
 predicted branch mass against the true probability, per junction type and branch.
 
-Returns (name, title, caption, panels) tuples; :mod:`scalelab._figures` wraps them as figures
+Returns (name, title, caption, panels) tuples; :mod:`scalelab.report._figures` wraps them as figures
 with the study's level legend (kept apart so the two modules do not import each other)."""
 
 from __future__ import annotations

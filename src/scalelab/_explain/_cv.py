@@ -21,10 +21,10 @@ import math
 
 from scipy import stats
 
-from .._explain._findings import CAUSE, NOTE, Finding
+from ._findings import CAUSE, NOTE, Finding
 from .._format import pct
 from ..data._property import MAJORITY
-from ._summary import tied_with
+from ._cv_view import tied_with
 
 
 def _split_p(d: dict) -> float:
@@ -40,7 +40,7 @@ def _pp(x: float) -> str:
 
 
 def cv_findings(arms: list) -> list[Finding]:
-    """The findings of a study's arm summaries (:func:`scalelab.evaluation._summary.arm_summaries`)."""
+    """The findings of a study's arm summaries (:func:`._cv_view.arm_summaries`)."""
     if not arms:
         return []
     base, out = arms[0], []

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._format import fmt, level_description
-from ._findings import CAUSE, CONSEQUENCE, Finding
-from ._run import explain_views, reference, shared_metric, study_targets
-from ._view import LevelView
+from .._explain._cv import cv_findings
+from .._explain._cv_view import ArmSummary, arm_summaries, bayes, is_cv_study, remedies, setting, tied_with
+from .._explain._findings import CAUSE, CONSEQUENCE, Finding
+from .._explain._run import explain_views, reference, shared_metric, study_targets
+from .._explain._view import LevelView
+from .._format import fmt, level_description, pct
 
 
 @dataclass
@@ -128,13 +130,60 @@ def answer_views(views: list[LevelView], findings: list[Finding], descriptions: 
 
 def answers(store, study: str, trial_id: int | None = None) -> tuple[list[Answer], list[Finding]]:
     """The answer sentences and the findings of a stored study (or of one trial)."""
-    from ..evaluation._summary import is_cv_study
-
     if trial_id is None and is_cv_study(store, study):   # arms × seeds × splits: one answer for the study
-        from ..evaluation._summary import cv_answers
-
         return cv_answers(store, study)
     views, targets = study_targets(store, study, trial_id)
     findings = explain_views(views, targets)
     descriptions = store.require_study(study)["spec"].get("descriptions", {})
     return answer_views(views, findings, descriptions, targets), findings
+
+
+# ----------------------------------------------------------------------------- cross-validated studies
+
+def _p(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def answer(spec: dict, arms: list[ArmSummary]) -> str:
+    """The thread's question answered in one sentence with the study's numbers."""
+    if not arms:
+        return "No trials stored yet."
+    base, narrow, best = remedies(arms)
+    d = base.decomposition
+    b = bayes(spec)
+    text = (f"With {setting(spec)}, the {base.name} arm's validation accuracy ranged from {_p(d['min'])} to "
+            f"{_p(d['max'])} over {d['n_seeds']} seeds × {d['n_splits']} splits (on one split the seeds alone span "
+            f"{100 * d['seed_range_median']:.1f} points, median over splits); {pct(d['seed_share'])} of its variance "
+            f"comes from the seed and {pct(d['split_share'])} from the split")
+    if base.test_acc:
+        text += (f"; on the held-out test rows it scored {_p(float(np.mean(base.test_acc)))}"
+                 + (f", std {base.test_std:.3f} across seeds (validation folds: {d['std_seeds']:.3f})"
+                    if math.isfinite(base.test_std) else ""))
+    if narrow is not None:
+        n = narrow.decomposition
+        text += (f"; {narrow.name} narrows the spread most (std over all runs "
+                 f"{d['std_total']:.3f} → {n['std_total']:.3f})")
+        m = best.decomposition
+        text += (f", and {best.name} has the best mean, {_p(m['mean'])} [95% CI {_p(m['ci95'][0])}, "
+                 f"{_p(m['ci95'][1])}] against {_p(d['mean'])}")
+        tied = tied_with(best, arms)
+        if tied:
+            text += f", tied with {', '.join(a.name for a in tied)} (overlapping 95% intervals)"
+    if b is not None:
+        text += f" (Bayes accuracy {_p(b)})"
+    return text + "."
+
+
+def cv_answers(store, study: str):
+    """(answers, findings) as :func:`answers` gives them: one answer for the
+    whole study (the first arm is its baseline), and the study's findings."""
+    spec, arms = arm_summaries(store, study)
+    findings = cv_findings(arms)
+    if not arms:
+        return [], findings
+    base, _, best = remedies(arms)
+    best = best or base
+    a = Answer(level={"arm": base.name}, label=f"arm={base.name}", description=base.description,
+               text=answer(spec, arms), metric="validation accuracy", value=base.decomposition["mean"],
+               best_value=best.decomposition["mean"], best=best is base, findings=findings)
+    return [a], findings

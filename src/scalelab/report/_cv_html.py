@@ -10,11 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .._figures import Figure, _panel, level_colors
+from ._figures import Figure, _panel, figure_html, level_colors
 from .._format import pct
-from ._findings import cv_findings
-from ._runner import SELECT_LABEL
-from ._summary import STD_WORDS, TEST_NOTE, answer, arm_summaries, bayes, setting, test_cell
+from .._explain._cv import cv_findings
+from .._explain._cv_view import arm_summaries, bayes, setting
+from .._spec._cv import SELECT_LABEL
+from ._answers import answer
+from ._css import CSS
+from ._cv import STD_WORDS, TEST_NOTE, test_cell
 
 
 def dots_figure(arms, bayes_acc: float | None = None) -> Figure:
@@ -45,8 +48,6 @@ def dots_figure(arms, bayes_acc: float | None = None) -> Figure:
 
 
 def render_cv_html(store, study: str, png_dir=None) -> str:
-    from .._html import CSS, figure_html
-
     spec, arms = arm_summaries(store, study)
     e = html.escape
     b = bayes(spec)

@@ -8,10 +8,11 @@ import math
 
 import numpy as np
 
-from ._format import fmt, level_label, value_label
+from .._format import fmt, level_label, value_label
 
-from ._store._levels import LevelRecord, read_levels
-from ._store import Store
+from .._store._levels import LevelRecord, read_levels
+from .._store import Store
+from ._console import _console, print_rich  # noqa: F401  (print_rich: the CLI's name for it)
 
 SUMMARY_METRICS = ("final_train_loss", "test_loss", "test_accuracy",
                    # regression, in the targets' original units (RMSE = sqrt of each trial's MSE)
@@ -244,20 +245,6 @@ def render_stacked(records: list[dict], title: str = ""):
         level = "\n".join(f"{cols[i][0]} = {cells[i]}" for i in range(n_key))
         table.add_row(level, "\n".join(f"{cols[i][0]}: {cells[i]}" for i in range(n_key, len(cols)) if cells[i]))
     return table
-
-
-def _console():
-    import sys
-
-    from rich.console import Console
-
-    return Console() if sys.stdout.isatty() else Console(width=200)
-
-
-def print_rich(renderable) -> None:
-    """Print a rich table to stdout: at the terminal's width (columns wrap to fit), or 200
-    columns wide into a file or a pipe."""
-    _console().print(renderable)
 
 
 def print_table(records: list[dict], title: str = "", console=None) -> None:

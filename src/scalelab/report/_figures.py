@@ -7,6 +7,7 @@ inline SVG for the HTML report and as PNG/SVG files (legend added below the axes
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import math
@@ -16,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._format import level_description, value_label, value_number
+from .._format import level_description, value_label, value_number
 
-from ._store._levels import LevelRecord
-from .probes import AdamEps, Activations, Gradients, Hessian, Logits, PreactivationStep, ZeroGradient
+from .._store._levels import LevelRecord
+from ..probes._records import AdamEps, Activations, Gradients, Hessian, Logits, PreactivationStep, ZeroGradient
 
 BANDS = {"std": "mean ± std over seeds", "ci": "95% CI of the mean over seeds", "minmax": "min–max over seeds",
          "none": "no band"}
@@ -59,9 +60,17 @@ class Figure:
         return out
 
     def _repr_html_(self) -> str:   # Jupyter shows the figure inline
-        from ._html import figure_html
-
         return figure_html(self)
+
+
+def figure_html(f: Figure) -> str:
+    """One figure group: its title, the level legend (outside every panel), the panels, the caption."""
+    e = html.escape
+    legend = "".join(f"<li><span class='sw' style='background:{c}'></span>{e(label)}"
+                     + (f" <small>{e(desc)}</small>" if desc else "") + "</li>" for label, desc, c in f.legend)
+    return (f"<figure data-plot='{e(f.name)}'><figcaption><b>{e(f.title)}.</b> {e(f.caption)}</figcaption>"
+            f"<ul class='legend' data-role='legend'>{legend}</ul><div class='panels'>{''.join(f.svgs())}</div>"
+            "</figure>")
 
 
 def inline_svg(fig, prefix: str) -> str:
@@ -363,7 +372,7 @@ def build_figures(levels: list[LevelRecord], descriptions: dict | None = None, b
     figs = [_curves(levels, colors, band, units), *_vs_factor(levels, colors, units)]
     pf = _probe_figure(levels, colors, band)
     figs += [pf] if pf is not None else []
-    from .trajectories._figures import trajectory_figures   # a trajectory study's samples and calibration
+    from ..trajectories._figures import trajectory_figures   # a trajectory study's samples and calibration
 
     figs += [Figure(name, title, caption, panels) for name, title, caption, panels in trajectory_figures(levels, colors)]
     legend = [(f"{i + 1}. {lv.label}", level_description(lv.level, descriptions), c)
@@ -380,7 +389,7 @@ def figures(store, study: str, band: str = "std") -> list[Figure]:
     >>> figs[0]                   # training curves
     >>> figs[0].save("figures")   # each panel as PNG and SVG
     """
-    from ._store._levels import read_levels
+    from .._store._levels import read_levels
 
     descriptions = store.require_study(study)["spec"].get("descriptions", {})
     return build_figures(read_levels(store, study), descriptions, band)
