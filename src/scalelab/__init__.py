@@ -32,7 +32,7 @@ _EXPORTS = {
     "TRANSFORMS": "_transforms", "make_transform": "_transforms",
     "make_trajectories": "trajectories", "load_trajectory_file": "trajectories",
     "bayes_accuracy": "evaluation", "decompose": "evaluation", "make_pn_classification": "evaluation",
-    "run_cv_study": "evaluation",
+    "run_cv_study": "_study",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]
