@@ -144,7 +144,11 @@ class CrossValidation:
         check_cv_spec(spec)
 
     def stages(self, spec, store, study_id, data_dir=None, device=None):
+        from ..evaluation import make_plan
+
         study = _Study(spec, store, study_id)
+        for arm in study.arms.values():   # the folds' own reader and leak checks speak first
+            make_plan(arm.data, arm.cv, data_dir)
         for s in range(3):
             if study.batches(s):
                 yield study.stage(s, data_dir, device)
