@@ -105,7 +105,7 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint,
         if "path" in start["meta"]:
             expect_path, where = path_key(start["meta"]["path"]), f"this group's first {done} epoch(s)"
         keeper.restore(start)
-    view.history, view.keeper = history, keeper
+    view.history, view.keeper, view._resumed_at = history, keeper, g.step
     checked = False
     for h in hooks:
         h.on_group_start(view)

@@ -30,6 +30,7 @@ class StepView:
         self.keeper = None                       # the loop's Keeper: where keep_best snapshots go
         self._stop: set[int] = set()             # models that asked to stop after this epoch
         self._fields: list[dict] = [{} for _ in range(group.M)]
+        self._resumed_at = group.step             # the step the group (re)started from, set by the loop
 
     # -- the group
 
@@ -188,3 +189,13 @@ class StepView:
         ("val" or "test") in evaluation mode."""
         g = self._g
         return g.probabilities(g.X_val if part == "val" else g.X_test)
+
+    def scale_hyperparameter(self, name: str, param: str, model: int, multiply: float = 1.0,
+                             divide: float = 1.0) -> None:
+        """From :meth:`Hook.on_group_start` only: change one model's hyperparameter ``name`` of
+        ``param`` (:meth:`StackedGroup.scale_hyperparameter`), for checks that compare a
+        changed model with the rest of its group. Hyperparameters are rebuilt from the spec
+        on a resume, which calls on_group_start again."""
+        if self._g.step != self._resumed_at:
+            raise RuntimeError("scale_hyperparameter is for on_group_start, before the group's next step")
+        self._g.scale_hyperparameter(name, param, model, multiply, divide)
