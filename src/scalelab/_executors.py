@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from ._spec import Trial
-from .engine import TrialResult, train_group
+from .engine import TrialResult, train_unit
 
 
 class LocalExecutor:
@@ -38,17 +38,6 @@ class LocalExecutor:
         to ``checkpoint(epoch, state)`` (see :func:`scalelab.engine.train_group`)."""
         return (train or train_unit)(group, self.data_dir, self.device, hooks, start=start, checkpoint=checkpoint,
                                      expect_path=expect_path)
-
-
-def train_unit(group: list[Trial], data_dir=None, device=None, factories: Iterable[Callable] = (),
-               start: dict | None = None, checkpoint: Callable | None = None,
-               expect_path: str | None = None) -> list[TrialResult]:
-    """A unit of a grid study: the group on :func:`~scalelab.engine.train_group` with the
-    hooks its ``factories`` build. A study kind with units of its own passes executors
-    another such call (``Stage.train``: the cross-validated study's)."""
-    built = [h for h in (factory(group) for factory in factories) if h is not None]
-    return train_group(group, data_dir, device, hooks=built, start=start, checkpoint=checkpoint,
-                       expect_path=expect_path)
 
 
 EXECUTORS = ("local", "ray")

@@ -51,11 +51,11 @@ def estimate_memory(group: list[Trial], X_train) -> int:
 
 
 def _worker_env(device: str) -> dict:
-    from . import _study
-
     import ray
 
-    env = _study.environment(device)
+    from .engine import environment
+
+    env = environment(device)
     env.update(executor="ray", host=platform.node(), node_id=ray.get_runtime_context().get_node_id(),
                pid=os.getpid())
     return env
@@ -69,7 +69,7 @@ def run_group(group: list[Trial], data_dir, device, hooks, threads: int, train, 
     import torch
 
     from . import _splits
-    from ._executors import train_unit
+    from .engine import train_unit
 
     for key, ds in zip(data_keys, datasets):
         _splits._DATA_CACHE[key] = ds  # the node's shared copy: the worker does not load or copy it

@@ -6,14 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import platform
 from importlib import resources
 from pathlib import Path
 from typing import Callable
-
-import numpy as np
-import torch
 
 from ._executors import make_executor
 from ._runner import run_units, scan
@@ -22,20 +17,7 @@ from ._spec._key import without_new_defaults
 from ._splits import trial_split
 from ._store import Store
 from ._suggest import did_you_mean
-from .engine import Progress as StepProgress, resolve_device
-
-
-def environment(device: str) -> dict:
-    """What a trial ran on: versions, device and threads, stored with every trial."""
-    from . import __version__
-
-    dev = resolve_device(device)
-    env = dict(scalelab=__version__, python=platform.python_version(), torch=torch.__version__,
-               numpy=np.__version__, platform=platform.platform(), device=str(dev),
-               threads=torch.get_num_threads(), omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"))
-    if dev.type == "cuda":
-        env["gpu"] = torch.cuda.get_device_name(dev)
-    return env
+from .engine import Progress as StepProgress, environment  # noqa: F401  (environment: attach reads it here)
 
 
 def spec_hash(spec: StudySpec) -> str:

@@ -13,11 +13,11 @@
 from ._checkpoint import capture, decode, encode, restore
 from ._group import StackedGroup
 from ._hooks import EarlyStopping, Hook, Progress, StepCounter, StopEarly
-from ._loop import TrialResult, train_group
-from ._plan import auto_group_size, check_trial, check_trials, default_group_size, group_key, plan_groups, \
+from ._loop import TrialResult, train_group, train_unit
+from ._plan import auto_group_size, environment, check_trial, check_trials, default_group_size, group_key, plan_groups, \
     resolve_device, want_compile
 from ._view import StepView
 
 __all__ = ["EarlyStopping", "Hook", "StopEarly", "Progress", "StackedGroup", "StepCounter", "StepView", "TrialResult", "auto_group_size", "capture", "decode", "encode", "restore",
-           "check_trial", "check_trials", "default_group_size", "group_key", "plan_groups", "resolve_device",
-           "train_group", "want_compile"]
+           "check_trial", "check_trials", "default_group_size", "environment", "group_key", "plan_groups", "resolve_device",
+           "train_group", "train_unit", "want_compile"]

@@ -88,6 +88,17 @@ def train_group(trials: list[Trial], data_dir: str | None = None, device: str | 
         return _train_group(trials, data_dir, device, hooks, start, checkpoint, expect_path)
 
 
+def train_unit(group: list[Trial], data_dir=None, device=None, factories: tuple = (),
+               start: dict | None = None, checkpoint: Callable | None = None,
+               expect_path: str | None = None) -> list[TrialResult]:
+    """A unit of a grid study: the group on :func:`~scalelab.engine.train_group` with the
+    hooks its ``factories`` build. A study kind with units of its own passes executors
+    another such call (``Stage.train``: the cross-validated study's)."""
+    built = [h for h in (factory(group) for factory in factories) if h is not None]
+    return train_group(group, data_dir, device, hooks=built, start=start, checkpoint=checkpoint,
+                       expect_path=expect_path)
+
+
 def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint, expect_path) -> list[TrialResult]:
     t0 = time.perf_counter()
     g = StackedGroup(trials, data_dir, device)
