@@ -199,19 +199,19 @@ def test_l1_proximal_step_matches_sklearn_l1_logistic_regression(tmp_path):
 
 
 def test_ensemble_of_identical_seeds_equals_one_model():
-    from scalelab.evaluation._runner import _Specs, _ensembles, arm_specs
-    from scalelab.evaluation._train import train_network
+    from scalelab.studies._cv_fit import _networks
+    from scalelab.studies._cv_specs import Specs, arm_specs
     from scalelab._spec._trials import Trial
 
     spec = StudySpec.model_validate(tiny_spec(arms={"network": {}}))
     arm = arm_specs(spec)["network"]
-    t = Trial(study="x", level={}, seed=3, spec=_Specs(arm)(0, 0))
-    one = train_network([t])[0]
-    same = train_network([t] * 4)
+    t = Trial(study="x", level={}, seed=3, spec=Specs(arm)(0, 0))
+    one = _networks([t], None, None, (), None, None, None)[0]
+    same = _networks([t] * 4, None, None, (), None, None, None)
+    probs = np.mean([m["probs"] for m in same], axis=0)
     y = _folds.cv_split(t.spec)[1].y_val
-    ens = _ensembles([t] * 4, same, 4, y)[0]
-    np.testing.assert_allclose(ens["probs"], one["probs"], rtol=0, atol=1e-6)
-    assert ens["acc"] == one["acc"]
+    np.testing.assert_allclose(probs, one["probs"], rtol=0, atol=1e-6)
+    assert np.mean(probs.argmax(-1) == y) == one["acc"]
 
 
 # ----------------------------------------------------------------------------- data
@@ -346,7 +346,7 @@ def test_a_small_study_end_to_end_from_the_cli(tmp_path, capsys):
 
 def test_cv_spec_mistakes_are_one_line(tmp_path):
     from scalelab._spec import SpecError, parse_spec
-    from scalelab.evaluation import check_cv_spec
+    from scalelab.studies._cv_specs import check_cv_spec
 
     with pytest.raises(SpecError, match=r"unknown key 'cv.inner_fold';.* allowed here: folds, repeats, inner_folds"):
         parse_spec({"name": "x", "cv": {"inner_fold": 3}})

@@ -301,3 +301,18 @@ def test_address_where_no_cluster_answers_is_one_line(tmp_path):
     assert p.returncode == 2
     assert p.stderr.strip().startswith("scalelab: error: no Ray cluster answers at 127.0.0.1:9")
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_a_cross_validated_study_on_ray_gives_the_local_numbers(cluster, tmp_path):
+    """Every stage of a cross-validated study (inner folds, outer folds with the chosen value,
+    the test rows; networks, early stopping, a seed ensemble, a scikit-learn estimator) runs
+    as Ray tasks and stores what the local executor stores."""
+    from test_studies import CV_SPEC
+
+    run_study(CV_SPEC, tmp_path / "local.db")
+    store = Store(tmp_path / "ray.db")
+    run_study(CV_SPEC, store, executor=RayExecutor())
+    local = Store(tmp_path / "local.db", readonly=True)
+    assert compare_stores.compare(local, store, CV_SPEC["name"]) == []
+    assert {t["env"]["executor"] for t in store.trials(1)} == {"ray"}
+    assert len(store.trials(1)) == len(local.trials(1))

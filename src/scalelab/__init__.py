@@ -34,7 +34,7 @@ _EXPORTS = {
     "TRANSFORMS": "_transforms", "make_transform": "_transforms",
     "make_trajectories": "data._trajectories", "load_trajectory_file": "data._trajectories",
     "bayes_accuracy": "data._pn", "make_pn_classification": "data._pn", "decompose": "_explain._decompose",
-    "run_cv_study": "evaluation",
+    "run_cv_study": "_study",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]

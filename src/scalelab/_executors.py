@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from ._spec import Trial
-from .engine import TrialResult, train_group
+from .engine import TrialResult, train_unit
 
 
 class LocalExecutor:
@@ -23,20 +23,21 @@ class LocalExecutor:
         self.device = device
 
     def run(self, groups: Iterable[list[Trial]], on_result: Callable[[TrialResult], None],
-            hooks: Iterable[Callable] = ()) -> None:
+            hooks: Iterable[Callable] = (), train: Callable | None = None) -> None:
         """Train each group; ``hooks`` are picklable factories ``factory(trials) -> Hook | None``
-        (e.g. :func:`scalelab.probes.make_probe_set`, :class:`scalelab.engine.Progress`)."""
+        (e.g. :func:`scalelab.probes.make_probe_set`, :class:`scalelab.engine.Progress`);
+        ``train``: the study kind's call for a unit (:func:`train_unit` when None)."""
         for group in groups:
-            for result in self.run_unit(group, hooks):
+            for result in self.run_unit(group, hooks, train=train):
                 on_result(result)
 
     def run_unit(self, group: list[Trial], hooks: Iterable[Callable] = (), start: dict | None = None,
-                 checkpoint: Callable | None = None, expect_path: str | None = None) -> list[TrialResult]:
+                 checkpoint: Callable | None = None, expect_path: str | None = None,
+                 train: Callable | None = None) -> list[TrialResult]:
         """One group, from ``start`` (a decoded checkpoint) if given, handing each epoch's state
         to ``checkpoint(epoch, state)`` (see :func:`scalelab.engine.train_group`)."""
-        built = [h for h in (factory(group) for factory in hooks) if h is not None]
-        return train_group(group, self.data_dir, self.device, hooks=built, start=start, checkpoint=checkpoint,
-                           expect_path=expect_path)
+        return (train or train_unit)(group, self.data_dir, self.device, hooks, start=start, checkpoint=checkpoint,
+                                     expect_path=expect_path)
 
 
 EXECUTORS = ("local", "ray")

@@ -51,17 +51,17 @@ def estimate_memory(group: list[Trial], X_train) -> int:
 
 
 def _worker_env(device: str) -> dict:
-    from . import _study
-
     import ray
 
-    env = _study.environment(device)
+    from .engine import environment
+
+    env = environment(device)
     env.update(executor="ray", host=platform.node(), node_id=ray.get_runtime_context().get_node_id(),
                pid=os.getpid())
     return env
 
 
-def run_group(group: list[Trial], data_dir, device, hooks, threads: int, data_keys: list[str], *datasets):
+def run_group(group: list[Trial], data_dir, device, hooks, threads: int, train, data_keys: list[str], *datasets):
     """The task body, on a worker: seed the data cache from the object store, train, return
     the results with where they ran. ``datasets`` are resolved object-store references."""
     import warnings
@@ -69,15 +69,14 @@ def run_group(group: list[Trial], data_dir, device, hooks, threads: int, data_ke
     import torch
 
     from .data import _registry as _splits
-    from .engine import train_group
+    from .engine import train_unit
 
     for key, ds in zip(data_keys, datasets):
         _splits._DATA_CACHE[key] = ds  # the node's shared copy: the worker does not load or copy it
     # Its arrays are read-only (shared memory) and training only reads them.
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     torch.set_num_threads(threads)
-    built = [h for h in (factory(group) for factory in hooks) if h is not None]
-    results = train_group(group, data_dir, device, hooks=built)
+    results = (train or train_unit)(group, data_dir, device, hooks)
     env = _worker_env(device or group[0].spec.train.device)
     for r in results:
         r.env = env
@@ -150,7 +149,8 @@ class RayExecutor:
                                  f"use a smaller --group-size or start nodes with more resources")
 
     def run(self, groups: Iterable[list[Trial]], on_result: Callable[[TrialResult], None],
-            hooks: Iterable[Callable] = ()) -> None:
+            hooks: Iterable[Callable] = (), train: Callable | None = None) -> None:
+        """Each group as a task; ``train``: the study kind's call for a unit (see LocalExecutor.run)."""
         ray = self.ray
         self._connect()
         groups, hooks = list(groups), list(hooks)
@@ -162,7 +162,7 @@ class RayExecutor:
         for group, req in zip(groups, reqs):
             keys, refs = self._data(group)
             ref = task.options(max_retries=self.max_retries, retry_exceptions=False, **req).remote(
-                group, self.data_dir, self.device, hooks, threads, keys, *refs)
+                group, self.data_dir, self.device, hooks, threads, train, keys, *refs)
             pending[ref] = group
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)

@@ -14,9 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ._spec import trial_at
+from ._spec import iter_trials, trial_at as _trial_at
 from ._store import Heartbeat, LeaseLost, Store, new_owner
-from ._spec import iter_trials
 from .engine import TrialResult, check_trials, default_group_size, group_key
 from .engine._loop import check_path, path_key
 
@@ -50,9 +49,10 @@ class Scan:
         return out
 
 
-def scan(store: Store, study_id: int, spec, data_dir, chunk: int = 1000) -> Scan:
-    """Stream the study's trials once: link stored ones that compute the same thing, check
-    the data of the rest and sort them into group keys."""
+def scan(store: Store, study_id: int, spec, data_dir, chunk: int = 1000, trials=None) -> Scan:
+    """Stream the study's trials once (``trials``: (position, trial) pairs, by default every
+    trial of a grid ``spec``): link stored ones that compute the same thing, check the data
+    of the rest and sort them into group keys."""
     done = store.finished_keys(study_id)
     out, seen, checked, batch = Scan(stored=len(done)), set(), set(), []
 
@@ -72,7 +72,7 @@ def scan(store: Store, study_id: int, spec, data_dir, chunk: int = 1000) -> Scan
                 out.probes |= t.spec.probes.preset != "none" or bool(t.spec.probes.only)
         batch.clear()
 
-    for i, t in enumerate(iter_trials(spec)):
+    for i, t in (enumerate(iter_trials(spec)) if trials is None else trials):
         out.trials += 1
         if t.key in done or t.key in seen:   # same key twice in one study: trained once
             continue
@@ -86,16 +86,19 @@ def scan(store: Store, study_id: int, spec, data_dir, chunk: int = 1000) -> Scan
 
 def run_units(store: Store, study_id: int, spec, executor, hooks: list[Callable], env: dict,
               keep_checkpoints: bool = False, on_unit: Callable[[list, int], None] | None = None,
-              poll_s: float = 0.5, on_trials: Callable[[int], None] | None = None) -> int:
+              poll_s: float = 0.5, on_trials: Callable[[int], None] | None = None,
+              trial_at: Callable | None = None, train: Callable | None = None) -> int:
     """Train every unit of the study not done yet (with other processes, if any); returns
-    how many units this process trained. A unit's trials are rebuilt from ``spec`` by their
-    position, so no process holds a big grid's trials in memory. ``on_unit(trials,
-    epochs_done)`` before each unit. An executor whose groups run elsewhere (on a Ray
-    cluster: ``reports_steps`` False) gets every claimable unit at once; ``on_trials(n)``
-    as their results arrive."""
+    how many units this process trained. A unit's trials are rebuilt by their position
+    (``trial_at(position)``, by default the grid ``spec``'s), so no process holds a big
+    grid's trials in memory; ``train`` is the study kind's call for a unit (the executor's
+    default when None). ``on_unit(trials, epochs_done)`` before each unit. An executor whose
+    groups run elsewhere (on a Ray cluster: ``reports_steps`` False) gets every claimable
+    unit at once; ``on_trials(n)`` as their results arrive (here: as each unit is stored)."""
+    rebuild = trial_at or (lambda i: _trial_at(spec, i))
     if not getattr(executor, "reports_steps", True):
-        return _run_units_elsewhere(store, study_id, spec, executor, hooks, env, keep_checkpoints, on_trials,
-                                    poll_s)
+        return _run_units_elsewhere(store, study_id, rebuild, executor, hooks, env, keep_checkpoints, on_trials,
+                                    poll_s, train)
     owner = new_owner()
     trained = 0
     while True:
@@ -106,7 +109,7 @@ def run_units(store: Store, study_id: int, spec, executor, hooks: list[Callable]
                 return trained
             time.sleep(poll_s)  # the rest is held by live processes: wait for them (or their leases)
             continue
-        group = _unit_trials(spec, unit)
+        group = _unit_trials(rebuild, unit)
         start = store.load_checkpoint(unit.id) if unit.epoch else None
         if on_unit is not None:
             on_unit(group, unit.epoch)
@@ -116,9 +119,11 @@ def run_units(store: Store, study_id: int, spec, executor, hooks: list[Callable]
 
         try:
             with Heartbeat(store.path, unit.id, owner, store.lease_s):
-                results = _train(executor, group, hooks, start, checkpoint, expect)
+                results = _train(executor, group, hooks, start, checkpoint, expect, train)
             store.finish_unit(study_id, unit.id, owner, results, env, keep_checkpoints)
             trained += 1
+            if on_trials is not None:
+                on_trials(len(results))
         except LeaseLost:
             continue   # another process holds it now and resumes from the last checkpoint
         except BaseException:
@@ -129,15 +134,16 @@ def run_units(store: Store, study_id: int, spec, executor, hooks: list[Callable]
             raise
 
 
-def _unit_trials(spec, unit) -> list:
-    group = [trial_at(spec, i) for i in unit.trial_index]
+def _unit_trials(rebuild, unit) -> list:
+    group = [rebuild(i) for i in unit.trial_index]
     if [t.key for t in group] != unit.trial_keys:
         raise ValueError(f"work unit {unit.id} does not match this study's spec; it was planned by another "
                          f"scalelab version")
     return group
 
 
-def _run_units_elsewhere(store, study_id, spec, executor, hooks, env, keep_checkpoints, on_trials, poll_s) -> int:
+def _run_units_elsewhere(store, study_id, rebuild, executor, hooks, env, keep_checkpoints, on_trials, poll_s,
+                         train=None) -> int:
     """Claim every unit nobody holds, hand them to the executor together (the cluster runs
     them in parallel) and store each unit in one transaction when its last trial is back.
     Results come back as whole groups, so these units train from their start."""
@@ -153,7 +159,7 @@ def _run_units_elsewhere(store, study_id, spec, executor, hooks, env, keep_check
                 return trained
             time.sleep(poll_s)
             continue
-        groups = [_unit_trials(spec, u) for u in units]
+        groups = [_unit_trials(rebuild, u) for u in units]
         unit_of = {t.key: u for u, g in zip(units, groups) for t in g}
         pending: dict[int, list] = {u.id: [] for u in units}
 
@@ -172,7 +178,7 @@ def _run_units_elsewhere(store, study_id, spec, executor, hooks, env, keep_check
             with ExitStack() as stack:
                 for u in units:
                     stack.enter_context(Heartbeat(store.path, u.id, owner, store.lease_s))
-                executor.run(groups, on_result, hooks)
+                executor.run(groups, on_result, hooks, **({"train": train} if train else {}))
         except BaseException:
             for uid in pending:   # give back what did not finish; should that fail, leases run out
                 try:
@@ -188,9 +194,10 @@ def study_path(store: Store, study_id: int) -> str | None:
     return path_key(store.compile_outcome_env(study_id))
 
 
-def _train(executor, group, hooks, start, checkpoint, expect=None) -> list[TrialResult]:
+def _train(executor, group, hooks, start, checkpoint, expect=None, train=None) -> list[TrialResult]:
+    more = {"train": train} if train else {}   # an executor of the user's may not know study kinds' calls
     if hasattr(executor, "run_unit"):
-        return executor.run_unit(group, hooks, start=start, checkpoint=checkpoint, expect_path=expect)
+        return executor.run_unit(group, hooks, start=start, checkpoint=checkpoint, expect_path=expect, **more)
     results: list[TrialResult] = []   # an executor without checkpoints: the unit trains from scratch
-    executor.run([group], results.append, hooks)
+    executor.run([group], results.append, hooks, **more)
     return results

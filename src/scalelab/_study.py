@@ -1,18 +1,14 @@
-"""A study end to end: spec → trials (grid × seeds) → groups → executor → store."""
+"""A study end to end: spec → its study kind's stages of trials (studies/) → work units →
+executor → store."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import math
-import os
-import platform
 from importlib import resources
 from pathlib import Path
 from typing import Callable
-
-import numpy as np
-import torch
 
 from ._executors import make_executor
 from ._runner import run_units, scan
@@ -21,20 +17,7 @@ from ._spec._key import without_new_defaults
 from .data import trial_split
 from ._store import Store
 from ._suggest import did_you_mean
-from .engine import Progress as StepProgress, resolve_device
-
-
-def environment(device: str) -> dict:
-    """What a trial ran on: versions, device and threads, stored with every trial."""
-    from . import __version__
-
-    dev = resolve_device(device)
-    env = dict(scalelab=__version__, python=platform.python_version(), torch=torch.__version__,
-               numpy=np.__version__, platform=platform.platform(), device=str(dev),
-               threads=torch.get_num_threads(), omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"))
-    if dev.type == "cuda":
-        env["gpu"] = torch.cuda.get_device_name(dev)
-    return env
+from .engine import Progress as StepProgress, environment  # noqa: F401  (environment: attach reads it here)
 
 
 def spec_hash(spec: StudySpec) -> str:
@@ -132,31 +115,50 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
             return run_study(spec, store, data_dir, device, progress, executor, group_size, None, progress_every,
                              hooks, keep_checkpoints, on_plan)
     store = db
-    if spec.cv is not None:   # repeated k-fold × seeds, nested selection: its own runner
-        from .evaluation import run_cv_study
+    from .studies import strategy_for
 
-        return run_cv_study(spec, store, data_dir, device, progress)
+    strategy = strategy_for(spec)
+    strategy.check(spec)
     sid = store.study_id(spec.name, spec_hash(spec), spec.model_dump())
-    plan = scan(store, sid, spec, data_dir)
+    if executor is None or isinstance(executor, str):
+        executor = make_executor(executor or "local", data_dir, device)
+    factories = list(hooks)
+    for stage in strategy.stages(spec, store, sid, data_dir, device):
+        _run_stage(store, sid, spec, stage, executor, factories, data_dir, device, progress, group_size,
+                   progress_every, keep_checkpoints, on_plan)
+    return sid
+
+
+def run_cv_study(spec: StudySpec, store, data_dir: str | None = None, device: str | None = None,
+                 progress: bool = False) -> int:
+    """A cross-validated study (a spec with [cv]) into ``store``: :func:`run_study` runs it
+    as the cross-validation study kind's stages; kept for callers of the first runner."""
+    if spec.cv is None:
+        raise SpecError(f"{spec.name}: run_cv_study runs a spec with a [cv] section; use run_study")
+    return run_study(spec, store, data_dir, device, progress)
+
+
+def _run_stage(store, sid, spec, stage, executor, factories, data_dir, device, progress, group_size,
+               progress_every, keep_checkpoints, on_plan) -> None:
+    """One stage of a study (studies.Stage): scan it, plan its work units, train them."""
+    plan = scan(store, sid, spec, data_dir, trials=stage.trials())
     if on_plan is not None:
         on_plan(dict(trials=plan.trials, stored=plan.stored, reused=plan.reused, todo=plan.n_todo))
     if not plan.n_todo:
-        return sid
+        return
     store.plan_units(sid, [k for members in plan.todo.values() for _, k in members],
-                     lambda keys: plan.groups(keys, group_size, data_dir, device))
-    if executor is None or isinstance(executor, str):
-        executor = make_executor(executor or "local", data_dir, device)
+                     lambda keys: stage.groups(plan, keys, group_size))
     # groups that run elsewhere report where they ran (this driver may have no GPU) and no steps
     local = getattr(executor, "reports_steps", True)
     env = environment(device or next(iter(plan.first.values())).spec.train.device) if local else {}
-    factories = list(hooks)
     if plan.probes:
         from .probes._set import make_probe_set
 
-        factories.insert(0, make_probe_set)
+        factories = [make_probe_set, *factories]
+    units = dict(trial_at=stage.trial_at, train=stage.train)
     if not progress:
-        run_units(store, sid, spec, executor, factories, env, keep_checkpoints)
-        return sid
+        run_units(store, sid, spec, executor, factories, env, keep_checkpoints, **units)
+        return
     from ._progress import study_progress
 
     def steps(trial, epochs_done=0):
@@ -166,11 +168,12 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
             return max(0, s.train.steps - per_epoch * epochs_done)
         return per_epoch * (s.train.epochs - epochs_done)
 
-    if not local:   # count trials as their results reach this process
-        with study_progress(spec.name, plan.n_todo, plan.n_todo, store.units_left(sid), progress_every,
+    name = spec.name if stage.name == "trials" else f"{spec.name} ({stage.name})"
+    if not local or stage.count == "trials":   # count trials as their results reach the store
+        with study_progress(name, plan.n_todo, plan.n_todo, store.units_left(sid), progress_every,
                             unit="trials") as advance:
-            run_units(store, sid, spec, executor, factories, env, keep_checkpoints, on_trials=advance)
-        return sid
+            run_units(store, sid, spec, executor, factories, env, keep_checkpoints, on_trials=advance, **units)
+        return
     # a group trains its models together: its steps count once
     groups = {gk: plan.groups({k for _, k in members}, group_size, data_dir, device) for gk, members in plan.todo.items()}
     total = sum(steps(plan.first[gk]) * len(g) for gk, g in groups.items())
@@ -182,8 +185,7 @@ def run_study(spec, db: "str | Path | Store" = "scalelab.db", data_dir: str | No
         advance.skip(steps(g[0]) - steps(g[0], epochs_done))
         rate[0] = len(g) * g[0].spec.train.epochs / max(1, steps(g[0]))
 
-    with study_progress(spec.name, total, plan.n_todo, sum(map(len, groups.values())), progress_every,
+    with study_progress(name, total, plan.n_todo, sum(map(len, groups.values())), progress_every,
                         per_step=lambda: rate[0]) as advance:
         run_units(store, sid, spec, executor, [*factories, StepProgress(advance)], env, keep_checkpoints,
-                  on_unit=on_unit)
-    return sid
+                  on_unit=on_unit, **units)

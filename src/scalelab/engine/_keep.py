@@ -6,6 +6,10 @@ classification, the error in the targets' own units (MSE) for regression, else (
 loss whose epochs report only their loss) the validation loss. A later epoch must be
 strictly better; a non-finite value never is.
 
+A hook may also hold a model's state (:meth:`Keeper.hold`, the hook action
+``view.keep_best``): early stopping's best weights, put back into the model after the last
+epoch (:meth:`Keeper.put_back`). Held states travel through checkpoints like the best ones.
+
 A model's arrays: ``param/<name>`` and ``buffer/<name>`` (its slice of the stacked group,
 in the layout :class:`StackedGroup` builds), and ``transform/…``, the input and target
 transforms fitted on its training data, so a loaded model takes raw inputs and answers in
@@ -66,6 +70,8 @@ class Keeper:
         self.modes = [t.spec.train.keep for t in g.trials]
         self.best: list[tuple[int, float] | None] = [None] * g.M
         self.arrays: list[dict | None] = [None] * g.M
+        self.held: list[dict | None] = [None] * g.M        # a hook's keep_best (put back at the end)
+        self.held_epoch: list[int | None] = [None] * g.M
 
     @property
     def active(self) -> bool:
@@ -83,6 +89,16 @@ class Keeper:
                 self.best[m] = (epoch, value)
                 self.arrays[m] = snapshot(self.g, m)
 
+    def hold(self, m: int, epoch: int) -> None:
+        """Copy model ``m``'s state aside as its best (``epoch``: the epochs it has trained)."""
+        self.held[m], self.held_epoch[m] = snapshot(self.g, m), epoch
+
+    def put_back(self) -> None:
+        """Every held state back into its model (Keras's restore_best_weights)."""
+        for m, arrays in enumerate(self.held):
+            if arrays is not None:
+                put(self.g, m, arrays)
+
     def result(self, m: int, last_epoch: int) -> dict | None:
         """What model ``m`` keeps: {which, epoch, arrays} (None for keep = "none")."""
         mode, M = self.modes[m], self.g.M
@@ -98,6 +114,10 @@ class Keeper:
         for m, arrays in enumerate(self.arrays):
             for k, a in (arrays or {}).items():
                 state["tensors"][f"best/{m}/{k}"] = a
+        state["meta"]["held_epoch"] = self.held_epoch
+        for m, arrays in enumerate(self.held):
+            for k, a in (arrays or {}).items():
+                state["tensors"][f"held/{m}/{k}"] = a
 
     def restore(self, state: dict) -> None:
         self.best = [None if b is None else tuple(b) for b in state["meta"].get("keep_best", [None] * self.g.M)]
@@ -105,3 +125,7 @@ class Keeper:
             prefix = f"best/{m}/"
             arrays = {k[len(prefix):]: a for k, a in state["tensors"].items() if k.startswith(prefix)}
             self.arrays[m] = arrays or None
+        self.held_epoch = list(state["meta"].get("held_epoch", [None] * self.g.M))
+        for m in range(self.g.M):
+            prefix = f"held/{m}/"
+            self.held[m] = {k[len(prefix):]: a for k, a in state["tensors"].items() if k.startswith(prefix)} or None

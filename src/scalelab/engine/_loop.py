@@ -34,6 +34,7 @@ class TrialResult:
     path: dict | None = None              # which arithmetic ran (StackedGroup.path): stored in the trial's env
     # train.keep: {"which": "final" | "best", "epoch": n, "arrays": {name: ndarray}} (engine/_keep.py)
     kept: dict | None = None
+    fields: dict = field(default_factory=dict)   # what hooks put (StepView.put), e.g. scored-row probabilities
 
 
 class ComputePathError(ValueError):
@@ -87,6 +88,17 @@ def train_group(trials: list[Trial], data_dir: str | None = None, device: str | 
         return _train_group(trials, data_dir, device, hooks, start, checkpoint, expect_path)
 
 
+def train_unit(group: list[Trial], data_dir=None, device=None, factories: tuple = (),
+               start: dict | None = None, checkpoint: Callable | None = None,
+               expect_path: str | None = None) -> list[TrialResult]:
+    """A unit of a grid study: the group on :func:`~scalelab.engine.train_group` with the
+    hooks its ``factories`` build. A study kind with units of its own passes executors
+    another such call (``Stage.train``: the cross-validated study's)."""
+    built = [h for h in (factory(group) for factory in factories) if h is not None]
+    return train_group(group, data_dir, device, hooks=built, start=start, checkpoint=checkpoint,
+                       expect_path=expect_path)
+
+
 def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint, expect_path) -> list[TrialResult]:
     t0 = time.perf_counter()
     g = StackedGroup(trials, data_dir, device)
@@ -104,6 +116,7 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint,
         if "path" in start["meta"]:
             expect_path, where = path_key(start["meta"]["path"]), f"this group's first {done} epoch(s)"
         keeper.restore(start)
+    view.history, view.keeper, view._resumed_at = history, keeper, g.step
     checked = False
     for h in hooks:
         h.on_group_start(view)
@@ -144,14 +157,18 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint,
                 rec.update({f"{part}_{k}": float(v[m]) for k, v in r.items()})
             history[m].append(rec)
         keeper.on_epoch(epoch, [hist[-1] for hist in history])
+        view._stop.clear()
         for h in hooks:
             h.on_epoch_end(view, epoch, [hist[-1] for hist in history])
+        if len(view._stop) == M:   # every model asked to stop (view.stop): the group's training ends here
+            break
         if checkpoint is not None and epoch < g.epochs:
             state = _checkpoint.capture(g, view, history, first_bad, epoch, wall_before + time.perf_counter() - t0)
             state["meta"]["train_s"] = train_s
             state["meta"]["path"] = g.path()
             keeper.capture(state)
             checkpoint(epoch, state)
+    keeper.put_back()   # held best states (view.keep_best) replace the last ones
     for h in hooks:
         h.on_group_end(view)
     wall = wall_before + time.perf_counter() - t0
@@ -160,7 +177,7 @@ def _train_group(trials, data_dir, device, hooks: list[Hook], start, checkpoint,
     return [TrialResult(t, "diverged" if bad_steps[m] >= 0 else "done",
                         bad_steps[m] if bad_steps[m] >= 0 else None, history[m], wall / M, view.records(m),
                         train_s=None if math.isnan(train_s) else train_s / M, path=path,
-                        kept=keeper.result(m, g.epochs))
+                        kept=keeper.result(m, len(history[m])), fields=view.fields(m))
             for m, t in enumerate(trials)]
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 
+import numpy as np
 import torch
 
 from .._spec import Trial
@@ -40,6 +42,19 @@ def resolve_device(name: str) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"train.device = {name!r} but no CUDA device is available; use 'cpu' or 'auto'")
     return dev
+
+
+def environment(device: str) -> dict:
+    """What a trial ran on: versions, device and threads, stored with every trial."""
+    from .. import __version__
+
+    dev = resolve_device(device)
+    env = dict(scalelab=__version__, python=platform.python_version(), torch=torch.__version__,
+               numpy=np.__version__, platform=platform.platform(), device=str(dev),
+               threads=torch.get_num_threads(), omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"))
+    if dev.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(dev)
+    return env
 
 
 # Spec keys that change the *shape* or the code of the computation: trials agreeing on

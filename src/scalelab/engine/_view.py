@@ -5,7 +5,10 @@ attributes, so the engine can change inside without breaking them, and the same 
 read another source that offers the same view (the user's own training loop).
 Nothing here changes training: tensors are handed out for reading (callers must not
 modify them in place), and forward passes run in evaluation mode under ``no_grad``
-unless the caller enables gradients itself.
+unless the caller enables gradients itself. A hook acts on training only through the
+requests at the end (:meth:`StepView.stop`, :meth:`StepView.keep_best`,
+:meth:`StepView.put`), which the loop carries out at fixed points, so no hook can leave
+the group half-changed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ class StepView:
         self._records: list[list[tuple]] = [[] for _ in range(group.M)]
         self.batch: torch.Tensor | None = None   # this step's training rows (M, b), set by the loop
         self.loss: torch.Tensor | None = None    # this step's batch loss (M,), set after the step
+        self.history: list[list[dict]] = [[] for _ in range(group.M)]   # epoch records so far, set by the loop
+        self.keeper = None                       # the loop's Keeper: where keep_best snapshots go
+        self._stop: set[int] = set()             # models that asked to stop after this epoch
+        self._fields: list[dict] = [{} for _ in range(group.M)]
+        self._resumed_at = group.step             # the step the group (re)started from, set by the loop
 
     # -- the group
 
@@ -151,3 +159,43 @@ class StepView:
 
     def records(self, m: int) -> list[tuple]:
         return self._records[m]
+
+    # -- what hooks ask of the loop (engine/_hooks.py documents the actions)
+
+    def stop(self, m: int) -> None:
+        """From :meth:`Hook.on_epoch_end`: model ``m`` may stop after this epoch. The models of
+        a stacked group step together, so the group stops once every model asked in the same
+        epoch (a model that asked keeps training meanwhile, as Keras's EarlyStopping does
+        with ``restore_best_weights``: what it keeps is its best state, not its last)."""
+        self._stop.add(m)
+
+    def keep_best(self, m: int) -> None:
+        """Model ``m``'s current state is its best so far: it is copied aside (through every
+        checkpoint) and put back into the model after the last epoch, before
+        :meth:`Hook.on_group_end`; the results' epochs still record every epoch trained."""
+        self.keeper.hold(m, len(self.history[m]))
+
+    def put(self, m: int, name: str, value) -> None:
+        """A result field of model ``m`` (``TrialResult.fields[name]``), e.g. from
+        :meth:`Hook.on_group_end`: what a study needs of the trained model beyond its metrics."""
+        self._fields[m][name] = value
+
+    def fields(self, m: int) -> dict:
+        return self._fields[m]
+
+    @torch.no_grad()
+    def probabilities(self, part: str = "val"):
+        """Class probabilities (M, n, K), float64 numpy, of every model on the ``part`` rows
+        ("val" or "test") in evaluation mode."""
+        g = self._g
+        return g.probabilities(g.X_val if part == "val" else g.X_test)
+
+    def scale_hyperparameter(self, name: str, param: str, model: int, multiply: float = 1.0,
+                             divide: float = 1.0) -> None:
+        """From :meth:`Hook.on_group_start` only: change one model's hyperparameter ``name`` of
+        ``param`` (:meth:`StackedGroup.scale_hyperparameter`), for checks that compare a
+        changed model with the rest of its group. Hyperparameters are rebuilt from the spec
+        on a resume, which calls on_group_start again."""
+        if self._g.step != self._resumed_at:
+            raise RuntimeError("scale_hyperparameter is for on_group_start, before the group's next step")
+        self._g.scale_hyperparameter(name, param, model, multiply, divide)
