@@ -40,19 +40,26 @@ class LocalExecutor:
                                      expect_path=expect_path)
 
 
-EXECUTORS = ("local", "ray")
+def _local(data_dir, device, address=None, **options) -> LocalExecutor:
+    if address is not None or options:
+        raise ValueError("--address and the Ray options need --executor ray")
+    return LocalExecutor(data_dir, device)
+
+
+def _ray(data_dir, device, address=None, **options):
+    from ._ray_executor import RayExecutor   # ray is imported only when asked for
+
+    return RayExecutor(data_dir, device, address, **options)
+
+
+# name -> factory(data_dir, device, address, **options); adding an executor is one entry here
+EXECUTORS: dict[str, Callable] = {"local": _local, "ray": _ray}
 
 
 def make_executor(name: str = "local", data_dir: str | None = None, device: str | None = None,
                   address: str | None = None, **options):
-    """An executor by name; ``ray`` (imported only here) takes ``address`` and the options
-    of :class:`scalelab._ray_executor.RayExecutor`."""
-    if name == "ray":
-        from ._ray_executor import RayExecutor
-
-        return RayExecutor(data_dir, device, address, **options)
-    if name != "local":
+    """An executor by name (:data:`EXECUTORS`); ``ray`` takes ``address`` and the options of
+    :class:`scalelab._ray_executor.RayExecutor`."""
+    if name not in EXECUTORS:
         raise ValueError(f"executor {name!r} is not known; use one of {', '.join(EXECUTORS)}")
-    if address is not None or options:
-        raise ValueError("--address and the Ray options need --executor ray")
-    return LocalExecutor(data_dir, device)
+    return EXECUTORS[name](data_dir, device, address, **options)
