@@ -176,3 +176,36 @@ def test_user_csv_missing_target_column(tmp_path):
     (tmp_path / "d.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="no column named 'y'; columns are a, b"):
         load_user(tmp_path / "d.csv", target="y")
+
+
+def test_a_registered_data_set_is_one_module_and_one_line_moons():
+    """moons was added as data/_moons.py plus one register() line: the spec accepts it, its
+    arrays are scikit-learn's make_moons for the seeds it names, and a study trains on it."""
+    from sklearn.datasets import make_moons
+
+    from scalelab.data import DATASETS, load_dataset
+    from scalelab._spec import DATASETS as SPEC_DATASETS, StudySpec
+
+    assert "moons" in DATASETS and "moons" in SPEC_DATASETS
+    spec = StudySpec.model_validate(dict(name="m", data=dict(dataset="moons", n_samples=300, noise=0.2, split_seed=3)))
+    ds = load_dataset(spec.data)
+    X, y = make_moons(300, noise=0.2, random_state=6)
+    np.testing.assert_array_equal(ds.X_train, X.astype(np.float32))
+    np.testing.assert_array_equal(ds.y_train, y)
+    assert ds.X_test.shape == (60, 2) and ds.n_classes == 2
+
+
+def test_moons_needs_a_nonlinearity(tmp_path):
+    """The data set's stated property, through the engine: one hidden ReLU layer separates the
+    moons where the same net with a linear activation (a linear model) cannot."""
+    from scalelab import Store, run_study
+
+    db = tmp_path / "m.db"
+    spec = dict(name="moons", seeds=2, data=dict(dataset="moons", n_samples=600, noise=0.1, validation=0),
+                loss=dict(name="crossentropy"), model=dict(hidden=[32]), optim=dict(name="adam", lr=0.02),
+                train=dict(epochs=60, batch_size=64), grid={"model.activation": ["relu", "linear"]})
+    run_study(spec, db)
+    acc = {}
+    for t in Store(db).trials(Store(db).require_study("moons")["id"]):
+        acc.setdefault(t["level"]["model.activation"], []).append(Store(db).epochs(t["id"])[-1]["test_acc"])
+    assert min(acc["relu"]) > 0.97 and max(acc["linear"]) < 0.92, acc

@@ -61,6 +61,7 @@ register(Entry("trajectories", "_trajectories", "observed (n, n_obs, 2) → futu
 register(Entry("pn-synthetic", "_pn", "X (n, p) two Gaussian classes, p ≫ n, known Bayes accuracy", SEEDED))
 register(Entry("fmnist-pair", "_pn", "two Fashion-MNIST classes as a p ≫ n problem (784 pixels, n rows)",
                "Fashion-MNIST's sha256 (data.verify); rows drawn by data.split_seed"))
+register(Entry("moons", "_moons", "X (n, 2) two interleaving half circles, 2 classes; noise data.noise", SEEDED))
 
 
 _DATA_CACHE: dict[str, Dataset] = {}
