@@ -41,6 +41,12 @@ class LayerInfo:
     def weighted(self) -> bool:
         return self.weight is not None and self.bias is not None
 
+    @property
+    def taps(self) -> tuple[str, ...]:
+        """What the adapter taps of this layer, as the engine's layers declare it (``pre``: a
+        dense layer's output, ``act``: an activation's)."""
+        return {"dense": ("pre",), "activation": ("act",)}.get(self.kind, ())
+
 
 def flat_tap(t: torch.Tensor, channels_first: bool) -> torch.Tensor | None:
     """A layer's output as (1, samples, units); None when it is not one tensor."""

@@ -21,6 +21,7 @@ class Activation(Layer):
     index: int
     fn: str = "relu"
     kind = "activation"
+    taps = ("act",)
 
     def forward_one(self, params, x):
         return ACTIVATIONS[self.fn](x)

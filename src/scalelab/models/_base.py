@@ -63,6 +63,9 @@ class Layer:
 
     kind: ClassVar[str]
     weighted: ClassVar[bool] = False     # has a kernel and a bias (counts for per-layer multipliers)
+    # The named tensors the layer hands probes through ``Pass.taps``, each suffixed with its
+    # index: "pre" (pre-activations z), "act" (activations h). Probes read taps, never kinds.
+    taps: ClassVar[tuple[str, ...]] = ()
 
     def params(self) -> list[Param]:
         return []

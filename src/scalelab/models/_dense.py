@@ -18,6 +18,7 @@ class Dense(Layer):
     fan_in: int
     fan_out: int
     kind = "dense"
+    taps = ("pre",)
     weighted = True
 
     @property

@@ -99,9 +99,9 @@ class Probe:
 
 
 def plain_mlp(view) -> bool:
-    """Only dense layers and activations: the layers whose taps (pre{i}, act{i}) the
-    per-layer forward probes read."""
-    return all(layer.kind in ("dense", "activation") for layer in view.layers)
+    """Every layer hands probes a tap (pre{i} or act{i}: dense layers and activations, see
+    ``Layer.taps``): the chain the per-layer forward probes read."""
+    return all(layer.taps for layer in view.layers)
 
 
 def rms(t: torch.Tensor, dims) -> torch.Tensor:

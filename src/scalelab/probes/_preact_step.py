@@ -17,8 +17,9 @@ class PreactivationStep(records.PreactivationStep, Probe):
     needs_params_before = True
 
     def applies(self, view):
-        # reads the dense layers' taps: the engine's MLP, or a watched model whose weighted layers are all dense
-        return plain_mlp(view) or (getattr(view, "flat_taps", False) and all(l.kind == "dense" for l in view.weighted))
+        # reads the weighted layers' pre-activation taps: the engine's MLP, or a watched model whose
+        # weighted layers all hand one
+        return plain_mlp(view) or (getattr(view, "flat_taps", False) and all("pre" in l.taps for l in view.weighted))
 
     def _compute(self, ctx):
         view = ctx.view

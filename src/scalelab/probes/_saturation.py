@@ -22,7 +22,7 @@ class Saturation(records.Saturation, Probe):
         taps = ctx.forward()[2]
         out = {}
         for layer in ctx.view.layers:
-            if layer.kind != "activation" or layer.fn not in DERIVATIVES:
+            if "act" not in layer.taps or getattr(layer, "fn", None) not in DERIVATIVES:
                 continue
             i = layer.index
             z, a = taps.get(f"pre{i}"), taps.get(f"act{i}")
