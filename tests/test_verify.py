@@ -130,6 +130,10 @@ def test_spec_study_verified_on_the_engine_and_a_wrong_rule_demoted(tmp_path, pl
     found = with_verification(explain(store, "verify-digits"), stored_verification(store, "verify-digits"))
     planted = next(f for f in found if f.id == "loss-divergence")
     assert planted.role == "note" and "demoted to a note" in planted.text and planted.verified["helps"] is False
+    from scalelab.report._html import render_html
+
+    page = render_html(store, "verify-digits")   # each verified effect beside its finding
+    assert page.count("data-role='verified'") == 2 and "did not help: demoted to a note" in page
     # rerunning the verification trains nothing more (resumable: every trial is stored)
     counts = {}
     run_study(spec, store, on_plan=counts.update)

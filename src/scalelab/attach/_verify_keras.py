@@ -26,7 +26,7 @@ import keras
 
 from .._remedies import ZERO_GRADIENT_WRONG
 from ._model import REGRESSION_LOSSES
-from ._verify_watched import changed_data, data_facts, remedies, store_verification, summary, train_r2
+from ._verify_watched import changed_data, data_facts, final_scores, remedies, store_verification, summary
 
 EPS = 1e-7   # Keras's backend epsilon: the clip of a probability cross-entropy
 
@@ -143,30 +143,13 @@ def run_arm(model, x, y, remedy, seeds: list[int], epochs: int, batch_size: int,
         for k, s in enumerate(chunk):
             losses = h.get(f"seed_{s}_loss") or (h["loss"] if len(chunk) == 1 else [])
             epochs_rows = [{"epoch": e + 1, "train_loss": float(v)} for e, v in enumerate(losses)]
-            _scores(epochs_rows[-1] if epochs_rows else {}, preds[k], y, undo, desc)
+            final_scores(epochs_rows[-1] if epochs_rows else {}, preds[k], y, undo, desc)
             finite = all(math.isfinite(r["train_loss"]) for r in epochs_rows)
             out.append(dict(seed=s, epochs=epochs_rows, signal=cbs[0].rows[k] if cbs else [], wall_s=wall,
                             status="done" if finite else "diverged",
                             diverged_step=None if finite else spe * next(
                                 e for e, r in enumerate(epochs_rows) if not math.isfinite(r["train_loss"]))))
     return out
-
-
-def _scores(row: dict, pred: np.ndarray, y: np.ndarray, undo: dict, desc: dict) -> None:
-    """The final epoch's accuracy (classification) or R² in the targets' own units (regression)
-    on the data trained on: what arms compare by when a remedy changes the loss or the units."""
-    p = np.asarray(pred, np.float64)
-    if undo:
-        p = p * undo["std"] + undo["mean"]
-    if desc.get("loss") in REGRESSION_LOSSES:
-        row["train_r2"] = train_r2(p, y)
-        return
-    yy = np.asarray(y)
-    if p.ndim == 2 and p.shape[1] > 1:
-        labels = yy.argmax(1) if yy.ndim == 2 and yy.shape[1] == p.shape[1] else yy.reshape(-1)
-        row["train_acc"] = float(np.mean(p.argmax(1) == labels))
-    elif p.size == len(yy):
-        row["train_acc"] = float(np.mean((p.reshape(-1) > 0.5) == (yy.reshape(-1) > 0.5)))
 
 
 def verify_keras(model, x, y, findings, *, study: str, db: str, level: dict, seeds: int, epochs: int,

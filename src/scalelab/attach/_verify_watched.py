@@ -82,6 +82,25 @@ def train_r2(pred: np.ndarray, y: np.ndarray) -> float:
     return 1.0 - float(((t - p) ** 2).sum()) / ss if ss > 0 else float("nan")
 
 
+def final_scores(row: dict, pred: np.ndarray, y: np.ndarray, undo: dict, desc: dict) -> None:
+    """The final epoch's accuracy (classification) or R² in the targets' own units (regression)
+    on the data trained on: what arms compare by when a remedy changes the loss or the units."""
+    from ._model import REGRESSION_LOSSES
+
+    p = np.asarray(pred, np.float64)
+    if undo:
+        p = p * undo["std"] + undo["mean"]
+    if desc.get("loss") in REGRESSION_LOSSES:
+        row["train_r2"] = train_r2(p, y)
+        return
+    yy = np.asarray(y)
+    if p.ndim == 2 and p.shape[1] > 1:
+        labels = yy.argmax(1) if yy.ndim == 2 and yy.shape[1] == p.shape[1] else yy.reshape(-1)
+        row["train_acc"] = float(np.mean(p.argmax(1) == labels))
+    elif p.size == len(yy):
+        row["train_acc"] = float(np.mean((p.reshape(-1) > 0.5) == (yy.reshape(-1) > 0.5)))
+
+
 def store_verification(db: str, study: str, level: dict, framework: str, arms: list[dict], seconds: float) -> None:
     """Store each arm's seeds as trials of ``STUDY.verify``: ``arms`` holds, per cause,
     dict(finding, remedy, change, before=[per-seed result], after=[...]), a result being
