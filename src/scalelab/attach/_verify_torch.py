@@ -109,6 +109,10 @@ def verify_torch(model, loss_fn, optimizer, init_state, x, y, findings, *, study
     from ._model import REGRESSION_LOSSES
 
     todo, skipped = remedies(findings, data_facts(x, y, desc.get("loss") not in REGRESSION_LOSSES), desc)
+    if not isinstance(model, nn.Sequential):   # a model class of the user's: its layers cannot be changed on a copy
+        skipped += [(f, "the model is not an nn.Sequential: scalelab cannot change its layers on a copy")
+                    for f, r in todo if r.change.get("what") in ("output_for_loss", "hidden_relu")]
+        todo = [(f, r) for f, r in todo if r.change.get("what") not in ("output_for_loss", "hidden_relu")]
     if not todo:
         if verbose:
             print(f"scalelab: verify {study}: no cause with a remedy to run"
