@@ -5,6 +5,12 @@ scalelab names first.
     python benchmarks/diagnose_gallery.py                 # all, table on stdout
     python benchmarks/diagnose_gallery.py --out benchmarks/results/diagnose_gallery_cpu_2core
     python benchmarks/diagnose_gallery.py --only k01,t03  # some
+    python benchmarks/diagnose_gallery.py --verify 3 --out benchmarks/results/verify_gallery_cpu_2core
+
+``--verify N``: the broken programs only, each run with its causes verified (SCALELAB_VERIFY=N:
+each remedy on copies of the user's model, N seeds); scored on the correctly named cases (the
+root cause among the causes): "helps" (the named cause's remedy improved the metric, 95%), "does
+not help" (demoted), or "no remedy run" (the cause has none to run on a copy).
 
 Broken program: "root cause first" (the first finding with role cause is one of the ids
 the program's ROOT_CAUSE names), "root cause later" (named, after another cause),
@@ -82,7 +88,10 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="", help="comma-separated program prefixes (k01,t03)")
     ap.add_argument("--out", default="", help="write OUT.json and OUT.md")
     ap.add_argument("--verbose", action="store_true", help="print each run's scalelab output")
+    ap.add_argument("--verify", type=int, default=0, metavar="N", help="verify each broken program's causes, N seeds")
     args = ap.parse_args(argv)
+    if args.verify:
+        return verify_mode(args)
     rows = []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,6 +124,51 @@ def main(argv=None) -> int:
     print("\n".join(table))
     if args.out:
         Path(args.out + ".json").write_text(json.dumps(dict(summary=summary, rows=rows), indent=2) + "\n")
+        Path(args.out + ".md").write_text("\n".join(table) + "\n")
+    return 0
+
+
+def verify_mode(args) -> int:
+    """Each broken program with SCALELAB_VERIFY=N; the named root cause's remedy scored."""
+    from scalelab import Store
+    from scalelab._verify_read import stored_verification
+
+    os.environ["SCALELAB_VERIFY"] = str(args.verify)
+    rows, t0 = [], time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in programs([s for s in args.only.split(",") if s]):
+            db = str(Path(tmp) / f"{name}.db")
+            r = run_one(name, False, db)
+            named = [c for c in r.get("causes", []) if c in r.get("root", ())]
+            rec = {}
+            if Path(db).exists():
+                with Store(db, readonly=True) as store:
+                    rec = {x["finding"]: x["verified"] for x in stored_verification(store, name.split("_")[0]) or []}
+            v = next((rec[c] for c in named if c in rec), None)
+            outcome = ("not named" if not named else "no remedy run" if v is None else
+                       "helps" if v["helps"] else "does not help")
+            rows.append(dict(program=name, root=list(r.get("root", ())), named=named, outcome=outcome,
+                             verified=v, wall_s=r["wall_s"], error=r.get("error")))
+            eff = (f"{v['metric']} {v['before']:.3g} -> {v['after']:.3g}, {v['seeds_improved']}/{v['seeds']}"
+                   if v else "")
+            print(f"{name:32s} {outcome:14s} {eff}", flush=True)
+    ran = [r for r in rows if r["outcome"] in ("helps", "does not help")]
+    helps = sum(r["outcome"] == "helps" for r in ran)
+    summary = dict(programs=len(rows), named=sum(bool(r["named"]) for r in rows), verified=len(ran), helps=helps,
+                   helps_pct=100.0 * helps / max(len(ran), 1), no_remedy=sum(r["outcome"] == "no remedy run" for r in rows),
+                   seeds=args.verify, wall_s=time.perf_counter() - t0,
+                   command=f"python benchmarks/diagnose_gallery.py --verify {args.verify}"
+                   + (f" --only {args.only}" if args.only else ""))
+    table = ["| program | named root cause | verify | effect |", "|---|---|---|---|"]
+    table += [f"| {r['program']} | {'/'.join(r['named']) or '-'} | {r['outcome']} | "
+              + (f"{r['verified']['remedy']}: {r['verified']['metric']} {r['verified']['before']:.3g} → "
+                 f"{r['verified']['after']:.3g} ({r['verified']['seeds_improved']}/{r['verified']['seeds']} seeds)"
+                 if r["verified"] else "") + " |" for r in rows]
+    table.append(f"\nnamed fix helps: {helps}/{len(ran)} ({summary['helps_pct']:.0f}%) of the correctly named causes "
+                 f"whose remedy ran; no remedy run: {summary['no_remedy']}; {summary['wall_s']:.0f} s")
+    print("\n".join(table))
+    if args.out:
+        Path(args.out + ".json").write_text(json.dumps(dict(summary=summary, rows=rows), indent=2, default=str) + "\n")
         Path(args.out + ".md").write_text("\n".join(table) + "\n")
     return 0
 

@@ -241,6 +241,9 @@ def _predict(args) -> int:
 
 
 def _main(args) -> int:
+    if args.cmd == "verify" or getattr(args, "verify", False):   # each cause's remedy, measured (_cli_verify)
+        from ._cli_verify import main_verify
+        return main_verify(args)
     if args.cmd == "run":
         from ._spec import load_spec
 

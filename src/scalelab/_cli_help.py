@@ -33,7 +33,11 @@ EXAMPLES = {
   scalelab explain input-scaling
   scalelab trials input-scaling          the trial ids, then:
   scalelab explain input-scaling --trial 7
-  scalelab explain input-scaling --format json""",
+  scalelab explain input-scaling --format json
+  scalelab explain input-scaling --verify       each cause's remedy, measured""",
+    "verify": """examples:
+  scalelab verify input-scaling          each cause's remedy next to it, 5 seeds, stored as input-scaling.verify
+  scalelab verify input-scaling --executor ray --format json""",
     "ls": "examples:\n  scalelab ls\n  scalelab ls --db other.db",
     "trials": "examples:\n  scalelab trials input-scaling\n  scalelab trials input-scaling --format csv",
     "export": """examples:

@@ -136,6 +136,14 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--trial", type=int, metavar="ID", help="one trial instead of every level "
                     "(scalelab trials STUDY lists the ids)")
     ex.add_argument("--format", choices=("text", "json"), default="text")
+    ex.add_argument("--verify", action="store_true", help="each cause's remedy measured next to it across seeds "
+                    "(trains the verification once, as scalelab verify does; then reads it)")
+
+    vf = _sub(sub, "verify", "run each cause's remedy next to the original across seeds; say which helped")
+    vf.add_argument("study", help=stored)
+    run_opts(vf)
+    vf.add_argument("--seeds", type=int, help="seeds per arm (default: the study's)")
+    vf.add_argument("--format", choices=("text", "json"), default="text")
 
     ls = _sub(sub, "ls", "the studies in a store: trials stored of the spec's total, status, last update")
     db_opt(ls)

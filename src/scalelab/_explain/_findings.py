@@ -25,9 +25,14 @@ class Finding:
     # when the mechanism first showed, in training time: probed step s of a forward probe (the
     # model before update s + 1) is s, update s (an after-step probe) is s + 0.5; None: not one step
     at: float | None = None
+    # the remedy measured across seeds (scalelab verify; _verify_read.with_verification), None: not verified
+    verified: dict | None = None
 
     def as_dict(self) -> dict:
         """The finding as ``explain --format json`` writes it: id, level, evidence, text
         (the role is the registry's to say, see :func:`scalelab._explain.rules`, and the
         JSON stays what scripts already read)."""
-        return dict(id=self.id, level=self.level, evidence=self.evidence, text=self.text)
+        out = dict(id=self.id, level=self.level, evidence=self.evidence, text=self.text)
+        if self.verified is not None:
+            out["verified"] = self.verified
+        return out

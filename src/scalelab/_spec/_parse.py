@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .._suggest import did_you_mean
-from ._sections import SpecError, StudySpec
+from ._sections import STUDY_ONLY, SpecError, StudySpec
 
 
 def _elsewhere(leaf: str, path: str) -> str:
@@ -128,7 +128,7 @@ def _get_path(d: dict, path: str):
 
 
 def _check_key(base: dict, key: str, where: str, what: str) -> None:
-    if key in ("name", "grid", "arms", "seeds", "profile", "question", "descriptions"):
+    if key in ("name", "seeds", "profile", "question", *STUDY_ONLY):
         raise SpecError(f"{where}{what} '{key}' cannot vary; vary a key inside a section, e.g. 'input.scale'")
     try:
         _get_path(base, key)
@@ -173,7 +173,7 @@ def _check_descriptions(spec: StudySpec, where: str) -> None:
 
 def _check_grid(spec: StudySpec, source: str) -> None:
     where = f"{source}: " if source else ""
-    base = spec.model_dump(exclude={"grid", "arms", "descriptions"})
+    base = spec.model_dump(exclude=STUDY_ONLY)
     for key, values in spec.grid.items():
         _check_key(base, key, where, "grid key")
         if not values:

@@ -282,6 +282,29 @@ class TrialSpec(_Sections):
 register_trial_spec(TrialSpec)
 
 
+class VerifyCause(_Section):
+    """One cause a verification study measures a remedy for: the finding, the level it was
+    found at, the remedy (in words and as spec changes) and the two arms that hold it."""
+
+    finding: str
+    level: dict[str, Any]
+    remedy: str
+    change: dict[str, Any]
+    before: str                            # the arm that reruns the level as found
+    after: str                             # the arm with the remedy applied
+
+
+class VerifySpec(_Section):
+    """A verification study (studies/_verify.py): each cause's remedy arm next to its level."""
+
+    of: str                                # the study whose causes are verified
+    causes: list[VerifyCause] = []
+
+
+# what a study has and its trials do not (left out of every trial's spec)
+STUDY_ONLY = {"grid", "arms", "descriptions", "verify"}
+
+
 class StudySpec(_Sections):
     """A study: the sections of a trial plus the factors that vary."""
 
@@ -292,6 +315,8 @@ class StudySpec(_Sections):
     # One line per level value for readers of reports and the CLI: "input.scale=1/255" or
     # "arm=A" -> what that value means. Presentation only: not part of a trial.
     descriptions: dict[str, str] = {}
+    # a verification study: which causes of which study its arms verify (None: any other study)
+    verify: VerifySpec | None = None
 
     def seed_list(self) -> "range | list[int]":
         return range(self.seeds) if isinstance(self.seeds, int) else list(self.seeds)

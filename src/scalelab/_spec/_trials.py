@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from .._format import level_label
 from ._parse import _one_line, _set_path
 from ._resolve import effective_hyperparameters, resolve
-from ._sections import SpecError, StudySpec, TrialSpec
+from ._sections import STUDY_ONLY, SpecError, StudySpec, TrialSpec
 from ._count import count_trials  # noqa: F401  (the package's name for it)
 from ._key import NOT_COMPUTED, computed_json as _computed_json, key_of as _key, trial_key  # noqa: F401
 
@@ -41,7 +41,7 @@ def expand(spec: StudySpec) -> list[Trial]:
 
 def iter_trials(spec: StudySpec) -> Iterator[Trial]:
     """:func:`expand` one trial at a time: a big grid streams instead of filling memory first."""
-    base = spec.model_dump(exclude={"grid", "arms", "descriptions"})
+    base = spec.model_dump(exclude=STUDY_ONLY)
     keys = list(spec.grid)
     for arm, overrides in list(spec.arms.items()) or [(None, {})]:
         for combo in itertools.product(*(spec.grid[k] for k in keys)) if keys else [()]:
@@ -62,7 +62,7 @@ def trial_at(spec: StudySpec, index: int) -> Trial:
     arms = list(spec.arms.items()) or [(None, {})]
     if rest >= len(arms):
         raise IndexError(f"trial {index} is past the {count_trials(spec)} trials of study {spec.name!r}")
-    level, rspec = _resolve_point(spec, spec.model_dump(exclude={"grid", "arms", "descriptions"}), *arms[rest], keys, combo[::-1])
+    level, rspec = _resolve_point(spec, spec.model_dump(exclude=STUDY_ONLY), *arms[rest], keys, combo[::-1])
     return Trial(study=spec.name, level=level, seed=seeds[seed_i], spec=rspec)
 
 
@@ -75,7 +75,7 @@ def _resolve_point(spec: StudySpec, base: dict, arm, overrides: dict, keys: list
         resolved = resolve(StudySpec.model_validate(d))
     except ValidationError as e:
         raise SpecError(_one_line(e, "")) from None
-    rdump = resolved.model_dump(exclude={"grid", "arms", "descriptions"})
+    rdump = resolved.model_dump(exclude=STUDY_ONLY)
     rspec = TrialSpec.model_validate({**rdump, "effective": effective_hyperparameters(resolved)})
     level = ({"arm": arm} if arm is not None else {}) | dict(zip(keys, combo))
     return level, rspec

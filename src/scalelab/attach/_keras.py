@@ -24,6 +24,7 @@ import keras
 from ._guard import Guard
 from ._keras_adapter import KerasAdapter
 from ._session import Session, validate
+from ._view import to_numpy
 
 
 def _unwrap(model) -> None:   # Keras's own train_step and _compute_loss (or compiled step) back on the model
@@ -50,9 +51,14 @@ class Diagnose(keras.callbacks.Callback):
     (printed, and stored with the run); Keras's own step runs as without the callback."""
 
     def __init__(self, study: str, *, db: str = "scalelab.db", probes: str = "cheap", level: dict | None = None,
-                 seed: int | None = None, probe_data=None, probe_batch: int = 512, verbose: bool = True):
+                 seed: int | None = None, probe_data=None, probe_batch: int = 512, verbose: bool = True,
+                 verify: int | bool | None = None, verify_data=None):
         super().__init__()
         validate(study, probes)
+        from ._verify_watched import seeds_from_env
+
+        # verify=N: after fit, each cause's remedy on copies of the model, N seeds (SCALELAB_VERIFY=N)
+        self.verify_seeds, self.verify_data, self._seen = seeds_from_env(verify), verify_data, []
         self.options = dict(study=study, db=db, probes=probes, level=level, seed=seed, probe_batch=probe_batch,
                             verbose=verbose)
         self.probe_data, self.findings, self.session, self.guard = probe_data, [], None, Guard()
@@ -114,6 +120,8 @@ class Diagnose(keras.callbacks.Callback):
         s = self.session
         x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
         s.observe(y, sw)
+        if self.verify_seeds and self.verify_data is None and not s.epochs:   # the data the fit sees, for verify
+            self._seen.append((np.array(to_numpy(x)), np.array(to_numpy(y))))
         if s.view is None and "the probe view" not in self.guard.off:
             if not isinstance(x, torch.Tensor) and self.probe_data is None:
                 n = len(x) if isinstance(x, (list, tuple, dict)) else 1
@@ -133,6 +141,24 @@ class Diagnose(keras.callbacks.Callback):
         loss = float("nan") if self._loss is None else float(keras.ops.convert_to_numpy(self._loss))
         self.session.step_end(loss, int(len(y)) if y is not None else 1)
 
+    def _verify(self) -> None:
+        """Each cause's remedy on copies of the model, on the data this fit saw (attach/_verify_keras)."""
+        from ._verify_keras import verify_keras
+
+        if self.verify_data is not None:
+            x, y = (to_numpy(a) for a in self.verify_data)
+        elif self._seen:
+            x, y = np.concatenate([b[0] for b in self._seen]), np.concatenate([b[1] for b in self._seen])
+        else:
+            raise ValueError("verify: the callback saw no training data on this backend; pass verify_data=(x, y)")
+        self._seen = []
+        s, o = self.session, self.options
+        desc = s.desc.as_dict() if s.desc is not None else {}
+        verify_keras(self.model, x, y, self.findings, study=o["study"], db=o["db"], level=s.level,
+                     seeds=self.verify_seeds, epochs=self._epochs, batch_size=(s.desc.batch_size if s.desc else None)
+                     or 32, desc=desc, verbose=o["verbose"])
+        return True
+
     def on_epoch_end(self, epoch, logs=None):
         if self.session is None:
             return
@@ -151,5 +177,9 @@ class Diagnose(keras.callbacks.Callback):
         _unwrap(self.model)
         if self.session is not None:
             self.findings = self.session.finish() or []
+            if self.verify_seeds:
+                if not self.guard.call("the verification", self._verify, default=False):
+                    print(f"scalelab: {self.options['study']}: not verified: "
+                          f"{dict(self.guard.lines).get('the verification', 'see above')}")
         elif self.options["verbose"]:
             print("\n  ".join([f"scalelab: {self.options['study']}: nothing recorded", *self.guard.rendered()]))

@@ -19,6 +19,7 @@ built-in studies, through :class:`~._torch.TorchAdapter`.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
@@ -54,8 +55,14 @@ class Watcher:
     def __init__(self, model, loss_fn, optimizer, *, study: str, db: str = "scalelab.db", probes: str = "cheap",
                  level: dict | None = None, seed: int | None = None, epochs: int | None = None,
                  steps_per_epoch: int | None = None, total_steps: int | None = None, probe_data=None,
-                 probe_batch: int = 512, verbose: bool = True):
+                 probe_batch: int = 512, verbose: bool = True, verify: int | bool | None = None):
         validate(study, probes)
+        from ._verify_watched import seeds_from_env
+
+        # verify=N: at close, each cause's remedy on copies of the model from its initial weights (_verify_torch)
+        self.verify_seeds, self._seen = seeds_from_env(verify), []
+        self._init_state = ({k: v.detach().clone() for k, v in model.state_dict().items()}
+                            if self.verify_seeds else None)
         self.guard = g = Guard()
         self.adapter = a = TorchAdapter(model, loss_fn, optimizer, g.lines)
         a.watcher = self
@@ -115,6 +122,8 @@ class Watcher:
             self.shapes = (tuple(out.shape), tuple(y.shape))
         if self.session.collecting and self._x is not None and self.probe_data is None and len(self._x) == len(y):
             self.session.offer_batch(self._x, y)
+        if self.verify_seeds and not self.session.epochs and self._x is not None and len(self._x) == len(y):
+            self._seen.append((self._x.detach().cpu().numpy().copy(), y.detach().cpu().numpy().copy()))
 
     def backward_seen(self, loss) -> None:
         if isinstance(loss, torch.Tensor) and loss.dim() == 0:
@@ -198,9 +207,27 @@ class Watcher:
         self.busy = True
         try:
             self.findings = self.session.finish() or []
+            if self.verify_seeds and not self.guard.call("the verification", self._verify, default=False):
+                print(f"scalelab: {self.session.study}: not verified: "
+                      f"{dict(self.guard.lines).get('the verification', 'see above')}")
         finally:
             self.busy = False
         return self.findings
+
+    def _verify(self) -> bool:
+        """Each cause's remedy on copies of the model, on the batches this loop showed (_verify_torch)."""
+        from ._verify_torch import verify_torch
+
+        if not self._seen:
+            raise ValueError("verify: the watcher saw no training batch with its targets")
+        x, y = np.concatenate([b[0] for b in self._seen]), np.concatenate([b[1] for b in self._seen])
+        self._seen = []
+        s, a = self.session, self.adapter
+        verify_torch(a.model, a.loss_fn, a.optimizer, self._init_state, x, y, self.findings, study=s.study, db=s.db,
+                     level=s.level, seeds=self.verify_seeds, epochs=self.epochs or max(1, len(s.epochs)),
+                     batch_size=(s.desc.batch_size if s.desc else None) or 32,
+                     desc=s.desc.as_dict() if s.desc is not None else {}, verbose=s.verbose)
+        return True
 
     def __enter__(self) -> "Watcher":
         return self

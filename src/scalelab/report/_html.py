@@ -20,6 +20,8 @@ from .._format import fmt, level_description, level_label
 from .._store._levels import read_levels
 from ._summary import NAMES, ci_metric, factor_cells, metric_cells, shown_metrics, summarize_levels
 from .._store import Store
+from .._verify_read import stored_verification, with_verification
+from .._verify_stats import effect_text
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -61,6 +63,16 @@ def _answers_html(answers, records, metrics) -> str:
     return "".join(parts) + "</section>"
 
 
+def _verified_html(f) -> str:
+    """A verified cause's measured remedy beside it: before → after with the seed spread."""
+    v = f.verified
+    if v is None:
+        return ""
+    verdict = "verified" if v["helps"] else "did not help: demoted to a note"
+    return (f"<div class='verified{'' if v['helps'] else ' bad'}' data-role='verified'><b>{verdict}</b>: "
+            f"{html.escape(effect_text(v))}</div>")
+
+
 def render_html(store: Store, study: str, png_dir: str | Path | None = None, band: str = "std") -> str:
     """The report as one HTML string; with ``png_dir``, each figure's panels are also
     written there as PNG and SVG (see :meth:`Figure.save`)."""
@@ -75,7 +87,7 @@ def render_html(store: Store, study: str, png_dir: str | Path | None = None, ban
             f.save(png_dir)
     body_figs = [figure_html(f) for f in figs]
     views = level_views(levels)
-    findings = explain_views(views)
+    findings = with_verification(explain_views(views), stored_verification(store, study))   # scalelab verify
     answers = answer_views(views, findings, descriptions)
     e = html.escape
     trials = [r.trial for lv in levels for r in lv.trials]
@@ -113,7 +125,7 @@ def render_html(store: Store, study: str, png_dir: str | Path | None = None, ban
     parts.append("<h2>Findings</h2>")
     if findings:
         parts.append("<ul data-role='findings'>" + "".join(
-            f"<li><span class='id'>{e(f.id)}</span> {e(f.text)}</li>" for f in findings) + "</ul>")
+            f"<li><span class='id'>{e(f.id)}</span> {e(f.text)}{_verified_html(f)}</li>" for f in findings) + "</ul>")
     else:
         parts.append("<p>No findings. Most rules read probe records: run with <code>--probes standard</code> to "
                      "record them.</p>")

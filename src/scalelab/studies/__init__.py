@@ -15,10 +15,11 @@ yielding :class:`Stage` objects.
 
 from __future__ import annotations
 
-from . import _cv, _grid
+from . import _cv, _grid, _verify
 from ._strategy import STRATEGIES, Stage, register, strategy_for
 
 register(_grid.GRID)
 register(_cv.CROSS_VALIDATION)
+register(_verify.VERIFY)
 
 __all__ = ["STRATEGIES", "Stage", "register", "strategy_for"]

@@ -7,6 +7,7 @@ import copy
 
 from .._spec import SpecError, StudySpec, TrialSpec
 from .._spec._parse import _set_path
+from .._spec._sections import STUDY_ONLY
 from .._spec._resolve import effective_hyperparameters, resolve
 
 
@@ -34,15 +35,15 @@ def check_cv_spec(spec: StudySpec) -> None:
 
 
 def resolved(d: dict) -> TrialSpec:
-    d = {k: v for k, v in d.items() if k not in ("grid", "arms", "descriptions", "effective")}
+    d = {k: v for k, v in d.items() if k not in (*STUDY_ONLY, "effective")}
     st = resolve(StudySpec.model_validate(d))
-    return TrialSpec.model_validate({**st.model_dump(exclude={"grid", "arms", "descriptions"}),
+    return TrialSpec.model_validate({**st.model_dump(exclude=STUDY_ONLY),
                                      "effective": effective_hyperparameters(st)})
 
 
 def arm_specs(spec: StudySpec) -> dict[str, TrialSpec]:
     """Each arm's resolved spec (one arm named "base" when the study has none)."""
-    base = spec.model_dump(exclude={"grid", "arms", "descriptions"})
+    base = spec.model_dump(exclude=STUDY_ONLY)
     out = {}
     for name, overrides in (list(spec.arms.items()) or [("base", {})]):
         d = copy.deepcopy(base)
