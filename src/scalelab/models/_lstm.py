@@ -92,8 +92,11 @@ class Lstm(Layer):
         h = x.new_zeros(x.shape[0], H)
         c = x.new_zeros(x.shape[0], H)
         outs = []
-        for t in range(self.steps):
-            z = xw[:, t] + h @ params[self.recurrent]
+        # unbind, not xw[:, t]: its backward stacks the steps' gradients once, where each
+        # select's backward zero-filled a whole (batch, steps, 4·units) gradient (the same
+        # numbers: the other steps' entries were exact zeros)
+        for xw_t in xw.unbind(1):
+            z = xw_t + h @ params[self.recurrent]
             i, f, g, o = z.split(H, dim=1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)

@@ -48,17 +48,22 @@ class CVTrain:
             return [_stored(t, fit_estimator(t, data_dir), scored) for t in group]
         if s.cv.estimator == "network":
             fits = _networks(group, data_dir, device, factories, start, checkpoint, expect_path)
+            for t, x in zip(group, fits):
+                _remember(t.spec, t.seed, x)
             return [_stored(t, x, scored) for t, x in zip(group, fits)]
         # an ensemble: every seed of the study trains (the groups the network arm's seeds make,
         # so its members give the network arm's numbers), each ensemble averages its members
         d = s.model_dump()
         d["cv"]["estimator"] = "network"
         member = resolved(d)
-        members = [Trial(study=t.study, level=t.level, seed=seed, spec=member) for t in group[:1] for seed in self.seeds]
-        groups = plan_groups(members, 64, data_dir, device)
-        one = len(groups) == 1   # a checkpoint is one group's state
-        fits = [x for g in groups for x in _networks(g, data_dir, device, factories, start if one else None,
-                                                     checkpoint if one else None, expect_path)]
+        fits = [_FITS.get(_member_key(member, seed)) for seed in self.seeds]
+        if any(x is None for x in fits):   # not all trained in this process by the network arm: train them
+            members = [Trial(study=t.study, level=t.level, seed=seed, spec=member) for t in group[:1]
+                       for seed in self.seeds]
+            groups = plan_groups(members, 64, data_dir, device)
+            one = len(groups) == 1   # a checkpoint is one group's state
+            fits = [x for g in groups for x in _networks(g, data_dir, device, factories, start if one else None,
+                                                         checkpoint if one else None, expect_path)]
         y = trial_split(member, data_dir)[1].y_val
         size = s.cv.ensemble
         out = []
@@ -67,6 +72,27 @@ class CVTrain:
             out.append(_stored(t, dict(probs=probs, acc=accuracy(probs, y), loss=log_loss(probs, y), epochs=[dict(epoch=1)],
                                        wall_s=0.0, path=fits[0]["path"]), scored))
         return out
+
+
+# The network arm's fits in this process, by member key and seed: an ensemble arm's members
+# are the network arm's seeds on the same fold (same spec but the estimator), trained in the
+# same groups, so their probabilities are the same numbers; the ensemble reads them here instead
+# of training its members again (the network arm's units come first in a stage). A process
+# that did not train them (another worker, a resumed study) trains them as before.
+_FITS: dict = {}
+_FITS_MAX = 4096
+
+
+def _member_key(spec, seed: int) -> tuple:
+    d = spec.model_dump(exclude={"effective"})
+    d["cv"] = {k: v for k, v in d["cv"].items() if k not in ("estimator", "ensemble")}
+    return repr(sorted(d.items())), seed
+
+
+def _remember(spec, seed: int, fit: dict) -> None:
+    if len(_FITS) >= _FITS_MAX:
+        _FITS.pop(next(iter(_FITS)))
+    _FITS[_member_key(spec, seed)] = fit
 
 
 def _networks(group, data_dir, device, factories, start, checkpoint, expect_path) -> list[dict]:
