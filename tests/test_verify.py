@@ -81,6 +81,13 @@ def test_paired_effect_matches_scipy_paired_t():
     div = paired_effect({s: math.nan for s in range(5)}, {s: 0.5 for s in range(5)}, higher=False)
     assert div["helps"] and div["seeds_improved"] == 5 and div["diff_ci95"] is None
     assert not paired_effect({s: math.nan for s in range(3)}, {s: 0.5 for s in range(3)}, False)["helps"]
+    # heavy tails (an R² of -4000 beside -10): the t interval straddles 0, every one of 5 seeds improved
+    r2_before, r2_after = {0: -4000.0, 1: -10.0, 2: -30.0, 3: -2500.0, 4: -5.0}, {s: 0.1 for s in range(5)}
+    tail = paired_effect(r2_before, r2_after, higher=True)
+    assert tail["diff_ci95"][0] < 0 < tail["diff_ci95"][1] and tail["helps"]
+    # 4 of 5 improved and the interval straddles 0: not told apart from noise
+    mixed = paired_effect(r2_before, {**r2_after, 4: -6.0}, higher=True)
+    assert mixed["seeds_improved"] == 4 and mixed["diff_ci95"][0] < 0 and not mixed["helps"]
 
 
 DIGITS = {"name": "verify-digits", "seeds": 3, "data": {"dataset": "digits"}, "input": {"transform": "scale"},
