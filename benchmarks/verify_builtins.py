@@ -53,7 +53,9 @@ def verify_one(name: str, out: Path, fm: Path, seeds: int) -> dict:
         if v is not None:
             rows.append(dict(finding=f.id, level=level_label(f.level), verdict="verified" if v["helps"] else "demoted",
                              **{k: v[k] for k in ("remedy", "metric", "before", "after", "before_std", "after_std",
-                                                  "diff_ci95", "seeds_improved", "seeds", "resolved")}))
+                                                  "diff_ci95", "seeds_improved", "seeds", "resolved")},
+                             # a remedy that changes the loss, judged by the loss's own value: not comparable
+                             incomparable="loss.name" in (v.get("change") or {}) and v["metric"] == "final train loss"))
     rows += [dict(finding=f.id, level=level_label(f.level), verdict="no remedy", why=why) for f, why in skipped]
     return dict(study=name, causes=rows, study_s=t_study, verify_s=t_verify)
 
@@ -80,8 +82,9 @@ def markdown(results: list[dict], seeds: int) -> str:
             res = {True: "; signal gone", False: "; still fires", None: ""}[c["resolved"]]
             lines.append(f"| {c['finding']} | {c['level']} | {c['remedy']} | {c['metric']}: "
                          f"{fmt(c['before'], 3)} ± {fmt(c['before_std'], 2)} → {fmt(c['after'], 3)} ± "
-                         f"{fmt(c['after_std'], 2)} | {c['seeds_improved']}/{c['seeds']} | {c['verdict']}{res} |")
-        lines += ["", f"(study {r['study_s']:.0f} s, verification {r['verify_s']:.0f} s)", ""]
+                         f"{fmt(c['after_std'], 2)} | {c['seeds_improved']}/{c['seeds']} | {c['verdict']}{res}"
+                         + (" (⚠ two different losses' values: not comparable)" if c.get("incomparable") else "") + " |")
+        lines += [""]
     n = [c for r in results for c in r["causes"]]
     ver = sum(c["verdict"] == "verified" for c in n)
     dem = sum(c["verdict"] == "demoted" for c in n)

@@ -195,3 +195,25 @@ def test_watched_keras_run_verified_on_copies_and_the_model_untouched(tmp_path):
     vs = store.require_study("kv.verify")
     rows = [(t["level"]["arm"], t["seed"], store.epochs(t["id"])) for t in store.trials(vs["id"])]
     assert {s for _, s, _ in rows} == {0, 1, 2} and all(len(e) == 8 for _, _, e in rows)
+
+
+def test_two_causes_whose_remedies_lead_to_one_run_are_both_read(tmp_path):
+    """Two causes at two levels whose remedies make the same run (trajectories: mode-averaging
+    at trajectory_mse and at grid_softmax both become mdn_nll): the store keeps that run once,
+    under the first arm; both causes are still verified from it (none is dropped)."""
+    spec = load_spec({**{k: v for k, v in DIGITS.items() if k != "grid"}, "name": "two.verify", "seeds": 2,
+                      "train": {"epochs": 1}, "probes": {"preset": "none"},
+                      "arms": {"s16 as found": {"input.scale": 16.0}, "s32 as found": {"input.scale": 32.0},
+                               "s16 fixed": {"input.scale": "1/16"}, "s32 fixed": {"input.scale": "1/16"}},
+                      "verify": {"of": "two", "causes": [
+                          {"finding": "input-scale", "level": {"input.scale": s}, "remedy": "input.scale = 1/16",
+                           "change": {"input.scale": "1/16"}, "before": f"s{s} as found", "after": f"s{s} fixed"}
+                          for s in (16, 32)]}})
+    store = Store(tmp_path / "v.db")
+    run_study(spec, store)
+    arms = {t["level"]["arm"] for t in store.trials(store.require_study("two.verify")["id"])}
+    assert "s16 fixed" in arms and "s32 fixed" not in arms   # the identical run, stored once
+    recs = {r["level"]["input.scale"]: r["verified"] for r in stored_verification(store, "two")}
+    assert set(recs) == {16, 32}
+    assert recs[16]["after_by_seed"] == recs[32]["after_by_seed"]   # the one run both remedies lead to
+    assert recs[16]["before_by_seed"] != recs[32]["before_by_seed"]
