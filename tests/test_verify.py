@@ -81,6 +81,13 @@ def test_paired_effect_matches_scipy_paired_t():
     div = paired_effect({s: math.nan for s in range(5)}, {s: 0.5 for s in range(5)}, higher=False)
     assert div["helps"] and div["seeds_improved"] == 5 and div["diff_ci95"] is None
     assert not paired_effect({s: math.nan for s in range(3)}, {s: 0.5 for s in range(3)}, False)["helps"]
+    # heavy tails (an R² of -4000 beside -10): the t interval straddles 0, every one of 5 seeds improved
+    r2_before, r2_after = {0: -4000.0, 1: -10.0, 2: -30.0, 3: -2500.0, 4: -5.0}, {s: 0.1 for s in range(5)}
+    tail = paired_effect(r2_before, r2_after, higher=True)
+    assert tail["diff_ci95"][0] < 0 < tail["diff_ci95"][1] and tail["helps"]
+    # 4 of 5 improved and the interval straddles 0: not told apart from noise
+    mixed = paired_effect(r2_before, {**r2_after, 4: -6.0}, higher=True)
+    assert mixed["seeds_improved"] == 4 and mixed["diff_ci95"][0] < 0 and not mixed["helps"]
 
 
 DIGITS = {"name": "verify-digits", "seeds": 3, "data": {"dataset": "digits"}, "input": {"transform": "scale"},
@@ -188,3 +195,25 @@ def test_watched_keras_run_verified_on_copies_and_the_model_untouched(tmp_path):
     vs = store.require_study("kv.verify")
     rows = [(t["level"]["arm"], t["seed"], store.epochs(t["id"])) for t in store.trials(vs["id"])]
     assert {s for _, s, _ in rows} == {0, 1, 2} and all(len(e) == 8 for _, _, e in rows)
+
+
+def test_two_causes_whose_remedies_lead_to_one_run_are_both_read(tmp_path):
+    """Two causes at two levels whose remedies make the same run (trajectories: mode-averaging
+    at trajectory_mse and at grid_softmax both become mdn_nll): the store keeps that run once,
+    under the first arm; both causes are still verified from it (none is dropped)."""
+    spec = load_spec({**{k: v for k, v in DIGITS.items() if k != "grid"}, "name": "two.verify", "seeds": 2,
+                      "train": {"epochs": 1}, "probes": {"preset": "none"},
+                      "arms": {"s16 as found": {"input.scale": 16.0}, "s32 as found": {"input.scale": 32.0},
+                               "s16 fixed": {"input.scale": "1/16"}, "s32 fixed": {"input.scale": "1/16"}},
+                      "verify": {"of": "two", "causes": [
+                          {"finding": "input-scale", "level": {"input.scale": s}, "remedy": "input.scale = 1/16",
+                           "change": {"input.scale": "1/16"}, "before": f"s{s} as found", "after": f"s{s} fixed"}
+                          for s in (16, 32)]}})
+    store = Store(tmp_path / "v.db")
+    run_study(spec, store)
+    arms = {t["level"]["arm"] for t in store.trials(store.require_study("two.verify")["id"])}
+    assert "s16 fixed" in arms and "s32 fixed" not in arms   # the identical run, stored once
+    recs = {r["level"]["input.scale"]: r["verified"] for r in stored_verification(store, "two")}
+    assert set(recs) == {16, 32}
+    assert recs[16]["after_by_seed"] == recs[32]["after_by_seed"]   # the one run both remedies lead to
+    assert recs[16]["before_by_seed"] != recs[32]["before_by_seed"]

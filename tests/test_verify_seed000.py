@@ -37,14 +37,16 @@ def test_seed000_raw_pixels_verified_by_dividing_by_255(tmp_path):
     v = verified[0]["verified"]
     assert v["remedy"].startswith("X = X / 255.0") and v["metric"] == "final train loss" and v["helps"]
     assert v["seeds"] == 5 and v["seeds_improved"] == 5 and v["resolved"] is True
-    assert min(v["before_by_seed"]) > 8 and max(v["after_by_seed"]) < 0.8, v
-    assert v["signal"]["before"] > 0.25 > v["signal"]["after"]
+    # ~13 before on every seed (the clipped cross-entropy's plateau), ≲0.45 after on every seed
+    assert min(v["before_by_seed"]) > 8 and v["before"] > 10 and max(v["after_by_seed"]) < 0.45, v
+    assert v["signal"]["before"] > 0.25 and v["signal"]["after"] < 0.01, v["signal"]
     from scalelab import Store
 
+    # the record's per-seed numbers are the copies' own last epochs, as stored (seed order)
     store = Store(tmp_path / "scalelab.db", readonly=True)
     vs = store.require_study("seed-000.verify")
-    finals = sorted((t["level"]["arm"], t["seed"], store.epochs(t["id"])[-1]["train_loss"])
-                    for t in store.trials(vs["id"]))
-    after = [x for arm, _, x in finals if "with" in arm]
-    assert after == pytest.approx(sorted(v["after_by_seed"], key=lambda a: after.index(a) if a in after else 0)) or \
-        sorted(after) == pytest.approx(sorted(v["after_by_seed"]))
+    finals = {("after" if " with " in t["level"]["arm"] else "before", t["seed"]):
+              store.epochs(t["id"])[-1]["train_loss"] for t in store.trials(vs["id"])}
+    assert sorted(s for _, s in finals) == sorted([s for s in range(5)] * 2)
+    assert [finals[("before", s)] for s in range(5)] == pytest.approx(v["before_by_seed"])
+    assert [finals[("after", s)] for s in range(5)] == pytest.approx(v["after_by_seed"])

@@ -16,7 +16,7 @@ from ._lazy import lazy_exports  # noqa: E402
 _EXPORTS = {
     "DataError": "data", "Dataset": "data", "fetch_fashion_mnist": "data._fashion_mnist",
     "load_fashion_mnist": "data._fashion_mnist", "load_sklearn": "data._sklearn", "load_user": "data._file",
-    "Watcher": "attach", "watch": "attach",
+    "Watcher": "attach", "watch": "attach", "torch_study": "attach",
     "Hook": "engine", "StackedGroup": "engine", "StepView": "engine", "TrialResult": "engine",
     "train_group": "engine",
     "Parametrization": "_equivalence", "fold_affine": "_equivalence", "parametrization": "_equivalence",

@@ -74,10 +74,21 @@ def stored_verification(store: Store, study: str) -> list[dict] | None:
         return None
     meta = (info["spec"] or {}).get("verify") or {}
     levels = {lv.label: lv for lv in read_levels(store, name)}
+    arms = (info["spec"] or {}).get("arms") or {}
+
+    def arm_level(arm: str):
+        """An arm's trials; an arm whose spec is another arm's (two causes' remedies that
+        lead to the same run) has the other's: the store keeps identical trials once."""
+        lv = levels.get(level_label({"arm": arm}))
+        if lv is None and arm in arms:
+            lv = next((levels[level_label({"arm": a})] for a, over in arms.items()
+                       if a != arm and over == arms[arm] and level_label({"arm": a}) in levels), None)
+        return lv
+
     fired_after = _fired(store, name, info) if not info["spec"].get("watched") else None
     out = []
     for c in meta.get("causes", []):
-        b, a = levels.get(level_label({"arm": c["before"]})), levels.get(level_label({"arm": c["after"]}))
+        b, a = arm_level(c["before"]), arm_level(c["after"])
         if b is None or a is None:
             continue
         label, key, higher = metric_for(b, a)
@@ -93,7 +104,8 @@ def stored_verification(store: Store, study: str) -> list[dict] | None:
                 if sig in SIGNAL_THRESHOLDS and math.isfinite(after_s):
                     resolved = after_s < SIGNAL_THRESHOLDS[sig]
         if fired_after is not None:
-            resolved = c["finding"] not in fired_after.get(c["after"], set()) and resolved is not False
+            after_arm = a.level.get("arm", c["after"])   # the arm that holds the trials
+            resolved = c["finding"] not in fired_after.get(after_arm, set()) and resolved is not False
         out.append(dict(finding=c["finding"], level=c["level"],
                         verified=verified_record(c["remedy"], c.get("change") or {}, label, effect, resolved, signal)))
     return out

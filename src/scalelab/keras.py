@@ -1,6 +1,6 @@
 """Keras 3: ``scalelab.keras.Diagnose``, a callback that records scalelab's probes inside
-``model.fit`` and explains them (see :mod:`scalelab.attach`), on Keras's TensorFlow, JAX or
-torch backend.
+``model.fit`` and explains them (see :mod:`scalelab.attach`), and ``scalelab.keras.study``, the
+user's own model over named factors across seeds, on Keras's TensorFlow, JAX or torch backend.
 
 A Keras that cannot be imported (not installed, its backend not installed, Keras 2) ends the
 import with one line saying what to do, not a traceback: the user's script could not run
@@ -33,6 +33,7 @@ keras = _keras()
 
 if keras.backend.backend() in SUPPORTED:
     from .attach._keras import Diagnose  # noqa: E402
+    from .attach._study_keras import study  # noqa: E402
 else:
     class Diagnose(keras.callbacks.Callback):
         """Diagnose on a backend scalelab does not support: records nothing, changes nothing."""
@@ -42,10 +43,14 @@ else:
             self.findings: list = []
             self.session = None
 
+    def study(model, x, y, **options):
+        raise SystemExit(f"scalelab.keras.study: Keras's {keras.backend.backend()!r} backend is not supported: set "
+                         f"KERAS_BACKEND to one of {', '.join(SUPPORTED)} before keras is first imported")
+
     print(f"scalelab.keras: Keras's {keras.backend.backend()!r} backend is not supported: set KERAS_BACKEND to one "
           f"of {', '.join(SUPPORTED)} before keras is first imported to diagnose this script (it runs unchanged, "
           "undiagnosed)", file=sys.stderr)
 
 del keras
 
-__all__ = ["Diagnose"]
+__all__ = ["Diagnose", "study"]
