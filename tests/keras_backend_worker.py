@@ -2,7 +2,8 @@
 backend at import): ``python keras_backend_worker.py OUT.json WORKDIR`` under KERAS_BACKEND=...
 
 Writes JSON: ``probes`` (every probe row of a short fit from fixed weights and batches, "full"
-preset, and of a raw-input fit, "cheap"), ``losses`` (Keras's reported epoch losses with and
+preset, and of a raw-input fit, "cheap"), ``sigmoid`` (a saturated sigmoid output's probe loss and
+Keras's own ``evaluate``), ``losses`` (Keras's reported epoch losses with and
 without the callback, and the callback's recorded ones; on TensorFlow also with XLA), ``seed000``
 (finding ids per input scaling of the seed-000 model on synthetic Fashion-like images); on
 TensorFlow and JAX also ``crash`` (issue 29's Keras crash matrix, tests/keras_crash_cases.py:
@@ -78,6 +79,25 @@ def probes(work):
     return {"full": full, "raw": raw, "clip": spec_clip}
 
 
+def sigmoid(work):
+    """A saturated sigmoid output under binary cross-entropy, from fixed weights: the probes' loss at step 0
+    and Keras's own ``evaluate`` on the same rows and weights (the oracle: what the backend computes, clipped
+    to [1e-7, 1 - 1e-7] on torch and JAX, from the sigmoid's logits on TensorFlow)."""
+    rng = np.random.default_rng(2)
+    X = (rng.normal(size=(64, 4)) * 100).astype("float32")
+    y = ((X[:, 0] > 0) ^ (rng.random(64) < 0.25)).astype("float32")   # a quarter confidently wrong
+    keras.utils.set_random_seed(0)
+    m = keras.models.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    m.set_weights([np.array([[0.4], [0.0], [0.0], [0.0]]), np.zeros(1)])
+    m.compile(optimizer="adam", loss="binary_crossentropy")
+    keras_loss = float(m.evaluate(X, y, batch_size=64, verbose=0))
+    d = scalelab.keras.Diagnose("b", db=f"{work}/b.db", probes="cheap", probe_data=(X, y), probe_batch=64,
+                                verbose=False)
+    m.fit(X, y, epochs=1, batch_size=64, shuffle=False, callbacks=[d], verbose=0)
+    got, _ = rows(f"{work}/b.db", "b")
+    return {"keras": keras_loss, "probe": got["0|loss|probe_batch"], "zero_share": got["0|zero_grad|share"]}
+
+
 def losses(work):
     X, y = data(n=200, seed=3)
     out = {}
@@ -129,11 +149,11 @@ def crash(work):
     return out
 
 
-# a check before the first step (output x loss) and a loop rule on the input scale, where TensorFlow's loss
-# differs (no clip). Not k13 yet: on TensorFlow its fixed twin is blamed (zero-gradient), a false finding: the
-# probes' binary cross-entropy clips a sigmoid output that TensorFlow's own loss reads as logits (open, see the
-# report of this change); each program costs ~7 s of CPU here.
-GALLERY = ["k01", "k08"]
+# a check before the first step (output x loss), a loop rule on the input scale, where TensorFlow's loss
+# differs (no clip), and a sigmoid output under binary cross-entropy (k13), whose logits TensorFlow's loss reads:
+# its fixed twin, confidently right, must not be blamed for clipped zero gradients TensorFlow does not have.
+# Each program costs ~7 s of CPU here.
+GALLERY = ["k01", "k08", "k13"]
 
 
 def gallery(work):
@@ -152,8 +172,8 @@ def gallery(work):
 
 def main():
     out, work = sys.argv[1], sys.argv[2]
-    result = {"backend": keras.backend.backend(), "probes": probes(work), "losses": losses(work),
-              "seed000": seed000(work)}
+    result = {"backend": keras.backend.backend(), "probes": probes(work), "sigmoid": sigmoid(work),
+              "losses": losses(work), "seed000": seed000(work)}
     t0 = time.process_time()
     if keras.backend.backend() != "torch":   # on torch both run in-process (test_attach_crash_matrix, test_diagnose_gallery)
         result["crash"] = crash(work)

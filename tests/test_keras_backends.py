@@ -103,6 +103,22 @@ def test_raw_inputs_clip_on_torch_and_jax_and_not_on_tensorflow(results):
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
+def test_sigmoid_binary_crossentropy_is_the_backends_own(results, backend):
+    """A sigmoid output under binary cross-entropy, a quarter of the samples confidently wrong: the probes'
+    loss at step 0 is Keras's own evaluate on the same rows and weights on every backend. That loss differs
+    between backends as the softmax's does: clipped on torch and JAX (most samples in the clip, exactly zero
+    gradient), from the sigmoid's logits on TensorFlow (no clip: the wrong samples' loss is their logit)."""
+    r = result(results, backend)["sigmoid"]
+    assert r["probe"] == pytest.approx(r["keras"], rel=1e-5), r
+    if backend == "tensorflow":
+        assert r["zero_share"] < 0.05, r
+        if missing("torch") is None:
+            assert r["keras"] > 2 * result(results, "torch")["sigmoid"]["keras"]
+    else:
+        assert r["zero_share"] > 0.5, r
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
 def test_recorded_loss_is_kerass_reported_loss_and_training_is_unchanged(results, backend):
     r = result(results, backend)
     for jit, run in r["losses"].items():   # on TensorFlow also with jit_compile=True (XLA)

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import torch
 
-from .._keras_adapter import SOFTMAX, KerasAdapter, leaf_layers
+from .._keras_adapter import SIGMOID, SOFTMAX, KerasAdapter, leaf_layers
 
 
 def to_torch(a) -> torch.Tensor:
@@ -41,6 +41,7 @@ class CompiledAdapter(KerasAdapter):
     def __init__(self, model, ops, skipped: list | None = None):
         self.ops = ops
         self._grads: dict[str, torch.Tensor] | None = None
+        self.sigmoid_logits = False   # set below: the backend's binary cross-entropy reads a sigmoid's logits
         if model.trainable_variables:
             super().__init__(model, skipped)
             self.bind()
@@ -54,23 +55,39 @@ class CompiledAdapter(KerasAdapter):
         if self.clip and self.softmax_layer is not None and not self._loss_clips():
             # what the loss is, in the spec's terms: a cross-entropy of the logits, not clipped
             self.clip, self.from_logits = 0.0, True
+        if (self._sigmoid_out is not None and self.loss_name == "binary_crossentropy" and not self.from_logits
+                and not self._loss_clips(sigmoid=True)):
+            self.sigmoid_logits = True   # the view reads the sigmoid's logits, the loss takes them as Keras's does
 
-    def _loss_clips(self) -> bool:
-        """Whether Keras's probability cross-entropy clips a softmax output on this backend. On
-        TensorFlow it does not: Keras computes it from the softmax's own logits (a saturated
-        softmax keeps a finite loss and a nonzero gradient), so there is no clip to report."""
-        logits = keras.ops.convert_to_tensor(np.array([[0.0, 60.0]], dtype="float32"))
-        target = np.array([[1.0, 0.0]] if self.onehot else [0], dtype="float32" if self.onehot else "int32")
-        per = float(keras.ops.convert_to_numpy(self.fn(target, SOFTMAX(logits), **self.fn_kwargs)).reshape(-1)[0])
-        return per < (60.0 - math.log(self.clip)) / 2   # halfway: clipped gives -log(eps) (16.1 at 1e-7), logits 60
+    @property
+    def sigmoid_layer(self):
+        return self._sigmoid_out if self.sigmoid_logits else None
+
+    def _loss_clips(self, sigmoid: bool = False) -> bool:
+        """Whether Keras's probability cross-entropy clips a softmax (binary: a sigmoid) output on
+        this backend. On TensorFlow it does not: Keras computes it from the activation's own logits
+        (a saturated output keeps a finite loss and a nonzero gradient), so there is no clip to report."""
+        eps = float(keras.config.epsilon())
+        if sigmoid:   # the true class 1 at logit -60
+            logits, target, act = np.array([[-60.0]], dtype="float32"), np.array([[1.0]], dtype="float32"), SIGMOID
+        else:         # the true class 0 at logit 60 below the other
+            logits, act = np.array([[0.0, 60.0]], dtype="float32"), SOFTMAX
+            target = np.array([[1.0, 0.0]] if self.onehot else [0], dtype="float32" if self.onehot else "int32")
+        pred = act(keras.ops.convert_to_tensor(logits))
+        per = float(keras.ops.convert_to_numpy(self.fn(target, pred, **self.fn_kwargs)).reshape(-1)[0])
+        return per < (60.0 - math.log(eps)) / 2   # halfway: clipped gives -log(eps) (16.1 at 1e-7), logits 60
 
     def _describe(self) -> None:
         super()._describe()
         out = self.leaves[-1] if self.leaves else None
-        if self.softmax_layer is None and getattr(out, "activation", None) in self.ops.SOFTMAX:
+        act = getattr(out, "activation", None)
+        if self.softmax_layer is None and act in self.ops.SOFTMAX:
             # the backend's own softmax as the output activation (tf.nn.softmax): read as Keras's
             # (TensorFlow's compiled loss takes its logits as it takes those of Keras's softmax)
             self.softmax_layer = out
+        # a sigmoid output (Keras's or the backend's, fused or a layer of its own): the view reads its logits
+        # where the backend's binary cross-entropy does (decided in __init__, by asking the loss)
+        self._sigmoid_out = out if act is SIGMOID or act in self.ops.SIGMOID else None
 
     def bind(self) -> None:
         """Read the layers and variables of the built model, and compile its computations."""
@@ -88,6 +105,13 @@ class CompiledAdapter(KerasAdapter):
         self._objective_hvp = ops.jit(lambda p, v, nt, x, y: ops.hvp(lambda q: self._objective(q, nt, x, y), p, v))
         self._training_grad = ops.jit(
             lambda p, nt, mv, x, y, sw: ops.value_and_grad(lambda q: training_loss(self.model, q, nt, mv, x, y, sw), p))
+
+    def model_output(self, out):
+        """The model's output from the logits the view reads, by the backend's own activation (a torch
+        tensor in and out; in the loss a backend array, whose logits TensorFlow's cross-entropy reads)."""
+        if isinstance(out, torch.Tensor) and self.logits_layer is not None:
+            return to_torch(super().model_output(to_array(out))).to(out.dtype)
+        return super().model_output(out)
 
     # -- values across the boundary
 

@@ -17,6 +17,7 @@ import numpy as np
 
 
 SOFTMAX = (jax.nn.softmax,)   # the backend's softmax functions a model may use as its output activation
+SIGMOID = (jax.nn.sigmoid,)   # and its sigmoid functions
 
 
 def jit(f):

@@ -14,6 +14,7 @@ ZERO = tf.UnconnectedGradients.ZERO
 
 
 SOFTMAX = (tf.nn.softmax,)   # the backend's softmax functions a model may use as its output activation
+SIGMOID = (tf.nn.sigmoid,)   # and its sigmoid functions
 
 
 def jit(f):
