@@ -22,6 +22,10 @@ def jit(f):
     return f
 
 
+def array(a):
+    return tf.convert_to_tensor(a)
+
+
 def value_and_grad(f, primals):
     with tf.GradientTape() as tape:
         tape.watch(primals)
