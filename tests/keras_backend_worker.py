@@ -63,11 +63,6 @@ def rows(db, study):
 
 def probes(work):
     X, y = data()
-    clip = scalelab.keras.Diagnose("c", db=f"{work}/c.db", probes="none", verbose=False)
-    small_model().fit(X[:32], y[:32], epochs=1, callbacks=[clip], verbose=0)
-    store = Store(f"{work}/c.db")
-    spec_clip = store.trials(store.require_study("c")["id"])[0]["spec"]["loss"]["clip"]
-    store.close()
     d = scalelab.keras.Diagnose("p", db=f"{work}/p.db", probes="full", probe_data=(X, y), probe_batch=64,
                                 verbose=False)
     small_model().fit(X, y, epochs=1, batch_size=32, shuffle=False, callbacks=[d], verbose=0)
@@ -76,6 +71,9 @@ def probes(work):
     d = scalelab.keras.Diagnose("r", db=f"{work}/r.db", probes="cheap", probe_data=(Xr, yr), verbose=False)
     small_model().fit(Xr, yr, epochs=1, batch_size=32, shuffle=False, callbacks=[d], verbose=0)
     raw, _ = rows(f"{work}/r.db", "r")
+    store = Store(f"{work}/r.db")   # the clip the stored spec records (0 where the loss reads the logits)
+    spec_clip = store.trials(store.require_study("r")["id"])[0]["spec"]["loss"]["clip"]
+    store.close()
     return {"full": full, "raw": raw, "clip": spec_clip}
 
 
@@ -102,10 +100,10 @@ def losses(work):
     X, y = data(n=200, seed=3)
     out = {}
     for jit in ["auto", True] if keras.backend.backend() == "tensorflow" else ["auto"]:
-        plain = small_model(weights=False, jit_compile=jit).fit(X, y, epochs=3, batch_size=32, verbose=0)
+        plain = small_model(weights=False, jit_compile=jit).fit(X, y, epochs=2, batch_size=32, verbose=0)
         study = f"l{jit}"
         d = scalelab.keras.Diagnose(study, db=f"{work}/l.db", probes="standard", verbose=False)
-        watched = small_model(weights=False, jit_compile=jit).fit(X, y, epochs=3, batch_size=32, callbacks=[d],
+        watched = small_model(weights=False, jit_compile=jit).fit(X, y, epochs=2, batch_size=32, callbacks=[d],
                                                                    verbose=0)
         out[str(jit)] = {"plain": plain.history["loss"], "watched": watched.history["loss"],
                          "recorded": rows(f"{work}/l.db", study)[1]}

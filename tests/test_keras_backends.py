@@ -34,6 +34,9 @@ def run_worker(backend: str, work: Path) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     out = work / "result.json"
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if backend == "jax":   # the worker's many same-shaped models (plain, watched: the same programs) compile once
+        env.update(JAX_COMPILATION_CACHE_DIR=str(work / "jax-cache"), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
     run = subprocess.run([sys.executable, str(HERE / "keras_backend_worker.py"), str(out), str(work)],
                          capture_output=True, text=True, timeout=900, env=env)
     if run.returncode != 0:
