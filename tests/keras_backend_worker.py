@@ -96,6 +96,46 @@ def sigmoid(work):
     return {"keras": keras_loss, "probe": got["0|loss|probe_batch"], "zero_share": got["0|zero_grad|share"]}
 
 
+def sharing():
+    """Which models share the probes' compiled computations (``_compiled.signature``): pairs of models,
+    each pair's keys equal or not. Only a model built the same way may share; the probes' numbers on a
+    sharing model are checked against torch by ``probes`` (its raw-input model shares the full run's)."""
+    from scalelab.attach._keras_backends import adapter
+    from scalelab.attach._keras_backends._compiled import signature
+
+    def build(units=16, act="relu", loss="sparse_categorical_crossentropy", seed=0):
+        keras.utils.set_random_seed(seed)
+        m = keras.models.Sequential([keras.Input((8, 8)), keras.layers.Flatten(),
+                                     keras.layers.Dense(units, activation=act), keras.layers.Dense(3, activation="softmax")])
+        m.compile(optimizer="adam", loss=loss)
+        return m
+
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.h, self.o = keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3)
+
+        def call(self, x):
+            return self.o(self.h(keras.ops.reshape(x, (-1, 64))))
+
+    def sub():
+        m = Sub()
+        m.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m(np.zeros((1, 8, 8), "float32"))
+        return m
+
+    def key(m):
+        return signature(adapter(m))
+
+    one = sub()
+    pairs = {"the same build, other weights": (build(), build(seed=1)), "other units": (build(), build(units=17)),
+             "another activation": (build(), build(act="tanh")),
+             "two lambdas": (build(act=lambda z: z), build(act=lambda z: z)),
+             "another loss": (build(), build(loss="categorical_crossentropy")),
+             "a subclassed model and itself": (one, one), "two subclassed models": (sub(), sub())}
+    return {name: key(a) == key(b) for name, (a, b) in pairs.items()}
+
+
 def losses(work):
     X, y = data(n=200, seed=3)
     out = {}
@@ -174,6 +214,7 @@ def main():
               "losses": losses(work), "seed000": seed000(work)}
     t0 = time.process_time()
     if keras.backend.backend() != "torch":   # on torch both run in-process (test_attach_crash_matrix, test_diagnose_gallery)
+        result["sharing"] = sharing()
         result["crash"] = crash(work)
     t1 = time.process_time()
     if keras.backend.backend() == "tensorflow":   # Keras's default backend: the gallery's programs as written

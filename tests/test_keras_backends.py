@@ -105,6 +105,19 @@ def test_raw_inputs_clip_on_torch_and_jax_and_not_on_tensorflow(results):
         assert all(v > 0 for k, v in tf["probes"]["raw"].items() if k.endswith("gradients|total.norm"))
 
 
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_compiled_probes_are_shared_only_by_models_built_alike(results, backend):
+    """The probes' computations are compiled once per model structure (``_compiled.signature``): a model
+    built the same way (other weights) shares them, and the raw-input run of
+    test_raw_inputs_clip_on_torch_and_jax_and_not_on_tensorflow did (its probes agree with torch's);
+    another width, activation or loss does not, nor do two lambdas (alike in a configuration) or two
+    subclassed models (code outside any configuration: each shares with itself only)."""
+    assert result(results, backend)["sharing"] == {
+        "the same build, other weights": True, "other units": False, "another activation": False,
+        "two lambdas": False, "another loss": False, "a subclassed model and itself": True,
+        "two subclassed models": False}
+
+
 @pytest.mark.parametrize("backend", list(BACKENDS))
 def test_sigmoid_binary_crossentropy_is_the_backends_own(results, backend):
     """A sigmoid output under binary cross-entropy, a quarter of the samples confidently wrong: the probes'

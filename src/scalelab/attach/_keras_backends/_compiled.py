@@ -15,6 +15,7 @@ sweep), reuses what the first compiled. Every variable the computations read is 
 from __future__ import annotations
 
 import json
+import warnings
 import weakref
 
 import keras
@@ -65,7 +66,9 @@ def signature(a) -> tuple:
         return names.get(c, c) if isinstance(c, str) else c
 
     try:
-        config = json.dumps(numbered(model.get_config()), sort_keys=True, default=repr)
+        with warnings.catch_warnings():   # Keras warns about functions it cannot serialize: those are keyed below
+            warnings.simplefilter("ignore")
+            config = json.dumps(numbered(model.get_config()), sort_keys=True, default=repr)
     except Exception:   # noqa: BLE001 - a configuration that does not serialize: this model shares with itself only
         return ("model", weakref.ref(model), reading)
     loss = model.loss if isinstance(model.loss, str) else id(model.loss)
