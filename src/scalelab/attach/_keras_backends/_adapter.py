@@ -30,7 +30,7 @@ _clips: dict = {}   # what a loss does at a saturated output, per loss and backe
 def to_torch(a) -> torch.Tensor:
     """A concrete array of Keras's backend as a torch tensor of its own (a copy: JAX reuses
     the buffers it donates to the next step)."""
-    return torch.from_numpy(np.array(keras.ops.convert_to_numpy(a)))
+    return torch.from_numpy(np.array(a))   # one copy (keras.ops.convert_to_numpy would add a second)
 
 
 def to_array(t: torch.Tensor):
