@@ -16,7 +16,9 @@ computations are compiled once per model structure and process, and this is what
 later fit costs (the seed-000 script's second and third models, a sweep, a rerun in a
 notebook). ``cold_overhead`` is the first watched fit in a fresh process, compile included
 (one fresh process per preset: a fit without the callback, the watched fit, another fit
-without it; against the mean of the two).
+without it; against the mean of the two). Each is measured twice: wall-clock seconds, and
+the process's CPU seconds (all its threads), which other jobs on a shared machine disturb
+far less (``cpu_*``).
 """
 
 from __future__ import annotations
@@ -55,27 +57,33 @@ def one_backend(a) -> dict:
             m = model(keras)
             cb = [] if p == "none-no-callback" else [
                 scalelab.keras.Diagnose(f"bench-{p}", db=f"{tmp}/b.db", probes=p, probe_data=(X, y), verbose=False)]
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             m.fit(X[:rows], y[:rows], epochs=a.epochs, batch_size=32, callbacks=cb, verbose=0)
-            return time.perf_counter() - t
+            return time.perf_counter() - t, time.process_time() - c
 
         fit("none-no-callback", 2000)   # warm-up: Keras's and the backend's own first-use costs
         if a.cold:   # the first watched fit in this process, between two fits without the callback
             before, cold, after = fit("none-no-callback"), fit(a.cold), fit("none-no-callback")
-            return {"preset": a.cold, "seconds": {"none-no-callback": [before, after], a.cold: [cold]},
-                    "cold_overhead": cold / ((before + after) / 2) - 1}
+            return {"preset": a.cold, "seconds": {"none-no-callback": [before[0], after[0]], a.cold: [cold[0]]},
+                    "cpu_seconds": {"none-no-callback": [before[1], after[1]], a.cold: [cold[1]]},
+                    "cold_overhead": cold[0] / ((before[0] + after[0]) / 2) - 1,
+                    "cpu_cold_overhead": cold[1] / ((before[1] + after[1]) / 2) - 1}
         for p in presets[1:]:
             fit(p, 2000)   # warm-up: what a process compiles once per model structure
         times: dict[str, list[float]] = {p: [] for p in presets}
+        cpu: dict[str, list[float]] = {p: [] for p in presets}
         for r in range(a.repeats):
             for p in presets:
-                times[p].append(fit(p))
+                wall, c = fit(p)
+                times[p].append(wall)
+                cpu[p].append(c)
     steps = a.epochs * -(-len(y) // 32)
-    base = statistics.median(times["none-no-callback"])
+    base, cpu_base = statistics.median(times["none-no-callback"]), statistics.median(cpu["none-no-callback"])
     return {"backend": keras.backend.backend(), "keras": keras.__version__, "epochs": a.epochs, "steps": steps,
-            "repeats": a.repeats, "seconds": times,
+            "repeats": a.repeats, "seconds": times, "cpu_seconds": cpu,
             "step_ms": {p: 1000 * statistics.median(v) / steps for p, v in times.items()},
-            "overhead": {p: statistics.median(v) / base - 1 for p, v in times.items() if p != "none-no-callback"}}
+            "overhead": {p: statistics.median(v) / base - 1 for p, v in times.items() if p != "none-no-callback"},
+            "cpu_overhead": {p: statistics.median(v) / cpu_base - 1 for p, v in cpu.items() if p != "none-no-callback"}}
 
 
 def child(a, backend: str, *extra: str) -> dict:
@@ -111,8 +119,10 @@ def main():
         runs[backend] = child(a, backend)
         if not a.no_cold:
             cold = [child(a, backend, "--cold", p) for p in a.presets.split(",")]
-            runs[backend]["cold_seconds"] = {c["preset"]: c["seconds"] for c in cold}
-            runs[backend]["cold_overhead"] = {c["preset"]: c["cold_overhead"] for c in cold}
+            for k in ("seconds", "cpu_seconds"):
+                runs[backend][f"cold_{k}"] = {c["preset"]: c[k] for c in cold}
+            for k in ("cold_overhead", "cpu_cold_overhead"):
+                runs[backend][k] = {c["preset"]: c[k] for c in cold}
         out["load_average"][backend] = {"before": list(before), "after": list(os.getloadavg())}
         if a.out:   # after each backend: a long run on a loaded machine keeps what it measured
             with open(a.out, "w") as f:
@@ -122,9 +132,11 @@ def main():
         return
     for backend, r in runs.items():
         for p, v in r["seconds"].items():
-            extra = "" if p == "none-no-callback" else f"  overhead {100 * r['overhead'][p]:+.1f}%"
+            extra = "" if p == "none-no-callback" else (f"  overhead {100 * r['overhead'][p]:+.1f}% "
+                                                         f"(CPU {100 * r['cpu_overhead'][p]:+.1f}%)")
             if p in r.get("cold_overhead", {}):
-                extra += f", first fit in a process {100 * r['cold_overhead'][p]:+.1f}%"
+                extra += (f", first fit in a process {100 * r['cold_overhead'][p]:+.1f}% "
+                          f"(CPU {100 * r['cpu_cold_overhead'][p]:+.1f}%)")
             print(f"{backend:>10} {p:>17}: {statistics.median(v):7.2f} s per fit, {r['step_ms'][p]:.3f} ms per step"
                   f"{extra}")
 

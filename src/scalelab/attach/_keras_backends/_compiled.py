@@ -49,7 +49,7 @@ def signature(a) -> tuple:
     outside any configuration) only with itself (a weak reference: its later fits still share)."""
     model = a.model
     layers = list(model._flatten_layers(include_self=True, recursive=True))
-    own = (isinstance(model, keras.Sequential) or type(model).__name__ == "Functional") and all(
+    own = type(model).__module__ in ("keras.src.models.sequential", "keras.src.models.functional") and all(
         type(layer).__module__.startswith("keras.") and not isinstance(layer, keras.layers.Lambda) for layer in layers)
     reading = (a.onehot, a.from_logits, a.clip, a.fn, repr(sorted(a.fn_kwargs.items())), a.token_inputs,
                a.sigmoid_logits, None if a.softmax_layer is None else layers.index(a.softmax_layer),
@@ -69,9 +69,9 @@ def signature(a) -> tuple:
         with warnings.catch_warnings():   # Keras warns about functions it cannot serialize: those are keyed below
             warnings.simplefilter("ignore")
             config = json.dumps(numbered(model.get_config()), sort_keys=True, default=repr)
+        loss = model.loss if isinstance(model.loss, str) else weakref.ref(model.loss)   # a loss object: itself
     except Exception:   # noqa: BLE001 - a configuration that does not serialize: this model shares with itself only
         return ("model", weakref.ref(model), reading)
-    loss = model.loss if isinstance(model.loss, str) else id(model.loss)
     # the activations (and any function a layer calls) by identity: two lambdas serialize alike
     functions = tuple(getattr(layer, "activation", None) for layer in layers)
     return ("config", config, functions, loss, getattr(model, "_call_has_training_arg", True), reading)
