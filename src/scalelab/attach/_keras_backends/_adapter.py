@@ -48,6 +48,7 @@ class CompiledAdapter(KerasAdapter):
         self.ops = ops
         self._grads: dict[str, torch.Tensor] | None = None
         self._fused = None   # the last forward pass's (logits, targets, per-sample losses, their gradient)
+        self._structure = None
         self.sigmoid_logits = False   # set below: the backend's binary cross-entropy reads a sigmoid's logits
         if model.trainable_variables:
             super().__init__(model, skipped)
@@ -101,7 +102,7 @@ class CompiledAdapter(KerasAdapter):
         self._sigmoid_out = out if act is SIGMOID or act in self.ops.SIGMOID else None
 
     def bind(self) -> None:
-        """Read the layers and variables of the built model, and compile its computations."""
+        """Read the layers and variables of the built model (its computations compile when first run)."""
         self._describe()
         self.variables = [v for v, _ in self.layouts.values()]
         self.dtype = getattr(torch, keras.backend.standardize_dtype(self.model.trainable_variables[0].dtype))
