@@ -2,7 +2,8 @@
 backend at import): ``python keras_backend_worker.py OUT.json WORKDIR`` under KERAS_BACKEND=...
 
 Writes JSON: ``probes`` (every probe row of a short fit from fixed weights and batches, "full"
-preset, and of a raw-input fit, "cheap"), ``losses`` (Keras's reported epoch losses with and
+preset, and of a raw-input fit, "cheap"), ``sigmoid`` (a saturated sigmoid output's probe loss and
+Keras's own ``evaluate``), ``losses`` (Keras's reported epoch losses with and
 without the callback, and the callback's recorded ones; on TensorFlow also with XLA), ``seed000``
 (finding ids per input scaling of the seed-000 model on synthetic Fashion-like images); on
 TensorFlow and JAX also ``crash`` (issue 29's Keras crash matrix, tests/keras_crash_cases.py:
@@ -62,11 +63,6 @@ def rows(db, study):
 
 def probes(work):
     X, y = data()
-    clip = scalelab.keras.Diagnose("c", db=f"{work}/c.db", probes="none", verbose=False)
-    small_model().fit(X[:32], y[:32], epochs=1, callbacks=[clip], verbose=0)
-    store = Store(f"{work}/c.db")
-    spec_clip = store.trials(store.require_study("c")["id"])[0]["spec"]["loss"]["clip"]
-    store.close()
     d = scalelab.keras.Diagnose("p", db=f"{work}/p.db", probes="full", probe_data=(X, y), probe_batch=64,
                                 verbose=False)
     small_model().fit(X, y, epochs=1, batch_size=32, shuffle=False, callbacks=[d], verbose=0)
@@ -75,17 +71,79 @@ def probes(work):
     d = scalelab.keras.Diagnose("r", db=f"{work}/r.db", probes="cheap", probe_data=(Xr, yr), verbose=False)
     small_model().fit(Xr, yr, epochs=1, batch_size=32, shuffle=False, callbacks=[d], verbose=0)
     raw, _ = rows(f"{work}/r.db", "r")
+    store = Store(f"{work}/r.db")   # the clip the stored spec records (0 where the loss reads the logits)
+    spec_clip = store.trials(store.require_study("r")["id"])[0]["spec"]["loss"]["clip"]
+    store.close()
     return {"full": full, "raw": raw, "clip": spec_clip}
+
+
+def sigmoid(work):
+    """A saturated sigmoid output under binary cross-entropy, from fixed weights: the probes' loss at step 0
+    and Keras's own ``evaluate`` on the same rows and weights (the oracle: what the backend computes, clipped
+    to [1e-7, 1 - 1e-7] on torch and JAX, from the sigmoid's logits on TensorFlow)."""
+    rng = np.random.default_rng(2)
+    X = (rng.normal(size=(64, 4)) * 100).astype("float32")
+    y = ((X[:, 0] > 0) ^ (rng.random(64) < 0.25)).astype("float32")   # a quarter confidently wrong
+    keras.utils.set_random_seed(0)
+    m = keras.models.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    m.set_weights([np.array([[0.4], [0.0], [0.0], [0.0]]), np.zeros(1)])
+    m.compile(optimizer="adam", loss="binary_crossentropy")
+    keras_loss = float(m.evaluate(X, y, batch_size=64, verbose=0))
+    d = scalelab.keras.Diagnose("b", db=f"{work}/b.db", probes="cheap", probe_data=(X, y), probe_batch=64,
+                                verbose=False)
+    m.fit(X, y, epochs=1, batch_size=64, shuffle=False, callbacks=[d], verbose=0)
+    got, _ = rows(f"{work}/b.db", "b")
+    return {"keras": keras_loss, "probe": got["0|loss|probe_batch"], "zero_share": got["0|zero_grad|share"]}
+
+
+def sharing():
+    """Which models share the probes' compiled computations (``_compiled.signature``): pairs of models,
+    each pair's keys equal or not. Only a model built the same way may share; the probes' numbers on a
+    sharing model are checked against torch by ``probes`` (its raw-input model shares the full run's)."""
+    from scalelab.attach._keras_backends import adapter
+    from scalelab.attach._keras_backends._compiled import signature
+
+    def build(units=16, act="relu", loss="sparse_categorical_crossentropy", seed=0):
+        keras.utils.set_random_seed(seed)
+        m = keras.models.Sequential([keras.Input((8, 8)), keras.layers.Flatten(),
+                                     keras.layers.Dense(units, activation=act), keras.layers.Dense(3, activation="softmax")])
+        m.compile(optimizer="adam", loss=loss)
+        return m
+
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.h, self.o = keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3)
+
+        def call(self, x):
+            return self.o(self.h(keras.ops.reshape(x, (-1, 64))))
+
+    def sub():
+        m = Sub()
+        m.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m(np.zeros((1, 8, 8), "float32"))
+        return m
+
+    def key(m):
+        return signature(adapter(m))
+
+    one = sub()
+    pairs = {"the same build, other weights": (build(), build(seed=1)), "other units": (build(), build(units=17)),
+             "another activation": (build(), build(act="tanh")),
+             "two lambdas": (build(act=lambda z: z), build(act=lambda z: z)),
+             "another loss": (build(), build(loss="categorical_crossentropy")),
+             "a subclassed model and itself": (one, one), "two subclassed models": (sub(), sub())}
+    return {name: key(a) == key(b) for name, (a, b) in pairs.items()}
 
 
 def losses(work):
     X, y = data(n=200, seed=3)
     out = {}
     for jit in ["auto", True] if keras.backend.backend() == "tensorflow" else ["auto"]:
-        plain = small_model(weights=False, jit_compile=jit).fit(X, y, epochs=3, batch_size=32, verbose=0)
+        plain = small_model(weights=False, jit_compile=jit).fit(X, y, epochs=2, batch_size=32, verbose=0)
         study = f"l{jit}"
         d = scalelab.keras.Diagnose(study, db=f"{work}/l.db", probes="standard", verbose=False)
-        watched = small_model(weights=False, jit_compile=jit).fit(X, y, epochs=3, batch_size=32, callbacks=[d],
+        watched = small_model(weights=False, jit_compile=jit).fit(X, y, epochs=2, batch_size=32, callbacks=[d],
                                                                    verbose=0)
         out[str(jit)] = {"plain": plain.history["loss"], "watched": watched.history["loss"],
                          "recorded": rows(f"{work}/l.db", study)[1]}
@@ -129,11 +187,11 @@ def crash(work):
     return out
 
 
-# a check before the first step (output x loss) and a loop rule on the input scale, where TensorFlow's loss
-# differs (no clip). Not k13 yet: on TensorFlow its fixed twin is blamed (zero-gradient), a false finding: the
-# probes' binary cross-entropy clips a sigmoid output that TensorFlow's own loss reads as logits (open, see the
-# report of this change); each program costs ~7 s of CPU here.
-GALLERY = ["k01", "k08"]
+# a check before the first step (output x loss), a loop rule on the input scale, where TensorFlow's loss
+# differs (no clip), and a sigmoid output under binary cross-entropy (k13), whose logits TensorFlow's loss reads:
+# its fixed twin, confidently right, must not be blamed for clipped zero gradients TensorFlow does not have.
+# Each program costs ~7 s of CPU here.
+GALLERY = ["k01", "k08", "k13"]
 
 
 def gallery(work):
@@ -152,10 +210,11 @@ def gallery(work):
 
 def main():
     out, work = sys.argv[1], sys.argv[2]
-    result = {"backend": keras.backend.backend(), "probes": probes(work), "losses": losses(work),
-              "seed000": seed000(work)}
+    result = {"backend": keras.backend.backend(), "probes": probes(work), "sigmoid": sigmoid(work),
+              "losses": losses(work), "seed000": seed000(work)}
     t0 = time.process_time()
     if keras.backend.backend() != "torch":   # on torch both run in-process (test_attach_crash_matrix, test_diagnose_gallery)
+        result["sharing"] = sharing()
         result["crash"] = crash(work)
     t1 = time.process_time()
     if keras.backend.backend() == "tensorflow":   # Keras's default backend: the gallery's programs as written

@@ -191,6 +191,43 @@ def test_dead_units_on_both_sides(dead, fires):
         assert "'hidden'" in next(f.text for f in found if f.id == "dead-units")
 
 
+INPUT_SCALE_CHECK = {"id": "input-scale", "role": "cause", "text": "the inputs have RMS 100; fix: X = X / 255.0",
+                     "evidence": {"fired": "input_rms", "input_rms": 100.0}}
+
+
+def scaled_level(name: str, checks: list, logit_range: float, probe_loss: float = 9.0) -> LevelView:
+    spec = trial_spec("t", {}, {"loss": {"name": "crossentropy"}}, ProbesSpec(preset="none"))
+    v = LevelView(level={"case": name}, spec=spec, n_seeds=1, final_train_loss=0.5, envs=[{"checks": checks}])
+    v.series = {("logits", "median_range"): {0: np.array([logit_range]), 9: np.array([1.0])},
+                ("loss", "probe_batch"): {0: np.array([probe_loss])},
+                **{("logits", f"pred_share.{c}"): {0: np.array([0.1])} for c in range(10)}}
+    v.train_loss_by_seed, v.epochs_by_seed = [[0.5]], [[{"epoch": 1, "train_loss": 0.5}]]
+    return v
+
+
+@pytest.mark.parametrize("logit_range,fires", [(15.0, False), (17.0, True)])
+def test_input_scale_is_said_beside_other_levels_when_the_run_saturates_the_softmax(logit_range, fires):
+    """In a study of several levels the input-scale check is a cause only where the run shows its
+    consequence: the median logit range at the first probed step past -ln(float32 eps) = 15.94."""
+    from scalelab._explain import explain_views
+
+    raw, other = scaled_level("raw", [INPUT_SCALE_CHECK], logit_range), scaled_level("scaled", [], 40.0)
+    found = explain_views([raw, other], [raw])
+    got = [f for f in found if f.id == "input-scale"]
+    assert bool(got) == fires, [(f.id, f.text) for f in found]
+    if fires:
+        f = got[0]
+        assert f.role == "cause" and f.evidence["fired"] == "median_logit_range"
+        assert f.evidence["median_logit_range"] == 17.0 and f.evidence["ln_k"] == pytest.approx(math.log(10))
+        assert "median logit range on the probe batch is 17" in f.text and "probe loss is 9.0" in f.text
+        assert f.text.index("this run shows it") < f.text.index("fix: X = X / 255.0")
+    # a saturated softmax without the check (the inputs at unit scale) is not blamed on the input scale
+    assert "input-scale" not in ids(explain_views([raw, other], [other]))
+    # alone (a study of one level) the check is said whatever the run shows, as before any rule compares
+    alone = scaled_level("raw", [INPUT_SCALE_CHECK], logit_range)
+    assert "input-scale" in ids(run_rules(alone, alone))
+
+
 def test_unsupported_keras_backend_is_one_line(tmp_path):
     import subprocess
     import sys

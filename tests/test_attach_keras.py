@@ -75,6 +75,42 @@ def test_clipped_loss_and_zero_gradient_share_against_keras(tmp_path):
     assert rows[(0, "zero_grad", "share")] == pytest.approx(clipped, abs=1.5 / len(y))
 
 
+def test_input_scale_is_named_where_the_run_shows_it(tmp_path):
+    """Planted on both sides, on real Keras: raw 0..255 inputs with Keras's default initialization
+    saturate the softmax before the first step, so beside other levels the input-scale check is
+    named, quoting the median logit range (here against the logits computed in numpy from the
+    model's initial weights); the same raw inputs with a first kernel 255x smaller start at
+    unit-scale logits: the check fired but the run does not show it, so it is not named; /255
+    inputs: no check at all."""
+    from scalelab._explain import explain
+
+    X, y = data(n=192)
+    db = tmp_path / "s.db"
+    expected = {}
+    for name, scale, shrink in (("raw", 1.0, 1.0), ("raw-small-init", 1.0, 1 / 255), ("scaled", 1 / 255, 1.0)):
+        model = seed_model()
+        model.build((None, 8, 8))
+        W1, b1, W2, b2 = model.get_weights()
+        model.set_weights([W1 * shrink, b1, W2, b2])
+        x = (X * scale).reshape(len(X), -1).astype("float64")
+        z = np.maximum(x @ (W1 * shrink) + b1, 0) @ W2 + b2
+        expected[name] = float(np.median(z.max(1) - z.min(1)))
+        d = scalelab.keras.Diagnose("s", db=str(db), level={"case": name}, probe_data=(X * scale, y), verbose=False)
+        model.fit(X * scale, y, epochs=1, batch_size=32, callbacks=[d], verbose=0)
+    assert expected["raw"] > 16 > expected["raw-small-init"]   # the planted cases sit either side of 15.9
+    store = Store(db)
+    checks = {t["level"]["case"]: [c["id"] for c in t["env"]["checks"]] for t in store.trials(store.require_study("s")["id"])}
+    assert "input-scale" in checks["raw"] and "input-scale" in checks["raw-small-init"]
+    assert "input-scale" not in checks["scaled"]
+    found = {}
+    for f in explain(store, "s"):
+        found.setdefault(f.level["case"], {})[f.id] = f
+    f = found["raw"]["input-scale"]
+    assert f.role == "cause" and f.evidence["median_logit_range"] == pytest.approx(expected["raw"], rel=1e-4)
+    assert f"median logit range on the probe batch is {expected['raw']:.0f}" in f.text
+    assert "input-scale" not in found["raw-small-init"] and "input-scale" not in found["scaled"]
+
+
 def level_ids(findings_text: str) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for line in findings_text.splitlines():
@@ -103,9 +139,14 @@ def test_keras_example_names_the_builtin_studys_mechanisms(tmp_path):
     # class-collapse is a majority-of-seeds verdict that varies by seed at this size (raw pixels: 3, 2 and 1
     # classes cover 95% in the built-in's three seeds); the one Keras run is compared on its number instead
     seedwise = {"class-collapse"}
-    assert {k: v - seedwise for k, v in got.items()} == {k: v - seedwise for k, v in want.items()}, \
+    # input-scale: the check a watched run makes on the user's arrays before training, named at the raw level as
+    # the root cause (the clipped zero gradient its consequence); the built-in study makes no such check
+    checks = {"input-scale"}
+    assert {k: v - seedwise - checks for k, v in got.items()} == {k: v - seedwise for k, v in want.items()}, \
         (ours.stdout, theirs.stdout)
-    assert {"clipped-zero-gradient"} <= got["input.scale=1"] and "small-first-layer-step" in got["input.scale=1/1000"]
+    assert {"clipped-zero-gradient", "input-scale"} <= got["input.scale=1"]
+    assert "small-first-layer-step" in got["input.scale=1/1000"]
+    assert all("input-scale" not in got[k] for k in ("input.scale=1/255", "input.scale=1/1000"))
     assert classes_for_95(ex_db, "keras-fashion-mnist", "1") <= 3 < 8 <= classes_for_95(ex_db, "keras-fashion-mnist",
                                                                                           "1/255")
     assert classes_for_95(ref_db, "input-scaling", "1") <= 3

@@ -5,7 +5,9 @@ added, run on Keras's default backend (KERAS_BACKEND unset: TensorFlow) on cut-d
 On TensorFlow Keras computes the probability cross-entropy of a softmax output from the softmax's
 own logits: nothing is clipped (the seed-000 author's loss of 13 came from a clipped loss, which
 Keras 3 computes on JAX and torch; see test_keras_backends). The runs here must say so: the
-stored loss is a cross-entropy of logits with no clip, and no clipped zero gradient is claimed.
+stored loss is a cross-entropy of logits with no clip, and no clipped zero gradient is claimed;
+the root cause is named all the same: the raw pixels' input scale, with the saturated softmax the
+run starts with.
 """
 
 import importlib.util
@@ -69,12 +71,18 @@ def test_seed000_on_tensorflow_stores_all_three_scalings_and_claims_no_clip(runs
     out = ok(runs, "000")
     for level in ("1/255", "1", "1/1000"):
         assert f"scalelab: seed-000 / input.scale={level} seed 0" in out, out
+    # what the raw run's callback printed when its fit ended: the input scale, as the cause, with its numbers
+    printed = out.split("scalelab: seed-000 / input.scale=1 seed 0")[1].split("scalelab: seed-000 /")[0]
+    assert "- [input-scale] at input.scale=1, before training: the inputs have RMS" in printed, printed
+    assert "the median logit range on the probe batch is" in printed, printed
     text = explain(runs[0] / "000" / "scalelab.db", "seed-000")
     assert all(f"at input.scale={level}" in text for level in ("1/255", "1", "1/1000")), text
     assert "clipped-zero-gradient" not in text, text
     store = Store(runs[0] / "000" / "scalelab.db")
     found = explain_findings(store, "seed-000")
-    assert [f.id for f in found if f.role == "cause" and f.level == {"input.scale": "1/255"}] == [], text
+    causes = {level: [f.id for f in found if f.role == "cause" and f.level == {"input.scale": level}]
+              for level in ("1/255", "1", "1/1000")}
+    assert causes == {"1/255": [], "1": ["input-scale"], "1/1000": []}, text
     for t in store.trials(store.require_study("seed-000")["id"]):
         assert t["spec"]["loss"] == {"name": "crossentropy", "from_logits": True, "clip": 0.0}
         assert t["env"]["watched"] == "keras"

@@ -14,6 +14,7 @@ from ._model import ModelDesc
 from ._view import LayerInfo, flat_tap
 
 SOFTMAX = keras.activations.softmax
+SIGMOID = keras.activations.sigmoid
 LINEAR = keras.activations.linear
 
 
@@ -26,6 +27,14 @@ class KerasAdapter:
     """A built Keras 3 model on the torch backend, as the step view needs it (M = 1)."""
 
     framework = "keras"
+    # a sigmoid output read as its logits, where the backend's binary cross-entropy reads them (TensorFlow:
+    # see _keras_backends); here the loss clips the sigmoid's probabilities, so the view reads them
+    sigmoid_layer = None
+
+    @property
+    def logits_layer(self):
+        """The output layer whose pre-activation (logits) the view reads as the model's output."""
+        return self.softmax_layer if self.softmax_layer is not None else self.sigmoid_layer
 
     def __init__(self, model, skipped: list | None = None):
         self.model = model
@@ -136,7 +145,7 @@ class KerasAdapter:
         if not keras.ops.is_tensor(out):
             raise ValueError("scalelab.keras.Diagnose: one output tensor is supported; this model returns "
                              f"{type(out).__name__}")
-        out = seen.pop("logits", out) if self.softmax_layer is not None else out
+        out = seen.pop("logits", out) if self.logits_layer is not None else out
         return keras.ops.reshape(out, (-1, out.shape[-1]))
 
     def _tap(self, taps: dict):
@@ -153,7 +162,7 @@ class KerasAdapter:
 
         for layer in self.leaves:
             kind, i = self.tap_of.get(id(layer), (None, -1))
-            is_out = layer is self.softmax_layer
+            is_out = layer is self.logits_layer
             conv = self.layers and any(li.kind == "conv" and li.index == i for li in self.layers)
             call = layer.call
 
@@ -171,12 +180,15 @@ class KerasAdapter:
             undo.append(lambda _layer=layer: object.__delattr__(_layer, "call"))
             act = getattr(layer, "activation", None)
             if kind == "pre" and act is not None:
-                def act_tap(z, _act=act, _i=i, _out=is_out, _conv=conv):
+                # a softmax output's activation is not tapped (the logits are); a sigmoid output's is, as before
+                keep = (not is_out or layer is not self.softmax_layer) and act is not LINEAR
+
+                def act_tap(z, _act=act, _i=i, _out=is_out, _conv=conv, _keep=keep):
                     put(f"pre{_i}", z, _conv)
                     if _out:
                         taps["logits"] = z
                     a = _act(z)
-                    if not _out and _act is not LINEAR:
+                    if _keep:
                         put(f"act{_i}", a, _conv)
                     return a
                 object.__setattr__(layer, "activation", act_tap)
@@ -198,7 +210,7 @@ class KerasAdapter:
             raise ValueError("no single loss to differentiate")
         from keras.src.losses.loss import squeeze_or_expand_to_same_rank
 
-        pred = SOFTMAX(out) if self.softmax_layer is not None else out
+        pred = self.model_output(out)
         # keras.ops: the same code on every backend (torch tensors here, TensorFlow or JAX arrays in _keras_backends)
         target = keras.ops.one_hot(y, out.shape[-1], dtype=out.dtype) if self.onehot else y
         target, pred = squeeze_or_expand_to_same_rank(target, pred)
@@ -206,8 +218,10 @@ class KerasAdapter:
         return keras.ops.mean(keras.ops.reshape(per, (out.shape[0], -1)), 1) if len(per.shape) > 1 else per
 
     def model_output(self, out) -> torch.Tensor:
-        """What the model returns (its softmax, where the view reads the logits)."""
-        return SOFTMAX(out) if self.softmax_layer is not None else out
+        """What the model returns (its softmax or sigmoid, where the view reads the logits)."""
+        if self.softmax_layer is not None:
+            return SOFTMAX(out)
+        return SIGMOID(out) if self.sigmoid_layer is not None else out
 
     # -- the model as the user wrote it (checks, one-run records, `scalelab show`)
 

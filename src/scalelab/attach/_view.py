@@ -208,6 +208,9 @@ class AttachedView:
         return self.a.loss_per_sample(out[0], y[0]).unsqueeze(0)
 
     def per_sample(self, params, x, y, taps: dict | None = None):
+        if hasattr(self.a, "per_sample"):   # Keras on TensorFlow or JAX: the logits and the losses in one call
+            per, out = self.a.per_sample(params, x[0], y[0], taps)
+            return per.unsqueeze(0), out.unsqueeze(0)
         out = self.forward(params, x, taps)
         return self.loss_per_sample(out, y), out
 

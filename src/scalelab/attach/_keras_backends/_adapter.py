@@ -2,8 +2,8 @@
 the backend and are offered to the probes as torch ``autograd.Function`` s.
 
 Each computation is a pure function of the backend's arrays (the weights, the other
-variables' values, the batch), compiled once per shape where the backend compiles
-(``jax.jit``; TensorFlow runs it eagerly): Keras's own ``stateless_call`` with the taps,
+variables' values, the batch), compiled once per model structure and shape where the backend
+compiles (``jax.jit``, see ``_compiled``; TensorFlow runs it eagerly): Keras's own ``stateless_call`` with the taps,
 Keras's loss function, and their derivatives by the backend's autodiff. A Function converts
 its torch inputs to arrays (copies), calls it and returns torch tensors; its backward pass
 is the backend's vector-Jacobian product. The training objective (mean loss over a batch)
@@ -20,17 +20,23 @@ import keras
 import numpy as np
 import torch
 
-from .._keras_adapter import SOFTMAX, KerasAdapter, leaf_layers
+from .._keras_adapter import SIGMOID, KerasAdapter, leaf_layers
+from ._compiled import (Structure, activation_loss, compiled, forward, forward_and_loss, logits_vjp, loss_and_grad,
+                        objective_grad, objective_hvp, signature, training_grad)
+
+_clips: dict = {}   # what a loss does at a saturated output, per loss and backend: asked once per process
 
 
 def to_torch(a) -> torch.Tensor:
     """A concrete array of Keras's backend as a torch tensor of its own (a copy: JAX reuses
     the buffers it donates to the next step)."""
-    return torch.from_numpy(np.array(keras.ops.convert_to_numpy(a)))
+    return torch.from_numpy(np.array(a))   # one copy (keras.ops.convert_to_numpy would add a second)
 
 
 def to_array(t: torch.Tensor):
-    return keras.ops.convert_to_tensor(t.detach().cpu().numpy())
+    from . import ops
+
+    return ops().array(t.detach().cpu().numpy())
 
 
 class CompiledAdapter(KerasAdapter):
@@ -41,6 +47,9 @@ class CompiledAdapter(KerasAdapter):
     def __init__(self, model, ops, skipped: list | None = None):
         self.ops = ops
         self._grads: dict[str, torch.Tensor] | None = None
+        self._fused = None   # the last forward pass's (logits, targets, per-sample losses, their gradient)
+        self._structure = None
+        self.sigmoid_logits = False   # set below: the backend's binary cross-entropy reads a sigmoid's logits
         if model.trainable_variables:
             super().__init__(model, skipped)
             self.bind()
@@ -54,40 +63,66 @@ class CompiledAdapter(KerasAdapter):
         if self.clip and self.softmax_layer is not None and not self._loss_clips():
             # what the loss is, in the spec's terms: a cross-entropy of the logits, not clipped
             self.clip, self.from_logits = 0.0, True
+        if (self._sigmoid_out is not None and self.loss_name == "binary_crossentropy" and not self.from_logits
+                and not self._loss_clips(sigmoid=True)):
+            self.sigmoid_logits = True   # the view reads the sigmoid's logits, the loss takes them as Keras's does
 
-    def _loss_clips(self) -> bool:
-        """Whether Keras's probability cross-entropy clips a softmax output on this backend. On
-        TensorFlow it does not: Keras computes it from the softmax's own logits (a saturated
-        softmax keeps a finite loss and a nonzero gradient), so there is no clip to report."""
-        logits = keras.ops.convert_to_tensor(np.array([[0.0, 60.0]], dtype="float32"))
-        target = np.array([[1.0, 0.0]] if self.onehot else [0], dtype="float32" if self.onehot else "int32")
-        per = float(keras.ops.convert_to_numpy(self.fn(target, SOFTMAX(logits), **self.fn_kwargs)).reshape(-1)[0])
-        return per < (60.0 - math.log(self.clip)) / 2   # halfway: clipped gives -log(eps) (16.1 at 1e-7), logits 60
+    @property
+    def sigmoid_layer(self):
+        return self._sigmoid_out if self.sigmoid_logits else None
+
+    def _loss_clips(self, sigmoid: bool = False) -> bool:
+        """Whether Keras's probability cross-entropy clips a softmax (binary: a sigmoid) output on
+        this backend. On TensorFlow it does not: Keras computes it from the activation's own logits
+        (a saturated output keeps a finite loss and a nonzero gradient), so there is no clip to report."""
+        eps = float(keras.config.epsilon())
+        key = (self.fn, tuple(sorted(self.fn_kwargs.items())), sigmoid)
+        if (self.ops.__name__, key, self.onehot, eps) not in _clips:
+            if sigmoid:   # the true class 1 at logit -60
+                logits, target = np.array([[-60.0]], dtype="float32"), np.array([[1.0]], dtype="float32")
+            else:         # the true class 0 at logit 60 below the other
+                logits = np.array([[0.0, 60.0]], dtype="float32")
+                target = np.array([[1.0, 0.0]] if self.onehot else [0], dtype="float32" if self.onehot else "int32")
+            per = compiled(self.ops, activation_loss)(key, *map(self.ops.array, (logits, target)))
+            # halfway: clipped gives -log(eps) (16.1 at 1e-7), from the logits 60
+            _clips[self.ops.__name__, key, self.onehot, eps] = float(
+                keras.ops.convert_to_numpy(per).reshape(-1)[0]) < (60.0 - math.log(eps)) / 2
+        return _clips[self.ops.__name__, key, self.onehot, eps]
 
     def _describe(self) -> None:
         super()._describe()
         out = self.leaves[-1] if self.leaves else None
-        if self.softmax_layer is None and getattr(out, "activation", None) in self.ops.SOFTMAX:
+        act = getattr(out, "activation", None)
+        if self.softmax_layer is None and act in self.ops.SOFTMAX:
             # the backend's own softmax as the output activation (tf.nn.softmax): read as Keras's
             # (TensorFlow's compiled loss takes its logits as it takes those of Keras's softmax)
             self.softmax_layer = out
+        # a sigmoid output (Keras's or the backend's, fused or a layer of its own): the view reads its logits
+        # where the backend's binary cross-entropy does (decided in __init__, by asking the loss)
+        self._sigmoid_out = out if act is SIGMOID or act in self.ops.SIGMOID else None
 
     def bind(self) -> None:
-        """Read the layers and variables of the built model, and compile its computations."""
+        """Read the layers and variables of the built model (its computations compile when first run)."""
         self._describe()
         self.variables = [v for v, _ in self.layouts.values()]
         self.dtype = getattr(torch, keras.backend.standardize_dtype(self.model.trainable_variables[0].dtype))
-        ops, loss = self.ops, self._loss_arrays
-        self._forward = ops.jit(self._logits_and_taps)
-        self._logits_vjp = ops.jit(lambda p, nt, x, g: ops.vjp(lambda q: self._logits_and_taps(q, nt, x)[0], p, g))
-        # the per-sample losses and the gradient of their sum in one call: a sample's loss depends on its own
-        # output row only, so any vector-Jacobian product is that gradient's rows scaled (_Loss.backward)
-        self._loss_and_grad = ops.jit(
-            lambda o, y: (loss(o, y), ops.value_and_grad(lambda q: keras.ops.sum(loss(q[0], y)), [o])[1][0]))
-        self._objective_grad = ops.jit(lambda p, nt, x, y: ops.value_and_grad(lambda q: self._objective(q, nt, x, y), p))
-        self._objective_hvp = ops.jit(lambda p, v, nt, x, y: ops.hvp(lambda q: self._objective(q, nt, x, y), p, v))
-        self._training_grad = ops.jit(
-            lambda p, nt, mv, x, y, sw: ops.value_and_grad(lambda q: training_loss(self.model, q, nt, mv, x, y, sw), p))
+        self._structure = None   # read when first run: the model as built and the loss as this adapter reads them
+
+    def run(self, fn, *args):
+        """One of ``_compiled``'s computations on this model: compiled once per structure and shape."""
+        if self._structure is None:
+            self._structure = Structure(self, signature(self))
+        return compiled(self.ops, fn)(self._structure, *args)
+
+    def model_output(self, out):
+        """The model's output from the logits the view reads. In the loss (a backend array) by Keras's own
+        activation, whose logits TensorFlow's cross-entropy reads; for the trained model's predictions (a
+        torch tensor) by torch's (JAX would compile each of its ops on first use)."""
+        if not isinstance(out, torch.Tensor):
+            return super().model_output(out)
+        if self.softmax_layer is not None:
+            return torch.softmax(out, -1)
+        return torch.sigmoid(out) if self.sigmoid_layer is not None else out
 
     # -- values across the boundary
 
@@ -96,8 +131,7 @@ class CompiledAdapter(KerasAdapter):
 
     def arrays(self, params) -> list:
         """View-layout torch parameters (in ``layouts`` order) as arrays of the variables' shapes."""
-        return [keras.ops.convert_to_tensor(p.detach().cpu().numpy().reshape(v.shape))
-                for p, v in zip(params, self.variables)]
+        return [self.ops.array(p.detach().cpu().numpy().reshape(v.shape)) for p, v in zip(params, self.variables)]
 
     def tensors(self, arrays, like) -> list[torch.Tensor]:
         return [to_torch(a).reshape(p.shape).to(p.dtype) for a, p in zip(arrays, like)]
@@ -129,8 +163,8 @@ class CompiledAdapter(KerasAdapter):
         included) and the same random state (a dropout mask equal to the step's), nothing assigned."""
         model = self.model
         x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
-        _, grads = self._training_grad([v.value for v in model.trainable_variables], self.non_trainable(),
-                                       [v.value for v in model.metrics_variables], x, y, sw)
+        _, grads = self.run(training_grad, [v.value for v in model.trainable_variables], self.non_trainable(),
+                            [v.value for v in model.metrics_variables], x, y, sw)
         by_id = {id(v): g for v, g in zip(model.trainable_variables, grads)}
         self._grads = {k: self.to_view(to_torch(by_id[id(v)]), lay) for k, (v, lay) in self.layouts.items()}
 
@@ -148,7 +182,13 @@ class CompiledAdapter(KerasAdapter):
     # -- the model, its loss and the objective, differentiable in torch
 
     def forward(self, params, x, taps=None) -> torch.Tensor:
-        return _Model.apply(self, taps, x, *[params[k] for k in self.layouts])
+        return _Model.apply(self, taps, x, None, *[params[k] for k in self.layouts])
+
+    def per_sample(self, params, x, y, taps=None):
+        """The per-sample losses and the logits, from one backend call (``forward_and_loss``); the losses'
+        gradient is kept for :class:`_Loss` on those very logits (the zero-gradient probe asks for it)."""
+        out = _Model.apply(self, taps, x, y, *[params[k] for k in self.layouts])
+        return self.loss_per_sample(out, y), out
 
     def loss_per_sample(self, out, y) -> torch.Tensor:
         return _Loss.apply(self, y, out)
@@ -159,39 +199,29 @@ class CompiledAdapter(KerasAdapter):
                                 *[params[k] for k in self.layouts])
 
 
-def training_loss(model, trainable, non_trainable, metrics, x, y, sample_weight):
-    """Keras's training loss of a batch, stateless: what ``train_step`` differentiates
-    (the compiled loss plus the model's losses), on the given variable values."""
-    kwargs = {"training": True} if getattr(model, "_call_has_training_arg", True) else {}
-    y_pred, _, losses = model.stateless_call(trainable, non_trainable, x, return_losses=True, **kwargs)
-    if losses:   # the forward pass's own losses (activity regularization), as Keras's JAX step passes them
-        model._losses_override = losses
-    try:
-        loss, _ = model.stateless_compute_loss(trainable, non_trainable, metrics, x=x, y=y, y_pred=y_pred,
-                                               sample_weight=sample_weight, training=True)
-    finally:
-        if losses:
-            model._losses_override = []
-    return loss
-
-
 class _Model(torch.autograd.Function):
     """The model's logits on the probe rows; the taps filled in the same pass."""
 
     @staticmethod
-    def forward(ctx, a, taps, x, *params):
+    def forward(ctx, a, taps, x, y, *params):
         ctx.a, ctx.args = a, (a.non_trainable(), to_array(x))
-        out, raw = a._forward(a.arrays(params), *ctx.args)
+        if y is None:
+            out, raw = a.run(forward, a.arrays(params), *ctx.args)
+        else:
+            out, raw, per, grad = a.run(forward_and_loss, a.arrays(params), *ctx.args, to_array(y))
         if taps is not None:
             taps.update({k: to_torch(t) for k, t in raw.items()})
         ctx.save_for_backward(*params)
-        return to_torch(out).to(a.dtype)
+        out = to_torch(out).to(a.dtype)
+        if y is not None:
+            a._fused = (out, y, to_torch(per).to(out.dtype), to_torch(grad).to(out.dtype))
+        return out
 
     @staticmethod
     def backward(ctx, g):
         a, params = ctx.a, ctx.saved_tensors
-        grads = a._logits_vjp(a.arrays(params), *ctx.args, to_array(g))
-        return (None, None, None, *a.tensors(grads, params))
+        grads = a.run(logits_vjp, a.arrays(params), *ctx.args, to_array(g))
+        return (None, None, None, None, *a.tensors(grads, params))
 
 
 class _Loss(torch.autograd.Function):
@@ -199,7 +229,11 @@ class _Loss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a, y, out):
-        per, grad = a._loss_and_grad(to_array(out), to_array(y))
+        hit = a._fused
+        if hit is not None and hit[0].shape == out.shape and torch.equal(hit[0], out) and torch.equal(hit[1], y):
+            ctx.grad = hit[3]
+            return hit[2].clone()
+        per, grad = a.run(loss_and_grad, to_array(out), to_array(y))
         ctx.grad = to_torch(grad).to(out.dtype)
         return to_torch(per).to(out.dtype)
 
@@ -215,7 +249,7 @@ class _Objective(torch.autograd.Function):
     def forward(ctx, a, args, *params):
         ctx.a, ctx.args = a, args
         ctx.save_for_backward(*params)
-        value, _ = a._objective_grad(a.arrays(params), *args)
+        value, _ = a.run(objective_grad, a.arrays(params), *args)
         return to_torch(value).to(a.dtype)
 
     @staticmethod
@@ -228,7 +262,7 @@ class _Gradient(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a, args, g, *params):
-        _, grads = a._objective_grad(a.arrays(params), *args)
+        _, grads = a.run(objective_grad, a.arrays(params), *args)
         grads = a.tensors(grads, params)
         ctx.a, ctx.args, ctx.grads = a, args, grads
         ctx.save_for_backward(g, *params)
@@ -238,6 +272,6 @@ class _Gradient(torch.autograd.Function):
     def backward(ctx, *vs):
         a, (g, *params) = ctx.a, ctx.saved_tensors
         vs = [torch.zeros_like(p) if v is None else v for v, p in zip(vs, params)]
-        hv = a.tensors(a._objective_hvp(a.arrays(params), a.arrays(vs), *ctx.args), params)
+        hv = a.tensors(a.run(objective_hvp, a.arrays(params), a.arrays(vs), *ctx.args), params)
         d_g = sum((gr * v).sum() for gr, v in zip(ctx.grads, vs))
         return (None, None, d_g.reshape(g.shape).to(g.dtype), *[g * h for h in hv])

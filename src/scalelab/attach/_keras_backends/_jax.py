@@ -17,11 +17,20 @@ import numpy as np
 
 
 SOFTMAX = (jax.nn.softmax,)   # the backend's softmax functions a model may use as its output activation
+SIGMOID = (jax.nn.sigmoid,)   # and its sigmoid functions
 
 
 def jit(f):
-    """Compiled once per input shape (JAX's eager ops would each compile on first use)."""
-    return jax.jit(f)
+    """``f(structure, *arrays)`` compiled once per structure and input shapes (JAX's eager ops would each
+    compile on first use, slower still); see ``_compiled``."""
+    from ._compiled import COMPILER_OPTIONS
+
+    return jax.jit(f, static_argnums=0, compiler_options=COMPILER_OPTIONS)
+
+
+def array(a):
+    """A numpy array as a JAX array (a transfer: ``jnp.asarray`` would compile a copy per shape)."""
+    return jax.device_put(a)
 
 
 def value_and_grad(f, primals):

@@ -14,11 +14,16 @@ ZERO = tf.UnconnectedGradients.ZERO
 
 
 SOFTMAX = (tf.nn.softmax,)   # the backend's softmax functions a model may use as its output activation
+SIGMOID = (tf.nn.sigmoid,)   # and its sigmoid functions
 
 
 def jit(f):
     """TensorFlow runs the probes' computations eagerly (no tracing: a few small ops per probe step)."""
     return f
+
+
+def array(a):
+    return tf.convert_to_tensor(a)
 
 
 def value_and_grad(f, primals):
