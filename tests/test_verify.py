@@ -217,3 +217,40 @@ def test_two_causes_whose_remedies_lead_to_one_run_are_both_read(tmp_path):
     assert set(recs) == {16, 32}
     assert recs[16]["after_by_seed"] == recs[32]["after_by_seed"]   # the one run both remedies lead to
     assert recs[16]["before_by_seed"] != recs[32]["before_by_seed"]
+
+
+def _arm(loss: str, rows: list[tuple[float, float]], target: str = "none"):
+    """A stored arm as the reader sees it: seeds 0..n-1, each with its final train loss and
+    validation minFDE₂₀ (what every trajectory head stores)."""
+    from scalelab._store._levels import LevelRecord, TrialRecord
+
+    spec = {"loss": {"name": loss}, "target": {"transform": target}}
+    return LevelRecord({"arm": loss}, [TrialRecord(dict(seed=i, status="done", spec=spec),
+                                                   [dict(epoch=1, train_loss=tl, val_min_fde_20=fde)])
+                                       for i, (tl, fde) in enumerate(rows)])
+
+
+def test_a_remedy_that_changes_the_loss_is_judged_on_a_loss_free_metric():
+    """mode-averaging's remedy swaps trajectory_mse for mdn_nll: the two losses' values do not
+    compare (an NLL can be larger, or negative, for a better model). Planted both sides: a
+    mixture head whose NLL is *larger* than the MSE but whose best-of-20 final positions are closer to
+    the truth helps; one whose NLL is *lower* but whose futures are farther does not; the
+    metric named is minFDE₂₀ either way. The same loss on both arms still reads the loss."""
+    from scalelab._verify_read import level_effect
+
+    mse = _arm("trajectory_mse", [(1.0, 20.0), (1.1, 21.0), (0.9, 19.5), (1.0, 20.5), (1.05, 20.2)])
+    better = _arm("mdn_nll", [(3.0, 15.0), (3.2, 15.5), (2.9, 14.8), (3.1, 16.0), (3.0, 15.1)])
+    worse = _arm("mdn_nll", [(-2.0, 25.0), (-2.1, 26.0), (-1.9, 24.5), (-2.0, 25.5), (-2.2, 25.2)])
+    label, eff = level_effect(mse, better)
+    assert label.startswith("validation minFDE₂₀") and "losses do not compare" in label
+    assert eff["helps"] and eff["seeds_improved"] == 5
+    assert eff["before"] == pytest.approx(np.mean([20.0, 21.0, 19.5, 20.5, 20.2]))
+    assert eff["after"] == pytest.approx(np.mean([15.0, 15.5, 14.8, 16.0, 15.1]))
+    label, eff = level_effect(mse, worse)
+    assert label.startswith("validation minFDE₂₀") and not eff["helps"] and eff["seeds_improved"] == 0
+    # standardized targets change the loss's units too: judged on minFDE₂₀, in the data's units
+    label, eff = level_effect(mse, _arm("trajectory_mse", [(0.01, 21.0)] * 5, target="standardize"))
+    assert label.startswith("validation minFDE₂₀") and not eff["helps"]
+    # the same loss on both arms: its own value compares
+    label, eff = level_effect(mse, _arm("trajectory_mse", [(0.5, 30.0)] * 5))
+    assert label == "final train loss" and eff["helps"]
