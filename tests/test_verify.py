@@ -254,3 +254,32 @@ def test_a_remedy_that_changes_the_loss_is_judged_on_a_loss_free_metric():
     # the same loss on both arms: its own value compares
     label, eff = level_effect(mse, _arm("trajectory_mse", [(0.5, 30.0)] * 5))
     assert label == "final train loss" and eff["helps"]
+
+
+def test_watched_arms_are_scored_by_accuracy_on_class_targets_whatever_the_loss():
+    """A regression loss on class indicators (gallery k05: softmax + MSE on multi-hot tags) is a
+    classification: scored by accuracy (each tag thresholded at 0.5), not R²; real-valued
+    targets under MSE by R²; the labels-from-zero copy's classes read back in the user's labels.
+    Oracle: scikit-learn's accuracy_score and r2_score."""
+    from sklearn.metrics import accuracy_score, r2_score
+
+    from scalelab.attach._verify_watched import final_scores, is_classification
+
+    rng = np.random.default_rng(0)
+    tags = (rng.random((50, 4)) > 0.5).astype("float32")
+    pred = tags + rng.normal(0, 0.4, tags.shape)
+    assert is_classification(tags, {"loss": "mse"})
+    row: dict = {}
+    final_scores(row, pred, tags, {}, {"loss": "mse"})
+    assert set(row) == {"train_acc"}
+    assert row["train_acc"] == pytest.approx(accuracy_score(tags.reshape(-1), (pred > 0.5).reshape(-1)))
+    y = rng.normal(3, 2, (50, 1))
+    assert not is_classification(y, {"loss": "mse"})
+    noisy, row = y + rng.normal(0, 1, y.shape), {}
+    final_scores(row, noisy, y, {}, {"loss": "mse"})
+    assert set(row) == {"train_r2"} and row["train_r2"] == pytest.approx(r2_score(y, noisy))
+    labels = rng.integers(1, 4, 50)                      # labels 1..3; the copy trained on 0..2
+    logits = rng.normal(0, 1, (50, 3))
+    row = {}
+    final_scores(row, logits, labels, {"label_offset": 1}, {"loss": "sparse_categorical_crossentropy"})
+    assert row["train_acc"] == pytest.approx(accuracy_score(labels - 1, logits.argmax(1)))

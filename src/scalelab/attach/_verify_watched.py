@@ -30,6 +30,19 @@ def seeds_from_env(verify) -> int:
     return n
 
 
+def is_classification(y: np.ndarray, desc: dict) -> bool:
+    """Class targets: a classification loss, or targets that are all 0 or 1 (binary labels,
+    one-hot or multi-hot rows) whatever the loss: a regression loss on class indicators (MSE
+    on tags) is still a classification, its arms judged by accuracy, not by R²."""
+    from ._model import REGRESSION_LOSSES
+
+    if desc.get("loss") not in REGRESSION_LOSSES:
+        return True
+    yf = np.asarray(y, dtype=np.float64)
+    yf = yf[np.isfinite(yf)]
+    return bool(yf.size) and bool(np.all((yf == 0) | (yf == 1)))
+
+
 def data_facts(x: np.ndarray, y: np.ndarray, classification: bool) -> dict:
     xf = np.asarray(x, dtype=np.float64)
     fin = xf[np.isfinite(xf)]
@@ -70,7 +83,8 @@ def changed_data(r: Remedy, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, n
         undo = dict(mean=float(yf.mean()), std=float(yf.std()) or 1.0)
         y = (yf - undo["mean"]) / undo["std"]
     elif what == "labels_from_zero":
-        y = y - np.nanmin(y)
+        undo = dict(label_offset=np.nanmin(y))   # the copy's class c is the user's label c + offset
+        y = y - undo["label_offset"]
     return x, y, undo
 
 
@@ -83,21 +97,23 @@ def train_r2(pred: np.ndarray, y: np.ndarray) -> float:
 
 
 def final_scores(row: dict, pred: np.ndarray, y: np.ndarray, undo: dict, desc: dict) -> None:
-    """The final epoch's accuracy (classification) or R² in the targets' own units (regression)
-    on the data trained on: what arms compare by when a remedy changes the loss or the units."""
-    from ._model import REGRESSION_LOSSES
-
+    """The final epoch's accuracy (classification, see :func:`is_classification`) or R² in the
+    targets' own units (regression) on the data trained on: what arms compare by when a
+    remedy changes the loss or the units. Accuracy: the argmax against the label (integer
+    labels or one-hot rows), else each output thresholded at 0.5 against its 0/1 target
+    (binary labels, multi-hot rows: the share of the labels right)."""
     p = np.asarray(pred, np.float64)
-    if undo:
+    if undo.get("std"):
         p = p * undo["std"] + undo["mean"]
-    if desc.get("loss") in REGRESSION_LOSSES:
+    if not is_classification(y, desc):
         row["train_r2"] = train_r2(p, y)
         return
     yy = np.asarray(y)
-    if p.ndim == 2 and p.shape[1] > 1:
-        labels = yy.argmax(1) if yy.ndim == 2 and yy.shape[1] == p.shape[1] else yy.reshape(-1)
+    one_hot = yy.ndim == 2 and p.ndim == 2 and yy.shape == p.shape and bool(np.all(yy.sum(1) == 1))
+    if p.ndim == 2 and p.shape[1] > 1 and (one_hot or yy.ndim == 1 or yy.shape[-1] == 1):
+        labels = yy.argmax(1) if one_hot else yy.reshape(-1) - undo.get("label_offset", 0)
         row["train_acc"] = float(np.mean(p.argmax(1) == labels))
-    elif p.size == len(yy):
+    elif p.size == yy.size:
         row["train_acc"] = float(np.mean((p.reshape(-1) > 0.5) == (yy.reshape(-1) > 0.5)))
 
 
