@@ -273,6 +273,9 @@ def test_watched_arms_are_scored_by_accuracy_on_class_targets_whatever_the_loss(
     final_scores(row, pred, tags, {}, {"loss": "mse"})
     assert set(row) == {"train_acc"}
     assert row["train_acc"] == pytest.approx(accuracy_score(tags.reshape(-1), (pred > 0.5).reshape(-1)))
+    row = {}   # BCEWithLogitsLoss: the outputs are logits, cut at 0
+    final_scores(row, pred - 0.5, tags, {}, {"loss": "binary_crossentropy", "from_logits": True})
+    assert row["train_acc"] == pytest.approx(accuracy_score(tags.reshape(-1), (pred > 0.5).reshape(-1)))
     y = rng.normal(3, 2, (50, 1))
     assert not is_classification(y, {"loss": "mse"})
     noisy, row = y + rng.normal(0, 1, y.shape), {}
@@ -283,3 +286,7 @@ def test_watched_arms_are_scored_by_accuracy_on_class_targets_whatever_the_loss(
     row = {}
     final_scores(row, logits, labels, {"label_offset": 1}, {"loss": "sparse_categorical_crossentropy"})
     assert row["train_acc"] == pytest.approx(accuracy_score(labels - 1, logits.argmax(1)))
+    row = {}   # labels 1/2 under MSE (gallery k15): R² of the 0/1 copy's outputs back in the user's units
+    out = rng.random(50)
+    final_scores(row, out, labels.astype(float), {"label_offset": 1}, {"loss": "mse"})
+    assert row["train_r2"] == pytest.approx(r2_score(labels, out + 1))

@@ -100,21 +100,22 @@ def final_scores(row: dict, pred: np.ndarray, y: np.ndarray, undo: dict, desc: d
     """The final epoch's accuracy (classification, see :func:`is_classification`) or R² in the
     targets' own units (regression) on the data trained on: what arms compare by when a
     remedy changes the loss or the units. Accuracy: the argmax against the label (integer
-    labels or one-hot rows), else each output thresholded at 0.5 against its 0/1 target
-    (binary labels, multi-hot rows: the share of the labels right)."""
+    labels or one-hot rows), else each output thresholded at 0.5 (a logit at 0) against its
+    0/1 target (binary labels, multi-hot rows: the share of the labels right)."""
     p = np.asarray(pred, np.float64)
     if undo.get("std"):
         p = p * undo["std"] + undo["mean"]
-    if not is_classification(y, desc):
-        row["train_r2"] = train_r2(p, y)
+    if not is_classification(y, desc):   # labels 1/2 under MSE: the copy's 0/1 outputs back in the user's units
+        row["train_r2"] = train_r2(p + undo.get("label_offset", 0), y)
         return
     yy = np.asarray(y)
     one_hot = yy.ndim == 2 and p.ndim == 2 and yy.shape == p.shape and bool(np.all(yy.sum(1) == 1))
     if p.ndim == 2 and p.shape[1] > 1 and (one_hot or yy.ndim == 1 or yy.shape[-1] == 1):
         labels = yy.argmax(1) if one_hot else yy.reshape(-1) - undo.get("label_offset", 0)
         row["train_acc"] = float(np.mean(p.argmax(1) == labels))
-    elif p.size == yy.size:
-        row["train_acc"] = float(np.mean((p.reshape(-1) > 0.5) == (yy.reshape(-1) > 0.5)))
+    elif p.size == yy.size:   # the loss reads logits (BCEWithLogitsLoss, from_logits=True): their 0.5 is 0
+        cut = 0.0 if desc.get("from_logits") else 0.5
+        row["train_acc"] = float(np.mean((p.reshape(-1) > cut) == (yy.reshape(-1) > 0.5)))
 
 
 def store_verification(db: str, study: str, level: dict, framework: str, arms: list[dict], seconds: float) -> None:
