@@ -286,6 +286,16 @@ def test_watched_arms_are_scored_by_accuracy_on_class_targets_whatever_the_loss(
     row = {}
     final_scores(row, logits, labels, {"label_offset": 1}, {"loss": "sparse_categorical_crossentropy"})
     assert row["train_acc"] == pytest.approx(accuracy_score(labels - 1, logits.argmax(1)))
+    from scalelab._remedies import for_watched
+    from scalelab.attach._verify_watched import changed_data
+
+    mask = 255.0 * (rng.random((50, 1)) > 0.5)          # gallery t15: a PNG mask's 0/255 under BCEWithLogitsLoss
+    r = for_watched("labels-out-of-range", {"allowed_max": 1, "label_max": 255}, {"classification": True}, {})
+    _, m01, undo = changed_data(r, np.zeros((50, 2)), mask)
+    assert np.array_equal(m01, (mask == 255).astype(mask.dtype))
+    row = {}
+    final_scores(row, logits[:, :1], mask, undo, {"loss": "binary_crossentropy", "from_logits": True})
+    assert row["train_acc"] == pytest.approx(accuracy_score((mask == 255).reshape(-1), logits[:, 0] > 0))
     row = {}   # labels 1/2 under MSE (gallery k15): R² of the 0/1 copy's outputs back in the user's units
     out = rng.random(50)
     final_scores(row, out, labels.astype(float), {"label_offset": 1}, {"loss": "mse"})

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._verify_watched import (changed_data, data_facts, final_scores, is_classification, remedies, store_verification,
-                              summary)
+from ._verify_watched import (TARGETS_CHANGED, changed_data, data_facts, final_scores, is_classification, remedies,
+                              store_verification, summary)
 
 _ACTIVATIONS = (nn.Softmax, nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LogSoftmax)
 
@@ -126,7 +126,7 @@ def verify_torch(model, loss_fn, optimizer, init_state, x, y, findings, *, study
         arms = [dict(finding=f.id, remedy=r.words, change=r.change, before=before,
                      after=run_arm(model, loss_fn, optimizer, init_state, x, y, r, seed_list, epochs, batch_size, desc,
                                    shuffle=not sorted_labels),
-                     loss_changed=r.change.get("what") in ("output_for_loss", "y_standardize", "labels_from_zero"))
+                     loss_changed=r.change.get("what") in TARGETS_CHANGED)
                 for f, r in todo]
     finally:
         torch.set_rng_state(state)

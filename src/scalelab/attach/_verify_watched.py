@@ -66,6 +66,13 @@ def remedies(findings, facts: dict, model: dict | None) -> tuple[list, list]:
     return todo, skipped
 
 
+# the remedies that change the targets (their units or labels): the loss's values no longer
+# compare, so the arms are judged by accuracy or R² in the user's units. A copy never runs
+# another loss function: another output activation (output_for_loss) leaves the user's loss,
+# the same function of the output against the same targets, and its values compare.
+TARGETS_CHANGED = ("y_standardize", "labels_from_zero", "labels_to_01")
+
+
 def changed_data(r: Remedy, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
     """Copies of ``x``, ``y`` with a data remedy applied (others: the copies as they are), and
     what the targets' change needs to undo it (y_standardize: mean, std)."""
@@ -85,6 +92,10 @@ def changed_data(r: Remedy, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, n
     elif what == "labels_from_zero":
         undo = dict(label_offset=np.nanmin(y))   # the copy's class c is the user's label c + offset
         y = y - undo["label_offset"]
+    elif what == "labels_to_01":   # binary labels (0/255, 1/2) as the 0 and 1 a binary loss reads
+        lo, hi = np.nanmin(y), np.nanmax(y)
+        undo = dict(label_offset=float(lo), label_span=float(hi - lo) or 1.0)
+        y = (y == hi).astype(y.dtype if y.dtype.kind == "f" else np.float32)
     return x, y, undo
 
 
@@ -105,13 +116,14 @@ def final_scores(row: dict, pred: np.ndarray, y: np.ndarray, undo: dict, desc: d
     p = np.asarray(pred, np.float64)
     if undo.get("std"):
         p = p * undo["std"] + undo["mean"]
+    offset, span = undo.get("label_offset", 0), undo.get("label_span", 1)
     if not is_classification(y, desc):   # labels 1/2 under MSE: the copy's 0/1 outputs back in the user's units
-        row["train_r2"] = train_r2(p + undo.get("label_offset", 0), y)
+        row["train_r2"] = train_r2(p * span + offset, y)
         return
-    yy = np.asarray(y)
+    yy = (np.asarray(y) - offset) / span if undo else np.asarray(y)   # the labels as the copy learned them
     one_hot = yy.ndim == 2 and p.ndim == 2 and yy.shape == p.shape and bool(np.all(yy.sum(1) == 1))
     if p.ndim == 2 and p.shape[1] > 1 and (one_hot or yy.ndim == 1 or yy.shape[-1] == 1):
-        labels = yy.argmax(1) if one_hot else yy.reshape(-1) - undo.get("label_offset", 0)
+        labels = yy.argmax(1) if one_hot else yy.reshape(-1)
         row["train_acc"] = float(np.mean(p.argmax(1) == labels))
     elif p.size == yy.size:   # the loss reads logits (BCEWithLogitsLoss, from_logits=True): their 0.5 is 0
         cut = 0.0 if desc.get("from_logits") else 0.5
