@@ -5,7 +5,7 @@ scalelab names first.
     python benchmarks/diagnose_gallery.py                 # all, table on stdout
     python benchmarks/diagnose_gallery.py --out benchmarks/results/diagnose_gallery_cpu_2core
     python benchmarks/diagnose_gallery.py --only k01,t03  # some
-    python benchmarks/diagnose_gallery.py --verify 3 --out benchmarks/results/verify_gallery_cpu_2core
+    python benchmarks/diagnose_gallery.py --verify 5 --out benchmarks/results/verify_gallery_5seeds_cpu_2core
 
 ``--verify N``: the broken programs only, each run with its causes verified (SCALELAB_VERIFY=N:
 each remedy on copies of the user's model, N seeds); scored on the correctly named cases (the

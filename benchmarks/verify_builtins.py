@@ -65,7 +65,10 @@ def markdown(results: list[dict], seeds: int) -> str:
              "Each built-in study shrunk as in `tests/builtin_stores.py` (SHRINK; Fashion-MNIST studies on "
              "synthetic IDX files), each cause's remedy run next to its level by `scalelab verify` "
              f"({seeds} seeds, paired). Verdict: *verified* when the 95% CI of the paired change lies on the "
-             "improving side (or every seed of ≥ 5 improved where a seed diverged), else *demoted* to a note. "
+             "improving side (or every seed of ≥ 5 improved), else *demoted* to a note. The metric: R² for "
+             "regression targets, else validation accuracy; where the remedy changes the loss or the targets' units "
+             "(their losses' values do not compare) one that does not depend on the loss (trajectories: validation "
+             "minFDE₂₀, the metric the study ranks its levels by; else accuracy); else the final train loss. "
              "Command: `python benchmarks/verify_builtins.py OUT_DIR FMNIST_DIR --seeds "
              f"{seeds}` on the shared 2-core CPU.", ""]
     for r in results:

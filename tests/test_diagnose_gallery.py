@@ -68,3 +68,24 @@ def test_show_prints_the_users_model(tmp_path):
     assert "0: nn.Linear 32, activation=relu" in out and "2: nn.Linear 3" in out, out
     assert "loss: nn.CrossEntropyLoss()" in out and "optimizer: SGD(learning_rate=0.01)" in out, out
     assert "batch size: 16, epochs: 15" in out, out
+
+
+@pytest.mark.parametrize("name, metric, helps", [
+    ("t12_sigmoid_then_bce_logits", "final train loss", True),   # the user's loss, unchanged: its values compare
+    ("t15_mask_labels_255", "train accuracy", True),             # 0/255 labels mapped to 0/1: the targets change
+    ("t09_unscaled_pixels", "final train loss", False),          # raw pixels under a logits loss train fine: demoted
+])
+def test_verified_on_copies_with_the_metric_the_change_allows(tmp_path, monkeypatch, name, metric, helps):
+    """SCALELAB_VERIFY=3 on three PyTorch programs: each named root cause's remedy run on
+    copies; the verdict read from the store matches the per-seed values stored for each arm."""
+    from scalelab import Store
+    from scalelab._verify_read import stored_verification
+
+    monkeypatch.setenv("SCALELAB_VERIFY", "3")
+    r = gallery.run_one(name, False, str(tmp_path / "g.db"))
+    with Store(tmp_path / "g.db", readonly=True) as store:
+        recs = {x["finding"]: x["verified"] for x in stored_verification(store, name.split("_")[0])}
+    v = recs[r["root"][0]]
+    assert v["metric"] == metric and v["seeds"] == 3 and v["helps"] is helps, v
+    better = [(a < b) if metric == "final train loss" else (a > b) for b, a in zip(v["before_by_seed"], v["after_by_seed"])]
+    assert sum(better) == v["seeds_improved"]

@@ -217,3 +217,86 @@ def test_two_causes_whose_remedies_lead_to_one_run_are_both_read(tmp_path):
     assert set(recs) == {16, 32}
     assert recs[16]["after_by_seed"] == recs[32]["after_by_seed"]   # the one run both remedies lead to
     assert recs[16]["before_by_seed"] != recs[32]["before_by_seed"]
+
+
+def _arm(loss: str, rows: list[tuple[float, float]], target: str = "none"):
+    """A stored arm as the reader sees it: seeds 0..n-1, each with its final train loss and
+    validation minFDE₂₀ (what every trajectory head stores)."""
+    from scalelab._store._levels import LevelRecord, TrialRecord
+
+    spec = {"loss": {"name": loss}, "target": {"transform": target}}
+    return LevelRecord({"arm": loss}, [TrialRecord(dict(seed=i, status="done", spec=spec),
+                                                   [dict(epoch=1, train_loss=tl, val_min_fde_20=fde)])
+                                       for i, (tl, fde) in enumerate(rows)])
+
+
+def test_a_remedy_that_changes_the_loss_is_judged_on_a_loss_free_metric():
+    """mode-averaging's remedy swaps trajectory_mse for mdn_nll: the two losses' values do not
+    compare (an NLL can be larger, or negative, for a better model). Planted both sides: a
+    mixture head whose NLL is *larger* than the MSE but whose best-of-20 final positions are closer to
+    the truth helps; one whose NLL is *lower* but whose futures are farther does not; the
+    metric named is minFDE₂₀ either way. The same loss on both arms still reads the loss."""
+    from scalelab._verify_read import level_effect
+
+    mse = _arm("trajectory_mse", [(1.0, 20.0), (1.1, 21.0), (0.9, 19.5), (1.0, 20.5), (1.05, 20.2)])
+    better = _arm("mdn_nll", [(3.0, 15.0), (3.2, 15.5), (2.9, 14.8), (3.1, 16.0), (3.0, 15.1)])
+    worse = _arm("mdn_nll", [(-2.0, 25.0), (-2.1, 26.0), (-1.9, 24.5), (-2.0, 25.5), (-2.2, 25.2)])
+    label, eff = level_effect(mse, better)
+    assert label.startswith("validation minFDE₂₀") and "losses do not compare" in label
+    assert eff["helps"] and eff["seeds_improved"] == 5
+    assert eff["before"] == pytest.approx(np.mean([20.0, 21.0, 19.5, 20.5, 20.2]))
+    assert eff["after"] == pytest.approx(np.mean([15.0, 15.5, 14.8, 16.0, 15.1]))
+    label, eff = level_effect(mse, worse)
+    assert label.startswith("validation minFDE₂₀") and not eff["helps"] and eff["seeds_improved"] == 0
+    # standardized targets change the loss's units too: judged on minFDE₂₀, in the data's units
+    label, eff = level_effect(mse, _arm("trajectory_mse", [(0.01, 21.0)] * 5, target="standardize"))
+    assert label.startswith("validation minFDE₂₀") and not eff["helps"]
+    # the same loss on both arms: its own value compares
+    label, eff = level_effect(mse, _arm("trajectory_mse", [(0.5, 30.0)] * 5))
+    assert label == "final train loss" and eff["helps"]
+
+
+def test_watched_arms_are_scored_by_accuracy_on_class_targets_whatever_the_loss():
+    """A regression loss on class indicators (gallery k05: softmax + MSE on multi-hot tags) is a
+    classification: scored by accuracy (each tag thresholded at 0.5), not R²; real-valued
+    targets under MSE by R²; the labels-from-zero copy's classes read back in the user's labels.
+    Oracle: scikit-learn's accuracy_score and r2_score."""
+    from sklearn.metrics import accuracy_score, r2_score
+
+    from scalelab.attach._verify_watched import final_scores, is_classification
+
+    rng = np.random.default_rng(0)
+    tags = (rng.random((50, 4)) > 0.5).astype("float32")
+    pred = tags + rng.normal(0, 0.4, tags.shape)
+    assert is_classification(tags, {"loss": "mse"})
+    row: dict = {}
+    final_scores(row, pred, tags, {}, {"loss": "mse"})
+    assert set(row) == {"train_acc"}
+    assert row["train_acc"] == pytest.approx(accuracy_score(tags.reshape(-1), (pred > 0.5).reshape(-1)))
+    row = {}   # BCEWithLogitsLoss: the outputs are logits, cut at 0
+    final_scores(row, pred - 0.5, tags, {}, {"loss": "binary_crossentropy", "from_logits": True})
+    assert row["train_acc"] == pytest.approx(accuracy_score(tags.reshape(-1), (pred > 0.5).reshape(-1)))
+    y = rng.normal(3, 2, (50, 1))
+    assert not is_classification(y, {"loss": "mse"})
+    noisy, row = y + rng.normal(0, 1, y.shape), {}
+    final_scores(row, noisy, y, {}, {"loss": "mse"})
+    assert set(row) == {"train_r2"} and row["train_r2"] == pytest.approx(r2_score(y, noisy))
+    labels = rng.integers(1, 4, 50)                      # labels 1..3; the copy trained on 0..2
+    logits = rng.normal(0, 1, (50, 3))
+    row = {}
+    final_scores(row, logits, labels, {"label_offset": 1}, {"loss": "sparse_categorical_crossentropy"})
+    assert row["train_acc"] == pytest.approx(accuracy_score(labels - 1, logits.argmax(1)))
+    from scalelab._remedies import for_watched
+    from scalelab.attach._verify_watched import changed_data
+
+    mask = 255.0 * (rng.random((50, 1)) > 0.5)          # gallery t15: a PNG mask's 0/255 under BCEWithLogitsLoss
+    r = for_watched("labels-out-of-range", {"allowed_max": 1, "label_max": 255}, {"classification": True}, {})
+    _, m01, undo = changed_data(r, np.zeros((50, 2)), mask)
+    assert np.array_equal(m01, (mask == 255).astype(mask.dtype))
+    row = {}
+    final_scores(row, logits[:, :1], mask, undo, {"loss": "binary_crossentropy", "from_logits": True})
+    assert row["train_acc"] == pytest.approx(accuracy_score((mask == 255).reshape(-1), logits[:, 0] > 0))
+    row = {}   # labels 1/2 under MSE (gallery k15): R² of the 0/1 copy's outputs back in the user's units
+    out = rng.random(50)
+    final_scores(row, out, labels.astype(float), {"label_offset": 1}, {"loss": "mse"})
+    assert row["train_r2"] == pytest.approx(r2_score(labels, out + 1))

@@ -132,6 +132,8 @@ def for_watched(finding_id: str, evidence: dict, data: dict, model: dict | None)
     if fid == "sorted-labels":
         return Remedy(fid, fix or "shuffle=True", change={"what": "shuffle"})
     if fid == "labels-out-of-range" and data.get("classification", True):
+        if evidence.get("allowed_max") == 1:   # one output or a binary loss: the labels must be 0 and 1
+            return Remedy(fid, fix or "y = (y == y.max())", change={"what": "labels_to_01"})
         return Remedy(fid, fix or "y = y - y.min()", change={"what": "labels_from_zero"})
     if fid == "frozen-model":
         return Remedy(fid, fix or "let every layer train", change={"what": "unfreeze"})

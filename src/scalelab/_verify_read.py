@@ -31,10 +31,20 @@ def _final(r, name: str) -> float:
     return math.nan if v is None else float(v)
 
 
+# A trajectory head's own loss never ranks it against another head's (mdn_nll's NLL beside
+# trajectory_mse's squared error), nor a loss on standardized targets against one on raw
+# targets: the final-position distance of the best of k sampled futures to the truth, in the
+# data's units, is what every head has (trajectories/_evaluate.shared_metrics), whatever its
+# loss, and what the study itself ranks its levels by (_explain/_run.shared_metric).
+TRAJECTORY_METRICS = (("val_min_fde_", "validation minFDE"), ("test_min_fde_", "test minFDE"))
+_SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
 def metric_for(before: LevelRecord, after: LevelRecord) -> tuple[str, str, bool]:
     """(label, epoch field, higher is better): R² where the targets are regression targets,
-    validation accuracy where there is a validation set, accuracy where the remedy changes the
-    loss or the targets' units (their losses do not compare), else the final training loss."""
+    validation accuracy where there is a validation set; where the remedy changes the loss or
+    the targets' units (their losses do not compare), a metric that does not depend on the
+    loss: a trajectory head's minFDE_k, else accuracy; else the final training loss."""
     rows = [r for lv in (before, after) for r in lv.trials if r.epochs]
     def has(k: str) -> bool:
         vals = [r.epochs[-1].get(k) for r in rows]
@@ -48,10 +58,24 @@ def metric_for(before: LevelRecord, after: LevelRecord) -> tuple[str, str, bool]
     changed = any(spec(before).get(s) != spec(after).get(s) for s in ("loss", "target"))
     changed |= any((r.trial.get("env") or {}).get("loss_changed") for r in after.trials)
     if changed:
+        last = rows[0].epochs[-1] if rows else {}
+        for prefix, label in TRAJECTORY_METRICS:
+            key = next((k for k in sorted(last) if k.startswith(prefix) and k[len(prefix):].isdigit()), None)
+            if key and has(key):
+                k = key[len(prefix):]
+                return f"{label}{k.translate(_SUB)} (best of {k} sampled final positions; the losses do not compare)", key, False
         for key, label in (("test_acc", "test accuracy"), ("train_acc", "train accuracy")):
             if has(key):
                 return label, key, True
     return "final train loss", "train_loss", False
+
+
+def level_effect(before: LevelRecord, after: LevelRecord) -> tuple[str, dict]:
+    """The metric (see :func:`metric_for`) and the paired effect of the remedy arm ``after``
+    over the cause's arm ``before``, seed by seed (see :func:`paired_effect`)."""
+    label, key, higher = metric_for(before, after)
+    return label, paired_effect({r.trial["seed"]: _final(r, key) for r in before.trials},
+                                {r.trial["seed"]: _final(r, key) for r in after.trials}, higher)
 
 
 def _signal(lv: LevelRecord, probe: str, name: str) -> float:
@@ -91,9 +115,7 @@ def stored_verification(store: Store, study: str) -> list[dict] | None:
         b, a = arm_level(c["before"]), arm_level(c["after"])
         if b is None or a is None:
             continue
-        label, key, higher = metric_for(b, a)
-        effect = paired_effect({r.trial["seed"]: _final(r, key) for r in b.trials},
-                               {r.trial["seed"]: _final(r, key) for r in a.trials}, higher)
+        label, effect = level_effect(b, a)
         signal, resolved = None, None
         sig = tuple(c.get("signal") or ()) or (ZERO_GRADIENT_WRONG
                                               if c["finding"] in ("zero-gradient", "clipped-zero-gradient") else ())

@@ -25,8 +25,8 @@ import numpy as np
 import keras
 
 from .._remedies import ZERO_GRADIENT_WRONG
-from ._model import REGRESSION_LOSSES
-from ._verify_watched import changed_data, data_facts, final_scores, remedies, store_verification, summary
+from ._verify_watched import (TARGETS_CHANGED, changed_data, data_facts, final_scores, is_classification, remedies,
+                              store_verification, summary)
 
 EPS = 1e-7   # Keras's backend epsilon: the clip of a probability cross-entropy
 
@@ -158,8 +158,7 @@ def verify_keras(model, x, y, findings, *, study: str, db: str, level: dict, see
     Returns the remedies that were run as [(finding, Remedy)]."""
     desc = desc or {}
     x, y = np.asarray(x), np.asarray(y)
-    classification = desc.get("loss") not in REGRESSION_LOSSES
-    todo, skipped = remedies(findings, data_facts(x, y, classification), desc)
+    todo, skipped = remedies(findings, data_facts(x, y, is_classification(y, desc)), desc)
     if not todo:
         if verbose:
             print(f"scalelab: verify {study}: no cause with a remedy to run"
@@ -178,8 +177,7 @@ def verify_keras(model, x, y, findings, *, study: str, db: str, level: dict, see
                             shuffle=not sorted_labels)
             arms.append(dict(finding=f.id, remedy=r.words, change=r.change, before=before, after=after,
                              signal=list(r.signal) if r.signal else None,
-                             loss_changed=r.change.get("what") in ("output_for_loss", "y_standardize",
-                                                                     "labels_from_zero")))
+                             loss_changed=r.change.get("what") in TARGETS_CHANGED))
     finally:
         _restore(state)
     store_verification(db, study, level, "keras", arms, time.perf_counter() - t0)

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._verify_watched import changed_data, data_facts, final_scores, remedies, store_verification, summary
+from ._verify_watched import (TARGETS_CHANGED, changed_data, data_facts, final_scores, is_classification, remedies,
+                              store_verification, summary)
 
 _ACTIVATIONS = (nn.Softmax, nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LogSoftmax)
 
@@ -106,9 +107,7 @@ def verify_torch(model, loss_fn, optimizer, init_state, x, y, findings, *, study
                  seeds: int, epochs: int, batch_size: int, desc: dict | None, verbose: bool = True) -> list:
     desc = desc or {}
     x, y = np.asarray(x), np.asarray(y)
-    from ._model import REGRESSION_LOSSES
-
-    todo, skipped = remedies(findings, data_facts(x, y, desc.get("loss") not in REGRESSION_LOSSES), desc)
+    todo, skipped = remedies(findings, data_facts(x, y, is_classification(y, desc)), desc)
     if not isinstance(model, nn.Sequential):   # a model class of the user's: its layers cannot be changed on a copy
         skipped += [(f, "the model is not an nn.Sequential: scalelab cannot change its layers on a copy")
                     for f, r in todo if r.change.get("what") in ("output_for_loss", "hidden_relu")]
@@ -127,7 +126,7 @@ def verify_torch(model, loss_fn, optimizer, init_state, x, y, findings, *, study
         arms = [dict(finding=f.id, remedy=r.words, change=r.change, before=before,
                      after=run_arm(model, loss_fn, optimizer, init_state, x, y, r, seed_list, epochs, batch_size, desc,
                                    shuffle=not sorted_labels),
-                     loss_changed=r.change.get("what") in ("output_for_loss", "y_standardize", "labels_from_zero"))
+                     loss_changed=r.change.get("what") in TARGETS_CHANGED)
                 for f, r in todo]
     finally:
         torch.set_rng_state(state)

@@ -30,6 +30,19 @@ def seeds_from_env(verify) -> int:
     return n
 
 
+def is_classification(y: np.ndarray, desc: dict) -> bool:
+    """Class targets: a classification loss, or targets that are all 0 or 1 (binary labels,
+    one-hot or multi-hot rows) whatever the loss: a regression loss on class indicators (MSE
+    on tags) is still a classification, its arms judged by accuracy, not by R²."""
+    from ._model import REGRESSION_LOSSES
+
+    if desc.get("loss") not in REGRESSION_LOSSES:
+        return True
+    yf = np.asarray(y, dtype=np.float64)
+    yf = yf[np.isfinite(yf)]
+    return bool(yf.size) and bool(np.all((yf == 0) | (yf == 1)))
+
+
 def data_facts(x: np.ndarray, y: np.ndarray, classification: bool) -> dict:
     xf = np.asarray(x, dtype=np.float64)
     fin = xf[np.isfinite(xf)]
@@ -53,6 +66,13 @@ def remedies(findings, facts: dict, model: dict | None) -> tuple[list, list]:
     return todo, skipped
 
 
+# the remedies that change the targets (their units or labels): the loss's values no longer
+# compare, so the arms are judged by accuracy or R² in the user's units. A copy never runs
+# another loss function: another output activation (output_for_loss) leaves the user's loss,
+# the same function of the output against the same targets, and its values compare.
+TARGETS_CHANGED = ("y_standardize", "labels_from_zero", "labels_to_01")
+
+
 def changed_data(r: Remedy, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
     """Copies of ``x``, ``y`` with a data remedy applied (others: the copies as they are), and
     what the targets' change needs to undo it (y_standardize: mean, std)."""
@@ -70,7 +90,12 @@ def changed_data(r: Remedy, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, n
         undo = dict(mean=float(yf.mean()), std=float(yf.std()) or 1.0)
         y = (yf - undo["mean"]) / undo["std"]
     elif what == "labels_from_zero":
-        y = y - np.nanmin(y)
+        undo = dict(label_offset=np.nanmin(y))   # the copy's class c is the user's label c + offset
+        y = y - undo["label_offset"]
+    elif what == "labels_to_01":   # binary labels (0/255, 1/2) as the 0 and 1 a binary loss reads
+        lo, hi = np.nanmin(y), np.nanmax(y)
+        undo = dict(label_offset=float(lo), label_span=float(hi - lo) or 1.0)
+        y = (y == hi).astype(y.dtype if y.dtype.kind == "f" else np.float32)
     return x, y, undo
 
 
@@ -83,22 +108,26 @@ def train_r2(pred: np.ndarray, y: np.ndarray) -> float:
 
 
 def final_scores(row: dict, pred: np.ndarray, y: np.ndarray, undo: dict, desc: dict) -> None:
-    """The final epoch's accuracy (classification) or R² in the targets' own units (regression)
-    on the data trained on: what arms compare by when a remedy changes the loss or the units."""
-    from ._model import REGRESSION_LOSSES
-
+    """The final epoch's accuracy (classification, see :func:`is_classification`) or R² in the
+    targets' own units (regression) on the data trained on: what arms compare by when a
+    remedy changes the loss or the units. Accuracy: the argmax against the label (integer
+    labels or one-hot rows), else each output thresholded at 0.5 (a logit at 0) against its
+    0/1 target (binary labels, multi-hot rows: the share of the labels right)."""
     p = np.asarray(pred, np.float64)
-    if undo:
+    if undo.get("std"):
         p = p * undo["std"] + undo["mean"]
-    if desc.get("loss") in REGRESSION_LOSSES:
-        row["train_r2"] = train_r2(p, y)
+    offset, span = undo.get("label_offset", 0), undo.get("label_span", 1)
+    if not is_classification(y, desc):   # labels 1/2 under MSE: the copy's 0/1 outputs back in the user's units
+        row["train_r2"] = train_r2(p * span + offset, y)
         return
-    yy = np.asarray(y)
-    if p.ndim == 2 and p.shape[1] > 1:
-        labels = yy.argmax(1) if yy.ndim == 2 and yy.shape[1] == p.shape[1] else yy.reshape(-1)
+    yy = (np.asarray(y) - offset) / span if undo else np.asarray(y)   # the labels as the copy learned them
+    one_hot = yy.ndim == 2 and p.ndim == 2 and yy.shape == p.shape and bool(np.all(yy.sum(1) == 1))
+    if p.ndim == 2 and p.shape[1] > 1 and (one_hot or yy.ndim == 1 or yy.shape[-1] == 1):
+        labels = yy.argmax(1) if one_hot else yy.reshape(-1)
         row["train_acc"] = float(np.mean(p.argmax(1) == labels))
-    elif p.size == len(yy):
-        row["train_acc"] = float(np.mean((p.reshape(-1) > 0.5) == (yy.reshape(-1) > 0.5)))
+    elif p.size == yy.size:   # the loss reads logits (BCEWithLogitsLoss, from_logits=True): their 0.5 is 0
+        cut = 0.0 if desc.get("from_logits") else 0.5
+        row["train_acc"] = float(np.mean((p.reshape(-1) > cut) == (yy.reshape(-1) > 0.5)))
 
 
 def store_verification(db: str, study: str, level: dict, framework: str, arms: list[dict], seconds: float) -> None:
