@@ -36,7 +36,23 @@ class LogFactory:
         return Log(self.path, trials)
 
 
+def barrier(spec: str) -> None:
+    """``SCALELAB_WORKER_BARRIER=PATH:N``: wait until N workers have arrived, so that on a busy
+    machine a worker that imports slowly still finds units left to claim."""
+    import time
+
+    path, n = spec.rsplit(":", 1)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    os.close(fd)
+    deadline = time.time() + 120
+    while len(open(path).read().split()) < int(n) and time.time() < deadline:
+        time.sleep(0.05)
+
+
 def main(db, spec_json, log, group_size=None, lease_s="60"):
+    if os.environ.get("SCALELAB_WORKER_BARRIER"):
+        barrier(os.environ["SCALELAB_WORKER_BARRIER"])
     spec = json.loads(open(spec_json).read())
     store = scalelab.Store(db, lease_s=float(lease_s))
     scalelab.run_study(spec, store, group_size=int(group_size) if group_size else None, hooks=[LogFactory(log)])

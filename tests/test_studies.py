@@ -112,7 +112,7 @@ def test_a_study_kind_is_a_registered_strategy():
     grid = parse_spec({"name": "g"})
     cv = parse_spec({"name": "c", "data": {"dataset": "pn-synthetic"}, "cv": {"folds": 2}})
     assert strategy_for(grid).name == "grid" and strategy_for(cv).name == "cross-validation"
-    assert [s.name for s in STRATEGIES] == ["cross-validation", "grid"]
+    assert [s.name for s in STRATEGIES] == ["verify", "cross-validation", "grid"]   # the last registered first
 
 
 # ----------------------------------------------------------------------------- a cross-validated study
@@ -154,16 +154,17 @@ def test_cv_stages_store_every_phase_once(reference):
     assert len(chosen) == 1 and chosen <= {1e-4, 1e-1}
 
 
-def _cv_worker(db, log, tmp):
+def _cv_worker(db, log, tmp, env=ENV):
     spec_path = Path(tmp) / "cv.json"
     spec_path.write_text(json.dumps(CV_SPEC))
     return subprocess.Popen([sys.executable, str(HERE / "store_worker.py"), str(db), str(spec_path), str(log)],
-                            env=ENV, stderr=subprocess.PIPE, text=True)
+                            env=env, stderr=subprocess.PIPE, text=True)
 
 
 def test_two_processes_share_a_cross_validated_study(tmp_path, reference):
     db, log = tmp_path / "s.db", tmp_path / "log"
-    procs = [_cv_worker(db, log, tmp_path) for _ in range(2)]
+    env = {**ENV, "SCALELAB_WORKER_BARRIER": f"{tmp_path / 'arrived'}:2"}   # both start claiming together
+    procs = [_cv_worker(db, log, tmp_path, env) for _ in range(2)]
     for p in procs:
         assert p.wait(timeout=300) == 0, p.stderr.read()
     starts = [ln.split() for ln in log.read_text().splitlines() if ln.startswith("start")]

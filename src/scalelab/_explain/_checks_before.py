@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from ..probes import Logits, Loss
+from ..probes._records import Logits, Loss
 from ._findings import CAUSE, NOTE, Finding
 from ._one_run_refs import one_level
 from ._registry import register

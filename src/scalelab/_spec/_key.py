@@ -40,7 +40,7 @@ KEYED_FIELDS: dict[str, frozenset[str] | None] = {
     "trajectory": frozenset({"n_obs", "n_future", "probs", "junction_types", "speed", "noise", "coord_range", "n_test",
                              "units", "grid_size", "components", "latent", "k", "density_samples"}),
 }
-OPTIONAL_SECTIONS = frozenset({"trajectory"})
+OPTIONAL_SECTIONS = frozenset({"trajectory", "verify"})   # sections that, left unset, leave keys and hashes as they were
 
 
 def _as_json(value) -> str:
