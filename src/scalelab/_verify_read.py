@@ -117,8 +117,10 @@ def stored_verification(store: Store, study: str) -> list[dict] | None:
             continue
         label, effect = level_effect(b, a)
         signal, resolved = None, None
-        sig = tuple(c.get("signal") or ()) or (ZERO_GRADIENT_WRONG
-                                              if c["finding"] in ("zero-gradient", "clipped-zero-gradient") else ())
+        # the input scale's consequence, where the loss clips probabilities, is the clipped zero
+        # gradient: its share is the signal (not recorded where the loss reads logits: no signal)
+        sig = tuple(c.get("signal") or ()) or (ZERO_GRADIENT_WRONG if c["finding"] in
+                                              ("zero-gradient", "clipped-zero-gradient", "input-scale") else ())
         if sig:
             before_s, after_s = _signal(b, *sig), _signal(a, *sig)
             if math.isfinite(before_s) or math.isfinite(after_s):
