@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 # the signal a finding fires on, as the verification measures it again on the remedy arm:
 # (probe name, quantity) of the stored probe series (spec studies)
 ZERO_GRADIENT_WRONG = ("zero_grad", "share_wrong")   # probes/_records.ZeroGradient
+# findings measured by it: the input scale too, whose consequence (where the loss clips) is the clip
+_CLIP_SIGNAL = ("clipped-zero-gradient", "zero-gradient", "input-scale")
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def for_spec(finding_id: str, spec) -> Remedy | None:
     """The remedy of a cause found at a level whose resolved spec is ``spec`` (a TrialSpec),
     or None when the cause has none to run there (see :data:`NO_REMEDY`)."""
     fid = finding_id
-    signal = ZERO_GRADIENT_WRONG if fid in ("clipped-zero-gradient", "zero-gradient") else None
+    signal = ZERO_GRADIENT_WRONG if fid in _CLIP_SIGNAL else None
     if fid in _UNIT_INPUTS:
         got = _unit_inputs_spec(spec)
         if got is not None:
@@ -108,7 +110,7 @@ def for_watched(finding_id: str, evidence: dict, data: dict, model: dict | None)
     (framework, optimizer, learning rate, output activation, loss)."""
     fid, m = finding_id, model or {}
     fix = evidence.get("fix")
-    signal = ZERO_GRADIENT_WRONG if fid in ("clipped-zero-gradient", "zero-gradient") else None
+    signal = ZERO_GRADIENT_WRONG if fid in _CLIP_SIGNAL else None
     if fid in _UNIT_INPUTS + ("input-offset",):
         x_max, x_rms = data.get("x_max", 0.0), data.get("x_rms", 0.0)
         if fid != "input-offset" and 127.5 <= x_max <= 255.0 + 1e-6:

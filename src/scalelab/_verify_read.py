@@ -125,8 +125,8 @@ def stored_verification(store: Store, study: str) -> list[dict] | None:
             before_s, after_s = _signal(b, *sig), _signal(a, *sig)
             if math.isfinite(before_s) or math.isfinite(after_s):
                 signal = dict(name=SIGNAL_NAMES.get(sig, ".".join(sig)), before=before_s, after=after_s)
-                if sig in SIGNAL_THRESHOLDS and math.isfinite(after_s):
-                    resolved = after_s < SIGNAL_THRESHOLDS[sig]
+                if sig in SIGNAL_THRESHOLDS and math.isfinite(after_s) and before_s >= SIGNAL_THRESHOLDS[sig]:
+                    resolved = after_s < SIGNAL_THRESHOLDS[sig]   # (a signal that never fired says nothing)
         if fired_after is not None:
             after_arm = a.level.get("arm", c["after"])   # the arm that holds the trials
             resolved = c["finding"] not in fired_after.get(after_arm, set()) and resolved is not False
