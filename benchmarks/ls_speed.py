@@ -22,6 +22,9 @@ from pathlib import Path
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 sys.path.insert(0, SRC)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cli_startup import wall  # noqa: E402  (a fresh process's wall time)
 
 
 def build(db: Path, n: int) -> None:
@@ -32,12 +35,6 @@ def build(db: Path, n: int) -> None:
         spec = dict(name=f"study-{i:03d}", seeds=3, data=dict(dataset="iris"), loss=dict(name="crossentropy"),
                     model=dict(hidden=[8]), train=dict(epochs=2), optim=dict(name="adam", lr=[1e-3, 3e-3, 1e-2, 3e-2][i % 4]))
         run_study(spec, store, progress=False)
-
-
-def wall(args: list[str], env: dict) -> float:
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, *args], env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
 
 
 def main() -> None:
