@@ -275,6 +275,17 @@ class Session:
                                self.guard.call("gradient sizes", self.a.grad_rms, default={}).items()]
         self._step += 1
 
+    def steps_end(self, losses: list[tuple[float, int]]) -> None:
+        """Steps with nothing due after them (no probe, no gradient sizes): their batch losses, in order,
+        recorded as :meth:`step_end` records them (the steps whose losses the compiled-step observer read later)."""
+        for loss, n in losses:
+            if not math.isfinite(loss) and self.diverged_step is None:
+                self.diverged_step = self._step
+            self._epoch_losses.append((loss, n))
+            self._step += 1
+        if losses and self.view is not None:
+            self.view.refresh()
+
     def epoch_end(self, metrics: dict | None = None) -> dict:
         """Close an epoch: its training loss is the sample-weighted mean of its batch losses
         (what Keras reports), unless ``metrics`` gives one."""

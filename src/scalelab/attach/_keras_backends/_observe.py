@@ -56,11 +56,15 @@ class StepObserver:
         self.pending.append(values)
 
     def flush(self) -> None:
-        """The deferred steps' losses, in order (before a probed step, at an epoch's end)."""
+        """The deferred steps' losses, in order (before a probed step, at an epoch's end). Nothing was
+        due at those steps (no probe, no gradient sizes), so the session takes them in one call."""
         pending, self.pending = self.pending, []
-        for values in pending:
-            total, count = (float(v) for v in np.asarray(values, dtype=np.float64))
-            self.contained("after the step", self._after, total, count)
+        if pending:
+            self.contained("after the step", self._steps_end, [np.asarray(v, dtype=np.float64) for v in pending])
+
+    def _steps_end(self, values) -> None:
+        if self.s.view is not None:   # else the probes could not start
+            self.s.steps_end([self._batch_loss(float(total), float(count)) for total, count in values])
 
     stopped = False
 
@@ -121,8 +125,12 @@ class StepObserver:
     def _after(self, total: float, count: float) -> None:
         if self.s.view is None:   # the probes could not start
             return
+        self.s.step_end(*self._batch_loss(total, count))
+        self.s.a.forget_gradients()
+
+    def _batch_loss(self, total: float, count: float) -> tuple[float, int]:
+        """This batch's loss and size from the loss tracker's running total and count."""
         t0, c0 = self.tracked if count > self.tracked[1] else (0.0, 0.0)   # the metrics are reset each epoch
         self.tracked = (total, count)
         n = count - c0
-        self.s.step_end((total - t0) / n if n else float("nan"), int(round(n)))
-        self.s.a.forget_gradients()
+        return (total - t0) / n if n else float("nan"), int(round(n))
