@@ -82,7 +82,10 @@ def test_seed000_on_tensorflow_stores_all_three_scalings_and_claims_no_clip(runs
     found = explain_findings(store, "seed-000")
     causes = {level: [f.id for f in found if f.role == "cause" and f.level == {"input.scale": level}]
               for level in ("1/255", "1", "1/1000")}
-    assert causes == {"1/255": [], "1": ["input-scale"], "1/1000": []}, text
+    # the input scale named first; the author's script is unseeded, and whether the large-logits rule
+    # fires beside it (the same input scale's logits, another view of it) varies from run to run
+    assert causes["1/255"] == [] and causes["1/1000"] == [], text
+    assert causes["1"][0] == "input-scale" and set(causes["1"]) <= {"input-scale", "large-logits"}, text
     for t in store.trials(store.require_study("seed-000")["id"]):
         assert t["spec"]["loss"] == {"name": "crossentropy", "from_logits": True, "clip": 0.0}
         assert t["env"]["watched"] == "keras"
