@@ -7,6 +7,8 @@ store's own bookkeeping."""
 import json
 import os
 import sys
+import time
+from pathlib import Path
 
 import scalelab
 from scalelab import Hook
@@ -34,6 +36,28 @@ class LogFactory:
 
     def __call__(self, trials):
         return Log(self.path, trials)
+
+
+class WaitForAHelper:
+    """A hook factory (pickled to the helpers): each group logs its process; the driver's first
+    group waits until a helper has started one, so that both train units on any machine load."""
+
+    def __init__(self, log, driver):
+        self.log, self.driver = Path(log), driver
+
+    def __call__(self, trials):
+        log, driver, inner = self.log, self.driver, Log(str(self.log), trials)
+
+        class Wait(Hook):
+            def on_group_start(self, view):
+                inner.on_group_start(view)
+                deadline = time.time() + 120
+                while os.getpid() == driver and time.time() < deadline and not any(
+                        ln.split()[1] != str(driver) for ln in log.read_text().splitlines()
+                        if ln.startswith("start")):
+                    time.sleep(0.05)
+
+        return Wait()
 
 
 def barrier(spec: str) -> None:

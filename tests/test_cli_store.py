@@ -145,6 +145,8 @@ def test_diverged_trial_is_stored_and_the_study_goes_on(tmp_path, fake_fmnist, c
     (["study", "run", "feature-scales", "--set", 'target.transform="minmax"', "--set", "train.epochs=1"],
      "target.transform applies to regression targets"),
     (["study", "run", "input-scaling", "--probes", "most"], "invalid choice: 'most'"),
+    (["study", "run", "input-scaling", "--workers", "0"], "--workers 0: give a number of processes"),
+    (["study", "run", "input-scaling", "--workers", "2", "--executor", "ray"], "with --executor ray the cluster"),
 ])
 def test_cli_errors_are_one_line(tmp_path, args, needle):
     r = cli(*args, "--db", tmp_path / "x.db") if args[0] in ("show", "explain") or args[:2] == ["study", "run"] else cli(*args)

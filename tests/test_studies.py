@@ -26,6 +26,7 @@ HERE = Path(__file__).parent
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
 sys.path.insert(0, str(HERE))
 import kill_harness  # noqa: E402
+import store_worker  # noqa: E402
 
 # The oracle for "same numbers": the store comparison used to check refactors (NaN equals NaN).
 _cs = importlib.util.spec_from_file_location("compare_stores", HERE.parent / "benchmarks" / "compare_stores.py")
@@ -207,3 +208,38 @@ def test_a_killed_cross_validated_study_trains_only_the_rest(tmp_path):
     assert group_epochs(ref_log.read_text().splitlines()) <= group_epochs(lines) <= \
         group_epochs(ref_log.read_text().splitlines()) + 1
     assert same(ref_db, db) == []
+
+
+# ----------------------------------------------------------------------------- helper processes (--workers)
+
+def test_helper_processes_share_a_study_and_store_the_same_numbers(tmp_path, reference, monkeypatch):
+    """run_study(workers=2): a helper process claims units beside this one in every stage of the
+    cross-validated study (its hooks pickled to it), no unit trains twice, and the store holds
+    the numbers of one process alone (the reference, one process, torch's default threads)."""
+    import scalelab._workers
+
+    monkeypatch.setattr(scalelab._workers, "START_AFTER_S", 0.0)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    db, log = tmp_path / "w.db", tmp_path / "log"
+    log.touch()
+    run_study(CV_SPEC, db, workers=2, hooks=[store_worker.WaitForAHelper(log, os.getpid())])
+    starts = [ln.split() for ln in log.read_text().splitlines() if ln.startswith("start")]
+    assert len({pid for _, pid, _, _ in starts}) >= 2, "a helper process trained units"
+    units = [keys for _, _, _, keys in starts]
+    assert len(units) == len(set(units)), "no unit trained twice"
+    assert same(reference, db) == []
+
+
+def test_a_process_claims_only_units_of_its_own_stage(tmp_path):
+    """A faster process may plan the next stage's units while another still runs this one:
+    claim and units_left given a stage's keys leave the other stage's units alone."""
+    s = Store(tmp_path / "c.db")
+    sid = s.study_id("stages", "h", {})
+    first, second = ["a", "b"], ["c"]
+    s.plan_units(sid, first, lambda todo: [[(i, k)] for i, k in enumerate(first) if k in todo])
+    s.plan_units(sid, second, lambda todo: [[(0, "c")]])
+    me = f"{os.uname().nodename}:{os.getpid()}:x"
+    assert s.units_left(sid) == 3 and s.units_left(sid, set(first)) == 2 and s.units_left(sid, {"c"}) == 1
+    got = [s.claim(sid, me, set(first)) for _ in range(3)]
+    assert [u.trial_keys for u in got[:2]] == [["a"], ["b"]] and got[2] is None
+    assert s.claim(sid, me, {"c"}).trial_keys == ["c"]

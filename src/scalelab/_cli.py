@@ -76,6 +76,7 @@ def _run(spec, args) -> int:
     from ._spec import count_trials
     from ._store import Store
     from ._study import run_study, with_overrides
+    from ._workers import workers_arg
 
     sets = [*args.set, *([f"train.keep={args.keep}"] if args.keep else [])]
     if sets:
@@ -91,6 +92,7 @@ def _run(spec, args) -> int:
     options = {k: v for k, v in (("max_retries", args.max_retries), ("cpus_per_group", args.cpus_per_group))
                if v is not None}
     executor = make_executor(args.executor, args.data_dir, args.device, args.address, **options)
+    workers = workers_arg(args.workers, args.executor, args.device or spec.train.device)
     store = Store(args.db)
 
     def plan(c):
@@ -102,7 +104,8 @@ def _run(spec, args) -> int:
 
     sid = run_study(spec, store, data_dir=args.data_dir, device=args.device, progress=not args.quiet,
                     group_size=args.group_size, probes=args.probes, executor=executor,
-                    progress_every=args.progress_every, keep_checkpoints=args.keep_checkpoints, on_plan=plan)
+                    progress_every=args.progress_every, keep_checkpoints=args.keep_checkpoints, on_plan=plan,
+                    workers=workers)
     if not args.quiet:
         _print_results(store, spec.name, f"{spec.name} ({args.db})")
     return 1 if _report_failed(store, sid) else 0

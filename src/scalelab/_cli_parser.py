@@ -90,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
                              "validation epoch (best), for scalelab predict / scalelab.load (default: train.keep)")
         sp.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
                         help="when stderr is not a terminal, a progress line every SECONDS (default 30)")
+        sp.add_argument("--workers", default="auto", metavar="N",
+                        help="processes training work units side by side on this machine's CPU: a number, or auto "
+                             "(default: one per core, at most 8; 1 on a GPU or with --executor ray); the numbers "
+                             "are the same with any N")
         sp.add_argument("--executor", choices=("local", "ray"), default="local",
                         help="where groups run: this process (default) or Ray (pip install 'scalelab[ray]')")
         sp.add_argument("--address", help="with --executor ray: the cluster to join (HOST:6379 or auto; "

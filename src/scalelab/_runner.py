@@ -87,25 +87,26 @@ def scan(store: Store, study_id: int, spec, data_dir, chunk: int = 1000, trials=
 def run_units(store: Store, study_id: int, spec, executor, hooks: list[Callable], env: dict,
               keep_checkpoints: bool = False, on_unit: Callable[[list, int], None] | None = None,
               poll_s: float = 0.5, on_trials: Callable[[int], None] | None = None,
-              trial_at: Callable | None = None, train: Callable | None = None) -> int:
+              trial_at: Callable | None = None, train: Callable | None = None, keys: set | None = None) -> int:
     """Train every unit of the study not done yet (with other processes, if any); returns
     how many units this process trained. A unit's trials are rebuilt by their position
     (``trial_at(position)``, by default the grid ``spec``'s), so no process holds a big
     grid's trials in memory; ``train`` is the study kind's call for a unit (the executor's
     default when None). ``on_unit(trials, epochs_done)`` before each unit. An executor whose
     groups run elsewhere (on a Ray cluster: ``reports_steps`` False) gets every claimable
-    unit at once; ``on_trials(n)`` as their results arrive (here: as each unit is stored)."""
+    unit at once; ``on_trials(n)`` as their results arrive (here: as each unit is stored).
+    ``keys``: the trials of the stage being run; units of other stages are left alone."""
     rebuild = trial_at or (lambda i: _trial_at(spec, i))
     if not getattr(executor, "reports_steps", True):
         return _run_units_elsewhere(store, study_id, rebuild, executor, hooks, env, keep_checkpoints, on_trials,
-                                    poll_s, train)
+                                    poll_s, train, keys)
     owner = new_owner()
     trained = 0
     while True:
         expect = study_path(store, study_id)
-        unit = store.claim(study_id, owner)
+        unit = store.claim(study_id, owner, keys)
         if unit is None:
-            if store.units_left(study_id) == 0:
+            if store.units_left(study_id, keys) == 0:
                 return trained
             time.sleep(poll_s)  # the rest is held by live processes: wait for them (or their leases)
             continue
@@ -143,7 +144,7 @@ def _unit_trials(rebuild, unit) -> list:
 
 
 def _run_units_elsewhere(store, study_id, rebuild, executor, hooks, env, keep_checkpoints, on_trials, poll_s,
-                         train=None) -> int:
+                         train=None, keys=None) -> int:
     """Claim every unit nobody holds, hand them to the executor together (the cluster runs
     them in parallel) and store each unit in one transaction when its last trial is back.
     Results come back as whole groups, so these units train from their start."""
@@ -152,10 +153,10 @@ def _run_units_elsewhere(store, study_id, rebuild, executor, hooks, env, keep_ch
     owner, trained = new_owner(), 0
     while True:
         units = []
-        while (unit := store.claim(study_id, owner)) is not None:
+        while (unit := store.claim(study_id, owner, keys)) is not None:
             units.append(unit)
         if not units:
-            if store.units_left(study_id) == 0:
+            if store.units_left(study_id, keys) == 0:
                 return trained
             time.sleep(poll_s)
             continue

@@ -81,22 +81,30 @@ class WorkMixin:
                      for i, g in enumerate(groups(missing))])
         return self.units_left(study_id)
 
-    def units_left(self, study_id: int) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM work WHERE study_id=? AND done=0", (study_id,)).fetchone()[0]
+    def units_left(self, study_id: int, keys: "set[str] | None" = None) -> int:
+        """Units not done; with ``keys``, only those of these trials (one stage of a study)."""
+        if keys is None:
+            return self.conn.execute("SELECT COUNT(*) FROM work WHERE study_id=? AND done=0", (study_id,)).fetchone()[0]
+        rows = self.conn.execute("SELECT trial_keys FROM work WHERE study_id=? AND done=0", (study_id,)).fetchall()
+        return sum(set(json.loads(k)) <= keys for (k,) in rows)
 
-    def claim(self, study_id: int, owner: str) -> Unit | None:
-        """The next unit nobody holds (free, lease expired or owner dead), now leased to ``owner``."""
+    def claim(self, study_id: int, owner: str, keys: "set[str] | None" = None) -> Unit | None:
+        """The next unit nobody holds (free, lease expired or owner dead), now leased to ``owner``;
+        with ``keys``, only a unit of these trials: a process still in one stage of a study never
+        takes a unit of the next, which a faster process may have planned already."""
         now = time.time()
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             rows = self.conn.execute("SELECT id, trial_keys, trial_index, owner, lease_until FROM work "
                                      "WHERE study_id=? AND done=0 ORDER BY unit", (study_id,)).fetchall()
-            for wid, keys, index, held_by, until in rows:
+            for wid, keys_json, index, held_by, until in rows:
+                if keys is not None and not set(json.loads(keys_json)) <= keys:
+                    continue
                 if held_by is None or until < now or _owner_dead(held_by):
                     self.conn.execute("UPDATE work SET owner=?, lease_until=?, claims=claims+1 WHERE id=?",
                                       (owner, now + self.lease_s, wid))
                     ck = self.conn.execute("SELECT epoch FROM checkpoints WHERE work_id=?", (wid,)).fetchone()
-                    return Unit(wid, json.loads(keys), json.loads(index), ck[0] if ck else 0, held_by is not None)
+                    return Unit(wid, json.loads(keys_json), json.loads(index), ck[0] if ck else 0, held_by is not None)
         return None
 
     def _check_owner(self, work_id: int, owner: str) -> None:
