@@ -29,7 +29,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	@PY=$(PY) bash scripts/ensure-data.sh || echo "(tests that need real Fashion-MNIST will be skipped)"
 	@bash scripts/ensure-chromium.sh || true
-	$(PY) -m pytest -q -p no:cacheprovider
+	# one worker per core, each test file whole on one worker (its module fixtures built once)
+	$(PY) -m pytest -q -p no:cacheprovider -n auto --dist loadfile
 
 bench: data
 	$(PY) benchmarks/sweep_speed.py

@@ -4,7 +4,7 @@ seeds per level) with the acceptance checks of issue 19 — a multimodal model w
 of the true branch probabilities on every branch, and its minFDE_20 at least 2× below the
 deterministic baseline's FDE.
 
-    python benchmarks/trajectories_study.py [--threads N] [--set KEY=VALUE ...] [--out FILE]
+    python benchmarks/trajectories_study.py [--threads N] [--workers N] [--set KEY=VALUE ...] [--out FILE]
 
 CPU seconds with one thread bound what the study takes on an idle core; the wall time on a
 shared machine is longer by the load.
@@ -34,6 +34,7 @@ METRICS = ("ade", "fde", "min_ade_20", "min_fde_20", "grid_nll", "branch_abs_err
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=1, help="processes sharing the study's units (study run --workers)")
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--db", default=None, help="store to write (default: a temporary file)")
     ap.add_argument("--out", default=None)
@@ -50,9 +51,10 @@ def main() -> None:
         if os.path.exists(db):
             os.remove(db)
         load0, t0, ru0 = os.getloadavg(), time.time(), resource.getrusage(resource.RUSAGE_SELF)
-        scalelab.run_study(spec, db)
+        scalelab.run_study(spec, db, workers=a.workers)
         wall, ru = time.time() - t0, resource.getrusage(resource.RUSAGE_SELF)
-        cpu, sys_s = ru.ru_utime - ru0.ru_utime, round(ru.ru_stime - ru0.ru_stime, 1)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)   # the helper processes' CPU
+        cpu, sys_s = ru.ru_utime - ru0.ru_utime + kids.ru_utime, round(ru.ru_stime - ru0.ru_stime + kids.ru_stime, 1)
         load1 = os.getloadavg()
     with scalelab.Store(db) as store:
         records = scalelab.summarize(store, "trajectories")
@@ -64,7 +66,7 @@ def main() -> None:
                for r in records if r["level"].get("loss.name") != "trajectory_mse"
                and r["branch_abs_error"]["mean"] is not None and r["branch_abs_error"]["mean"] <= 0.05
                and best_det_fde is not None and r["min_fde_20"]["mean"] * 2 <= best_det_fde]
-    out = dict(study="trajectories", overrides=a.set, threads=torch.get_num_threads(), cpus=os.cpu_count(),
+    out = dict(study="trajectories", overrides=a.set, workers=a.workers, threads=torch.get_num_threads(), cpus=os.cpu_count(),
                wall_s=round(wall, 1), cpu_user_s=round(cpu, 1), cpu_sys_s=sys_s, load_before=load0, load_after=load1,
                deterministic_fde=best_det_fde, levels_meeting_acceptance=passing, table=table, db=db)
     text = json.dumps(out, indent=2)
