@@ -5,7 +5,7 @@ machine's load average around it (other processes share the cores: wall time alo
 little on a busy machine), per-arm training wall time from the store, and the study's answer
 and table, and the child's peak resident memory (ru_maxrss).
 
-    python benchmarks/run_variance.py [--study run-variance] [--out benchmarks/results/X.json] [--set K=V ...]
+    python benchmarks/run_variance.py [--study run-variance] [--workers N|auto] [--out benchmarks/results/X.json] [--set K=V ...]
     python benchmarks/run_variance.py --file-test-rows 5000 --out …   # the user's case: a 100 × 10,000 .npz
         (generated p≫n rows) whose X_test/y_test hold 5,000 more rows, through data.dataset = "file"
 """
@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--study", default="run-variance")
     ap.add_argument("--out")
     ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--workers", default="auto", help="study run --workers (default auto: one process per core)")
     ap.add_argument("--file-test-rows", type=int, help="run on a 100 × 10,000 .npz with this many X_test rows")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,7 +49,7 @@ def main() -> None:
                      y_test=y[100:])
             args.set += ["data.dataset=file", f"data.path={path}"]
         cmd = [sys.executable, "-m", "scalelab", "study", "run", args.study, "--db", str(db), "--quiet",
-               *[x for s in args.set for x in ("--set", s)]]
+               "--workers", args.workers, *[x for s in args.set for x in ("--set", s)]]
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
         load_before = os.getloadavg()
         t0 = time.perf_counter()
@@ -64,7 +65,7 @@ def main() -> None:
             per_arm = defaultdict(float)
             for t in store.trials(store.latest_study(args.study)["id"]):
                 per_arm[t["level"]["arm"]] += t["wall_s"] or 0.0
-    result = dict(study=args.study, overrides=args.set, returncode=rc, wall_s=round(wall, 1),
+    result = dict(study=args.study, overrides=args.set, workers=args.workers, returncode=rc, wall_s=round(wall, 1),
                   cpu_user_s=round(ru.ru_utime, 1), cpu_sys_s=round(ru.ru_stime, 1),
                   cpu_share_of_2_cores=round((ru.ru_utime + ru.ru_stime) / wall / 2, 2),
                   peak_rss_mb=round(ru.ru_maxrss / 1024, 1),   # Linux: KiB, of the largest child

@@ -15,7 +15,6 @@ from builtin_stores import all_builtin_stores
 from conftest import write_fashion_like
 from scalelab import Store
 from scalelab.report._answers import answers
-from scalelab.report._html import write_report
 
 requires_chromium = pytest.mark.skipif(find_chromium() is None and not os.environ.get("CI"),
                                        reason="Chromium not installed (make test installs Debian's chromium)")
@@ -59,16 +58,12 @@ def builtin_db(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def reports(builtin_db):
-    db, names = builtin_db
-    store = Store(db)
-    return {n: (write_report(store, n, db.parent / f"{n}.html"), answers(store, n)[0]) for n in names}
-
-
-def test_reading_commands_do_not_import_torch(builtin_db, tmp_path):
+def reading(builtin_db):
     """ls, show, trials, explain (text and JSON), report and export of every built-in study
-    (grid, cross-validated, trajectory, embedding) in one process: torch never loads."""
+    (grid, cross-validated, trajectory, embedding) in one fresh process, which also writes the
+    reports the layout tests read (``<study>.html`` beside the store)."""
     db, names = builtin_db
+    out = str(db.parent)
     code = f"""
 import contextlib, io, sys
 from scalelab._cli import main
@@ -76,18 +71,31 @@ calls = [["ls", "--db", {str(db)!r}]]
 for n in {names!r}:
     calls += [[c, n, "--db", {str(db)!r}] for c in ("show", "trials", "explain")]
     calls += [["explain", n, "--format", "json", "--db", {str(db)!r}],
-              ["report", n, "-o", {str(tmp_path)!r} + f"/{{n}}.html", "--db", {str(db)!r}],
-              ["export", n, "-o", {str(tmp_path)!r} + f"/{{n}}.csv", "--db", {str(db)!r}]]
+              ["report", n, "-o", {out!r} + f"/{{n}}.html", "--db", {str(db)!r}],
+              ["export", n, "-o", {out!r} + f"/{{n}}.csv", "--db", {str(db)!r}]]
 for args in calls:
     with contextlib.redirect_stdout(io.StringIO()):
         rc = main(args)
     assert not rc, (args, rc)
     assert "torch" not in sys.modules, args
 """
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert len(list(tmp_path.glob("*.html"))) == len(names)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+
+
+@pytest.fixture(scope="module")
+def reports(builtin_db, reading):
+    assert reading.returncode == 0, reading.stderr[-3000:]
+    db, names = builtin_db
+    store = Store(db)
+    return {n: (db.parent / f"{n}.html", answers(store, n)[0]) for n in names}
+
+
+def test_reading_commands_do_not_import_torch(builtin_db, reading):
+    """Every reading command of every built-in study ran in one process (``reading``): torch never loaded."""
+    db, names = builtin_db
+    assert reading.returncode == 0, reading.stderr[-3000:]
+    assert all((db.parent / f"{n}.html").exists() and (db.parent / f"{n}.csv").exists() for n in names)
 
 
 @requires_chromium

@@ -48,6 +48,8 @@ def main(argv=None) -> None:
     ap.add_argument("--db", default="scalelab.db", help="where the callbacks store the runs")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="another value for NAME = ...")
     ap.add_argument("--drop", action="append", default=[], metavar="TEXT", help="leave out the lines containing TEXT")
+    ap.add_argument("--replace", action="append", default=[], metavar="OLD=NEW",
+                    help="NEW for the text OLD wherever the script has it (e.g. its own split at 55000, on cut-down data)")
     a = ap.parse_args(argv)
     script = next(HERE.glob(f"{a.seed}_*.py"), None)
     if script is None:
@@ -62,11 +64,16 @@ def main(argv=None) -> None:
         if db.name != "scalelab.db":
             sys.exit("--db: the seed scripts write scalelab.db in the current folder; name a folder's scalelab.db")
         sys.argv = [str(script)]
-        source = edited(script.read_text(), a.set, a.drop)
+        source = edited(script.read_text(), a.set, a.drop, a.replace)
         exec(compile(source, str(script), "exec"), {"__name__": "__main__", "__file__": str(script)})
 
 
-def edited(source: str, sets: list[str], drops: list[str]) -> str:
+def edited(source: str, sets: list[str], drops: list[str], replaces: list[str] = ()) -> str:
+    for item in replaces:
+        old, _, new = item.partition("=")
+        if not old or old not in source:
+            sys.exit(f"--replace {item}: the script has no {old!r}")
+        source = source.replace(old, new)
     lines = source.splitlines()
     for item in sets:
         name, _, value = item.partition("=")
