@@ -31,17 +31,17 @@ SHRINK = {
 }
 
 
-def small_builtin_store(name: str, db: Path, fmnist_dir: Path) -> Path:
+def small_builtin_store(name: str, db: Path, fmnist_dir: Path, workers: int = 1) -> Path:
     """Run a shrunken built-in study into ``db`` (added to whatever is there)."""
     over = list(SHRINK[name])
     if builtin_spec(name).data.dataset in ("fashion-mnist", "fmnist-pair"):
         over += [f"data.dir='{fmnist_dir}'", "data.verify=false"]
-    run_study(with_overrides(builtin_spec(name), over), Store(db))
+    run_study(with_overrides(builtin_spec(name), over), Store(db), workers=workers)
     return db
 
 
-def all_builtin_stores(db: Path, fmnist_dir: Path) -> list[str]:
+def all_builtin_stores(db: Path, fmnist_dir: Path, workers: int = 1) -> list[str]:
     names = sorted(builtin_studies())
     for name in names:
-        small_builtin_store(name, db, fmnist_dir)
+        small_builtin_store(name, db, fmnist_dir, workers)
     return names

@@ -213,6 +213,11 @@ def connect(path: Path, readonly: bool) -> sqlite3.Connection:
                 conn.execute("CREATE TEMP VIEW study_trials AS SELECT study_id, id AS trial_id, level FROM trials")
             return conn
         conn = sqlite3.connect(str(path), timeout=60)
+        # 64 KiB pages for a new store (an existing one keeps its size): a per-epoch checkpoint of a
+        # p >> n fold fit is a few MB, and on 4 KiB pages its blob is a chain of ~1,000 overflow pages
+        # to free and write again each epoch, with a WAL checkpoint (and its fsync) every 4 MB.
+        # Measured on run-variance at 5 seeds and 5 epochs: 88.5 s -> 71-77 s (sys 20 -> 11-12 s).
+        conn.execute("PRAGMA page_size=65536")
         conn.execute("PRAGMA journal_mode=WAL")
         # In WAL mode NORMAL syncs the log at its checkpoints, not at every commit: a commit
         # still survives the process being killed (only a power cut may roll back its last
