@@ -314,3 +314,10 @@ def test_kept_checkpoint_resumes_to_the_stored_numbers(tmp_path):
     run_study(digits_spec(name="drop", seeds=1, train={"batch_size": 64, "epochs": 2}), db)
     with sqlite3.connect(db) as c:   # by default a finished group's checkpoint is dropped
         assert c.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 1
+
+
+def test_a_new_store_has_64_kib_pages(tmp_path):
+    """A per-epoch checkpoint of a p >> n fold fit is a few MB: a new store is laid out in 64 KiB
+    pages (16x shorter overflow chains than SQLite's default 4 KiB), read back by SQLite itself."""
+    Store(tmp_path / "n.db").close()
+    assert sqlite3.connect(tmp_path / "n.db").execute("PRAGMA page_size").fetchone()[0] == 65536

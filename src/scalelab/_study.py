@@ -162,10 +162,12 @@ def _run_stage(store, sid, spec, stage, executor, factories, data_dir, device, p
     helpers = 0
     if workers > 1 and isinstance(executor, LocalExecutor) and str(env_device or "cpu").startswith("cpu"):
         helpers = min(workers, store.units_left(sid, keys)) - 1
-    payload = dict(db=str(store.path), sid=sid, spec=spec.model_dump(), stage=stage_index, data_dir=data_dir,
-                   device=device, hooks=list(factories), group_size=group_size, keep_checkpoints=keep_checkpoints,
-                   threads=threads_for(helpers + 1))
-    with _threads(payload["threads"] if helpers > 0 else None):
+    payload = None   # what a helper needs to run this stage, built only when there are helpers
+    if helpers > 0:
+        payload = dict(db=str(store.path), sid=sid, spec=spec.model_dump(), stage=stage_index, data_dir=data_dir,
+                       device=device, hooks=list(factories), group_size=group_size,
+                       keep_checkpoints=keep_checkpoints, threads=threads_for(helpers + 1))
+    with _threads(payload["threads"] if payload else None):
         env = environment(env_device) if local else {}
         _train_stage(store, sid, spec, stage, plan, keys, executor, factories, env, data_dir, device, progress,
                      group_size, progress_every, keep_checkpoints, helpers, payload)

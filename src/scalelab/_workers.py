@@ -99,8 +99,11 @@ def helper_processes(payload: dict, n: int, advance=None, start_after_s: float |
         with lock:
             advance(n_)
 
-    if advance is not None:
-        locked.skip = lambda n_: (lock.acquire(), advance.skip(n_), lock.release())
+    def locked_skip(n_: int) -> None:
+        with lock:
+            advance.skip(n_)
+
+    locked.skip = locked_skip
     try:
         yield locked if advance is not None else None
     except BaseException:
