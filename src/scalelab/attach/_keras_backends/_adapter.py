@@ -49,6 +49,7 @@ class CompiledAdapter(KerasAdapter):
         self._grads: dict[str, torch.Tensor] | None = None
         self._fused = None   # the last forward pass's (logits, targets, per-sample losses, their gradient)
         self._batches: dict = {}   # batch_array's
+        self._values: dict = {}    # value's: tensor storage -> (the tensor, the array it was read from)
         self._structure = None
         self.sigmoid_logits = False   # set below: the backend's binary cross-entropy reads a sigmoid's logits
         if model.trainable_variables:
@@ -128,7 +129,12 @@ class CompiledAdapter(KerasAdapter):
     # -- values across the boundary
 
     def value(self, v) -> torch.Tensor:
-        return to_torch(self.ops.host(v.value))
+        a = self.ops.host(v.value)
+        t = to_torch(a)
+        if len(self._values) >= 64:
+            self._values.clear()
+        self._values[t.untyped_storage().data_ptr()] = (t, a)   # for arrays(): the array it was read from
+        return t
 
     def batch_array(self, t: torch.Tensor):
         """A batch (the probe rows: the same tensor's storage at every probed step) as the backend's array,
@@ -142,8 +148,20 @@ class CompiledAdapter(KerasAdapter):
         return hit[1]
 
     def arrays(self, params) -> list:
-        """View-layout torch parameters (in ``layouts`` order) as arrays of the variables' shapes."""
-        return [self.ops.array(p.detach().cpu().numpy().reshape(v.shape)) for p, v in zip(params, self.variables)]
+        """View-layout torch parameters (in ``layouts`` order) as arrays of the variables' shapes: the array
+        a parameter was read from where it is that read's tensor, unchanged (the view's parameters: no copy
+        back), else converted."""
+        out = [self._read_from(p, v) for p, v in zip(params, self.variables)]
+        return [self.ops.array(p.detach().cpu().numpy().reshape(v.shape)) if a is None else a
+                for a, p, v in zip(out, params, self.variables)]
+
+    def _read_from(self, p: torch.Tensor, v):
+        hit = self._values.get(p.untyped_storage().data_ptr())
+        if hit is None or hit[0]._version != p._version or p.storage_offset() or p.numel() != hit[0].numel():
+            return None
+        a = hit[1]
+        # a JAX array the step has since taken (donated) is gone: converted instead
+        return None if getattr(a, "is_deleted", lambda: False)() or tuple(a.shape) != tuple(v.shape) else a
 
     def tensors(self, arrays, like) -> list[torch.Tensor]:
         return [to_torch(a).reshape(p.shape).to(p.dtype) for a, p in zip(arrays, like)]
