@@ -49,7 +49,7 @@ class CompiledAdapter(KerasAdapter):
         self._grads: dict[str, torch.Tensor] | None = None
         self._fused = None   # the last forward pass's (logits, targets, per-sample losses, their gradient)
         self._batches: dict = {}   # batch_array's
-        self._values: dict = {}    # value's: tensor storage -> (the tensor, the array it was read from)
+        self._values: dict = {}    # params': tensor storage -> (the tensor, the array it was read from)
         self._structure = None
         self.sigmoid_logits = False   # set below: the backend's binary cross-entropy reads a sigmoid's logits
         if model.trainable_variables:
@@ -129,12 +129,19 @@ class CompiledAdapter(KerasAdapter):
     # -- values across the boundary
 
     def value(self, v) -> torch.Tensor:
-        a = self.ops.host(v.value)
-        t = to_torch(a)
-        if len(self._values) >= 64:
-            self._values.clear()
-        self._values[t.untyped_storage().data_ptr()] = (t, a)   # for arrays(): the array it was read from
-        return t
+        return to_torch(self.ops.host(v.value))
+
+    def params(self) -> dict[str, torch.Tensor]:
+        # the latest parameters only (the view holds them anyway), each with the array it was read from,
+        # for arrays(); forgotten at the end of a probed step (forget_gradients)
+        self._values.clear()
+        out = {}
+        for k, (v, lay) in self.layouts.items():
+            a = self.ops.host(v.value)
+            t = to_torch(a)
+            self._values[t.untyped_storage().data_ptr()] = (t, a)
+            out[k] = self.to_view(t, lay)
+        return out
 
     def batch_array(self, t: torch.Tensor):
         """A batch (the probe rows: the same tensor's storage at every probed step) as the backend's array,
@@ -200,6 +207,7 @@ class CompiledAdapter(KerasAdapter):
 
     def forget_gradients(self) -> None:
         self._grads = None
+        self._values.clear()
 
     def kernel_grad(self, name: str) -> torch.Tensor | None:
         return None if self._grads is None else self._grads.get(name)

@@ -37,6 +37,8 @@ def jit(f):
     def call(structure, *args):
         hit = traced.get(structure)
         if hit is None:
+            if len(traced) >= 32:   # models that share with themselves only (see _compiled.signature): a sweep of
+                traced.clear()      # them keeps the last few traces, not one per model
             current = [structure]
             hit = traced[structure] = (current, tf.function(lambda *a: f(current[0], *a), reduce_retracing=True))
         hit[0][0] = structure
