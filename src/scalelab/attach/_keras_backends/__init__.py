@@ -8,7 +8,8 @@ at a step where probes are due it takes the batch from Keras's own iterator, run
 before-update probes on the current weights, recomputes the batch's gradient on the
 backend (the same stateless Keras loss, the same random state; nothing assigned), then
 hands that very batch to Keras's own compiled step and runs the after-update probes. At
-other steps it only reads the batch loss from Keras's loss tracker. The weights, the
+other steps it only keeps the running mean loss Keras's step returns (for divergence; the
+epoch's loss is Keras's own), so those steps cost a few microseconds. The weights, the
 optimizer's state and the random streams are only read, so the losses are those of the
 run without the callback (tested bit for bit).
 

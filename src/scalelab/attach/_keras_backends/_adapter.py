@@ -3,7 +3,7 @@ the backend and are offered to the probes as torch ``autograd.Function`` s.
 
 Each computation is a pure function of the backend's arrays (the weights, the other
 variables' values, the batch), compiled once per model structure and shape where the backend
-compiles (``jax.jit``, see ``_compiled``; TensorFlow runs it eagerly): Keras's own ``stateless_call`` with the taps,
+compiles (``jax.jit``, see ``_compiled``; ``tf.function`` on TensorFlow): Keras's own ``stateless_call`` with the taps,
 Keras's loss function, and their derivatives by the backend's autodiff. A Function converts
 its torch inputs to arrays (copies), calls it and returns torch tensors; its backward pass
 is the backend's vector-Jacobian product. The training objective (mean loss over a batch)
@@ -48,6 +48,8 @@ class CompiledAdapter(KerasAdapter):
         self.ops = ops
         self._grads: dict[str, torch.Tensor] | None = None
         self._fused = None   # the last forward pass's (logits, targets, per-sample losses, their gradient)
+        self._batches: dict = {}   # batch_array's
+        self._values: dict = {}    # params': tensor storage -> (the tensor, the array it was read from)
         self._structure = None
         self.sigmoid_logits = False   # set below: the backend's binary cross-entropy reads a sigmoid's logits
         if model.trainable_variables:
@@ -127,11 +129,46 @@ class CompiledAdapter(KerasAdapter):
     # -- values across the boundary
 
     def value(self, v) -> torch.Tensor:
-        return to_torch(v.value)
+        return to_torch(self.ops.host(v.value))
+
+    def params(self) -> dict[str, torch.Tensor]:
+        # the latest parameters only (the view holds them anyway), each with the array it was read from,
+        # for arrays(); forgotten at the end of a probed step (forget_gradients)
+        self._values.clear()
+        out = {}
+        for k, (v, lay) in self.layouts.items():
+            a = self.ops.host(v.value)
+            t = to_torch(a)
+            self._values[t.untyped_storage().data_ptr()] = (t, a)
+            out[k] = self.to_view(t, lay)
+        return out
+
+    def batch_array(self, t: torch.Tensor):
+        """A batch (the probe rows: the same tensor's storage at every probed step) as the backend's array,
+        converted once: keyed by its storage and version (a tensor held here keeps its storage from reuse)."""
+        key = (t.data_ptr(), tuple(t.shape), t.stride(), t.dtype, t._version)
+        hit = self._batches.get(key)
+        if hit is None:
+            if len(self._batches) >= 4:
+                self._batches.clear()
+            hit = self._batches[key] = (t, to_array(t))
+        return hit[1]
 
     def arrays(self, params) -> list:
-        """View-layout torch parameters (in ``layouts`` order) as arrays of the variables' shapes."""
-        return [self.ops.array(p.detach().cpu().numpy().reshape(v.shape)) for p, v in zip(params, self.variables)]
+        """View-layout torch parameters (in ``layouts`` order) as arrays of the variables' shapes: the array
+        a parameter was read from where it is that read's tensor, unchanged (the view's parameters: no copy
+        back), else converted."""
+        out = [self._read_from(p, v) for p, v in zip(params, self.variables)]
+        return [self.ops.array(p.detach().cpu().numpy().reshape(v.shape)) if a is None else a
+                for a, p, v in zip(out, params, self.variables)]
+
+    def _read_from(self, p: torch.Tensor, v):
+        hit = self._values.get(p.untyped_storage().data_ptr())
+        if hit is None or hit[0]._version != p._version or p.storage_offset() or p.numel() != hit[0].numel():
+            return None
+        a = hit[1]
+        # a JAX array the step has since taken (donated) is gone: converted instead
+        return None if getattr(a, "is_deleted", lambda: False)() or tuple(a.shape) != tuple(v.shape) else a
 
     def tensors(self, arrays, like) -> list[torch.Tensor]:
         return [to_torch(a).reshape(p.shape).to(p.dtype) for a, p in zip(arrays, like)]
@@ -170,6 +207,7 @@ class CompiledAdapter(KerasAdapter):
 
     def forget_gradients(self) -> None:
         self._grads = None
+        self._values.clear()
 
     def kernel_grad(self, name: str) -> torch.Tensor | None:
         return None if self._grads is None else self._grads.get(name)
@@ -195,7 +233,7 @@ class CompiledAdapter(KerasAdapter):
 
     def objective(self, params, x, y) -> torch.Tensor:
         """The mean per-sample loss of the batch, differentiable twice (the curvature probe)."""
-        return _Objective.apply(self, (self.non_trainable(), to_array(x), to_array(y)),
+        return _Objective.apply(self, (self.non_trainable(), self.batch_array(x), self.batch_array(y)),
                                 *[params[k] for k in self.layouts])
 
 
@@ -204,11 +242,13 @@ class _Model(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a, taps, x, y, *params):
-        ctx.a, ctx.args = a, (a.non_trainable(), to_array(x))
-        if y is None:
-            out, raw = a.run(forward, a.arrays(params), *ctx.args)
+        ctx.a, ctx.args = a, (a.non_trainable(), a.batch_array(x))
+        if y is not None and a.ops.FUSED_LOSS:
+            out, raw, per, grad = a.run(forward_and_loss, a.arrays(params), *ctx.args, a.batch_array(y))
         else:
-            out, raw, per, grad = a.run(forward_and_loss, a.arrays(params), *ctx.args, to_array(y))
+            out, raw = a.run(forward, a.arrays(params), *ctx.args)
+            if y is not None:
+                per, grad = a.run(loss_and_grad, out, a.batch_array(y))
         if taps is not None:
             taps.update({k: to_torch(t) for k, t in raw.items()})
         ctx.save_for_backward(*params)

@@ -3,7 +3,7 @@
 JAX compiles each computation with XLA when it first sees its input shapes: about 0.1–0.5 s
 each on a CPU, so compiling them anew for every ``fit`` cost more than the probes themselves
 (a fresh set per run: +110% on a one-epoch seed-000 fit). Here each computation is one
-module-level function, compiled once per process (TensorFlow runs them eagerly), whose first
+module-level function, compiled once per process (TensorFlow: traced once, ``tf.function``), whose first
 argument is a :class:`Structure`: a static argument equal for two models exactly when the
 traced computation is the same for both (the same Keras layers with the same configurations,
 activations, loss, and the adapter's reading of them), so a later ``fit`` of the same model,

@@ -11,13 +11,15 @@ comes out; the step gets the batch taken here as a one-batch iterator.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import keras
 import numpy as np
 
 
 SOFTMAX = (jax.nn.softmax,)   # the backend's softmax functions a model may use as its output activation
 SIGMOID = (jax.nn.sigmoid,)   # and its sigmoid functions
+
+
+FUSED_LOSS = True   # the probes' forward pass and per-sample loss: one compiled call (``forward_and_loss``)
 
 
 def jit(f):
@@ -31,6 +33,10 @@ def jit(f):
 def array(a):
     """A numpy array as a JAX array (a transfer: ``jnp.asarray`` would compile a copy per shape)."""
     return jax.device_put(a)
+
+
+def host(a):
+    return a   # a JAX array: numpy reads it as it is
 
 
 def value_and_grad(f, primals):
@@ -54,10 +60,6 @@ def state_scope(model, state):
                                                if a is not None])
 
 
-# a step's loss-tracker values, copied (the next step reuses the state's buffers); compiled once per process
-tracked = jax.jit(lambda t, c: jnp.stack([t, c]))
-
-
 def wrap(train_function, observer):
     """``train_function(state, iterator)`` observed: see the module's docstring."""
     model = observer.model
@@ -69,16 +71,17 @@ def wrap(train_function, observer):
             fn(*args)
 
     def observed(state, iterator):
-        if not observer.due():   # its loss is read later: waiting for it here would stall JAX's dispatch
+        if not observer.due():
             logs, state = train_function(state, iterator)
-            observer.defer(tracked(state[3][total], state[3][count]))
+            observer.contained("after the step", observer.keep, logs)
             return logs, state
         observer.flush()
+        observer.contained("before the step", observer.running, state[3][total], state[3][count])
         data = next(iterator)
-        observer.contained("before the step", in_scope, state, observer._before, data)
+        observer.probing("before the step", in_scope, state, observer._before, data)
         logs, state = train_function(state, iter([data]))
         loss = (float(np.asarray(state[3][total])), float(np.asarray(state[3][count])))
-        observer.contained("after the step", in_scope, state, observer._after, *loss)
+        observer.probing("after the step", in_scope, state, observer._after, *loss)
         return logs, state
 
     return observed

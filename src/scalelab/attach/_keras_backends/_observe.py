@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
+import torch
 
 from ._adapter import to_torch
 
 
 class StepObserver:
     """Wraps ``model.train_function`` until :meth:`remove`. Per step: :meth:`due` (probes
-    at this step, or the probe batch still to be taken), then :meth:`before` with the batch
-    (probes before the update, the batch's gradient) or :meth:`skip_step`, then the step, then
-    :meth:`after` with Keras's loss tracker (its running total and count: their increase is
-    this batch's loss times its size, and its size)."""
+    at this step, or the probe batch still to be taken); if so, :meth:`flush`, :meth:`before` with
+    the batch (probes before the update, the batch's gradient), the step, :meth:`after` with
+    Keras's loss tracker (its running total and count: their increase is this batch's loss times
+    its size, and its size); if not, only the step, its running mean loss kept in ``pending``
+    for :meth:`flush`."""
 
     def __init__(self, model, session, part, total_steps: int, steps_per_epoch: int, probe_data,
                  epochs: int | None = None, fit_steps_per_epoch: int | None = None):
@@ -21,7 +25,11 @@ class StepObserver:
         self.epochs, self.fit_steps_per_epoch = epochs, fit_steps_per_epoch
         self.total_steps, self.steps_per_epoch, self.probe_data = total_steps, steps_per_epoch, probe_data
         self.tracked = (0.0, 0.0)
-        self.pending: list = []   # steps whose loss-tracker values are read later (JAX: no wait per step)
+        # steps with nothing due: their loss tracker's running mean (Keras's step returns it), read at flush
+        # for the first that is not finite (divergence); their losses are not needed one by one (the epoch's
+        # loss is Keras's own): no read, copy or wait per step (on JAX the next step reuses the tracker's
+        # buffers, a copy of them cost ~40 us a step; on TensorFlow reading them, as many)
+        self.pending: list = []
         self.original = model.train_function
         if getattr(model, "steps_per_execution", 1) != 1:
             print(f"scalelab: not probed: {model.name} (steps_per_execution={model.steps_per_execution}: Keras runs "
@@ -51,20 +59,28 @@ class StepObserver:
         # steps 0, 1, 2, 4, ...: the session records the gradients' sizes there (the one-run rules)
         return (s.probe_set is not None and step in s.probe_set.due) or (not self.stopped and step & (step - 1) == 0)
 
-    def defer(self, values) -> None:
-        """A step's (total, count) of the loss tracker, as a backend array read at :meth:`flush`."""
-        self.pending.append(values)
-
     def flush(self) -> None:
-        """The deferred steps' losses, in order (before a probed step, at an epoch's end). Nothing was
-        due at those steps (no probe, no gradient sizes), so the session takes them in one call."""
+        """The steps since the last probed one (before a probed step, at an epoch's end). Nothing was due
+        at those steps (no probe, no gradient sizes): the session takes their number and the first whose
+        loss was not finite, in one call (their losses are in Keras's epoch loss, see ``pending``)."""
         pending, self.pending = self.pending, []
         if pending:
-            self.contained("after the step", self._steps_end, [np.asarray(v, dtype=np.float64) for v in pending])
+            self.contained("after the step", self._steps_end, pending)
 
-    def _steps_end(self, values) -> None:
+    def _steps_end(self, means) -> None:
         if self.s.view is not None:   # else the probes could not start
-            self.s.steps_end([self._batch_loss(float(total), float(count)) for total, count in values])
+            # a running mean is not finite from the first batch whose loss is not (a running sum stays so)
+            first = next((i for i, m in enumerate(means) if m is not None and not np.isfinite(np.asarray(m))), None)
+            self.s.steps_end(len(means), first)
+
+    def keep(self, logs) -> None:
+        """A step with nothing due: its running mean loss (an output of Keras's step: never reused by the
+        next, so no copy; read at :meth:`flush`)."""
+        self.pending.append(logs.get("loss"))
+
+    def running(self, total, count) -> None:
+        """The loss tracker's total and count before a probed step: its batch's loss is their increase."""
+        self.tracked = (float(np.asarray(total)), float(np.asarray(count)))
 
     stopped = False
 
@@ -80,11 +96,22 @@ class StepObserver:
                 self.s.a.skipped.append(("probes", f"stopped at step {step}, {what}: {type(e).__name__}: {e}"))
             self.stopped = True
 
-    def skip_step(self) -> None:
-        self.contained("before the step", self.s.step_start)
+    def probing(self, what: str, fn, *args) -> None:
+        """:meth:`contained`, with torch on one thread on a small machine (up to 4 cores): the backend's own
+        threads take the cores, and torch's OpenMP pool beside them oversubscribes them and spins after each
+        op (on 2 cores the adam_eps probe's selection took 5x longer on two threads than on one); the probes'
+        tensors are small (a probe batch). Not measured on larger machines: left as the user set it there."""
+        threads = torch.get_num_threads()
+        if threads > 1 and (os.cpu_count() or 1) <= 4:
+            torch.set_num_threads(1)
+        try:
+            self.contained(what, fn, *args)
+        finally:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
 
     def before(self, data) -> None:
-        self.contained("before the step", self._before, data)
+        self.probing("before the step", self._before, data)
 
     def _before(self, data) -> None:
         s = self.s
@@ -120,7 +147,7 @@ class StepObserver:
         return ps is not None and any(p.name == "gradients" and step in ps.due_by_probe[id(p)] for p in ps.applicable)
 
     def after(self, total: float, count: float) -> None:
-        self.contained("after the step", self._after, total, count)
+        self.probing("after the step", self._after, total, count)
 
     def _after(self, total: float, count: float) -> None:
         if self.s.view is None:   # the probes could not start
@@ -130,7 +157,7 @@ class StepObserver:
 
     def _batch_loss(self, total: float, count: float) -> tuple[float, int]:
         """This batch's loss and size from the loss tracker's running total and count."""
-        t0, c0 = self.tracked if count > self.tracked[1] else (0.0, 0.0)   # the metrics are reset each epoch
+        t0, c0 = self.tracked if count > self.tracked[1] else (0.0, 0.0)   # the metrics were reset
         self.tracked = (total, count)
         n = count - c0
         return (total - t0) / n if n else float("nan"), int(round(n))
