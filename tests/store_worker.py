@@ -38,23 +38,26 @@ class LogFactory:
         return Log(self.path, trials)
 
 
-class WaitForAHelper:
-    """A hook factory (pickled to the helpers): each group logs its process; the driver's first
-    group waits until a helper has started one, so that both train units on any machine load."""
+class WaitForAnother:
+    """A hook factory (picklable, so it travels to helpers): each group logs its process; a group
+    of process ``who`` (any process when None) waits until another process has started one, so
+    that both train units whatever the machine's load (the wait changes no numbers)."""
 
-    def __init__(self, log, driver):
-        self.log, self.driver = Path(log), driver
+    def __init__(self, log, who=None):
+        self.log, self.who = Path(log), who
 
     def __call__(self, trials):
-        log, driver, inner = self.log, self.driver, Log(str(self.log), trials)
+        log, who, inner = self.log, self.who, Log(str(self.log), trials)
+
+        def others_started():
+            me = str(os.getpid())
+            return any(ln.split()[1] != me for ln in log.read_text().splitlines() if ln.startswith("start"))
 
         class Wait(Hook):
             def on_group_start(self, view):
                 inner.on_group_start(view)
                 deadline = time.time() + 120
-                while os.getpid() == driver and time.time() < deadline and not any(
-                        ln.split()[1] != str(driver) for ln in log.read_text().splitlines()
-                        if ln.startswith("start")):
+                while who in (None, os.getpid()) and time.time() < deadline and not others_started():
                     time.sleep(0.05)
 
         return Wait()
@@ -79,7 +82,9 @@ def main(db, spec_json, log, group_size=None, lease_s="60"):
         barrier(os.environ["SCALELAB_WORKER_BARRIER"])
     spec = json.loads(open(spec_json).read())
     store = scalelab.Store(db, lease_s=float(lease_s))
-    scalelab.run_study(spec, store, group_size=int(group_size) if group_size else None, hooks=[LogFactory(log)])
+    # SCALELAB_WORKER_WAIT: this process's first group waits for another's (both train units)
+    hooks = [WaitForAnother(log) if os.environ.get("SCALELAB_WORKER_WAIT") else LogFactory(log)]
+    scalelab.run_study(spec, store, group_size=int(group_size) if group_size else None, hooks=hooks)
 
 
 if __name__ == "__main__":

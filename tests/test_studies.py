@@ -164,7 +164,8 @@ def _cv_worker(db, log, tmp, env=ENV):
 
 def test_two_processes_share_a_cross_validated_study(tmp_path, reference):
     db, log = tmp_path / "s.db", tmp_path / "log"
-    env = {**ENV, "SCALELAB_WORKER_BARRIER": f"{tmp_path / 'arrived'}:2"}   # both start claiming together
+    # both start claiming together, and the first to start a unit waits until the other has one
+    env = {**ENV, "SCALELAB_WORKER_BARRIER": f"{tmp_path / 'arrived'}:2", "SCALELAB_WORKER_WAIT": "1"}
     procs = [_cv_worker(db, log, tmp_path, env) for _ in range(2)]
     for p in procs:
         assert p.wait(timeout=300) == 0, p.stderr.read()
@@ -222,7 +223,7 @@ def test_helper_processes_share_a_study_and_store_the_same_numbers(tmp_path, ref
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])]))
     db, log = tmp_path / "w.db", tmp_path / "log"
     log.touch()
-    run_study(CV_SPEC, db, workers=2, hooks=[store_worker.WaitForAHelper(log, os.getpid())])
+    run_study(CV_SPEC, db, workers=2, hooks=[store_worker.WaitForAnother(log, os.getpid())])
     starts = [ln.split() for ln in log.read_text().splitlines() if ln.startswith("start")]
     assert len({pid for _, pid, _, _ in starts}) >= 2, "a helper process trained units"
     units = [keys for _, _, _, keys in starts]
