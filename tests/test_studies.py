@@ -244,37 +244,3 @@ def test_a_process_claims_only_units_of_its_own_stage(tmp_path):
     got = [s.claim(sid, me, set(first)) for _ in range(3)]
     assert [u.trial_keys for u in got[:2]] == [["a"], ["b"]] and got[2] is None
     assert s.claim(sid, me, {"c"}).trial_keys == ["c"]
-
-
-def test_processes_take_over_the_cores_of_those_that_ran_out_of_units(tmp_path):
-    """CoreShare: after each epoch a process runs cores // (units held now by live processes)
-    torch threads; a finished unit, a dead owner's and an expired lease's no longer count."""
-    from scalelab._workers import CoreShare
-
-    s = Store(tmp_path / "t.db")
-    sid = s.study_id("share", "h", {})
-    keys = ["a", "b", "c", "d"]
-    s.plan_units(sid, keys, lambda todo: [[(i, k)] for i, k in enumerate(keys) if k in todo])
-    me = f"{os.uname().nodename}:{os.getpid()}:x"
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    cores, before = os.cpu_count(), torch.get_num_threads()
-    share = CoreShare(s, sid, set(keys))
-    try:
-        mine = s.claim(sid, me, set(keys))
-        share()
-        assert s.units_held(sid, set(keys)) == 1 and torch.get_num_threads() == cores
-        other = s.claim(sid, me, set(keys))
-        share()
-        assert torch.get_num_threads() == max(1, cores // 2)
-        s.claim(sid, f"{os.uname().nodename}:{dead.pid}:y", set(keys))   # its owner is gone
-        expired = s.claim(sid, me, set(keys))
-        s.conn.execute("UPDATE work SET lease_until=? WHERE id=?", (time.time() - 1, expired.id))
-        s.conn.commit()
-        assert s.units_held(sid, set(keys)) == 2 and s.units_held(sid, {"a"}) == 1
-        s.finish_unit(sid, other.id, me, [], {}, False)
-        share()
-        assert s.units_held(sid, set(keys)) == 1 and torch.get_num_threads() == cores
-        assert mine.trial_keys == ["a"]
-    finally:
-        torch.set_num_threads(before)

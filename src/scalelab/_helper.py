@@ -68,8 +68,7 @@ def _helper_main() -> None:
         for i, stage in enumerate(stages):
             if i == p["stage"]:
                 _run_stage(store, p["sid"], spec, stage, LocalExecutor(p["data_dir"], p["device"]), p["hooks"],
-                           p["data_dir"], p["device"], sink, p["group_size"], 0.0, p["keep_checkpoints"], None,
-                           helper=True)
+                           p["data_dir"], p["device"], sink, p["group_size"], 0.0, p["keep_checkpoints"], None)
                 break
     sink.flush()
 

@@ -87,8 +87,7 @@ def scan(store: Store, study_id: int, spec, data_dir, chunk: int = 1000, trials=
 def run_units(store: Store, study_id: int, spec, executor, hooks: list[Callable], env: dict,
               keep_checkpoints: bool = False, on_unit: Callable[[list, int], None] | None = None,
               poll_s: float = 0.5, on_trials: Callable[[int], None] | None = None,
-              trial_at: Callable | None = None, train: Callable | None = None, keys: set | None = None,
-              after_epoch: Callable[[], None] | None = None) -> int:
+              trial_at: Callable | None = None, train: Callable | None = None, keys: set | None = None) -> int:
     """Train every unit of the study not done yet (with other processes, if any); returns
     how many units this process trained. A unit's trials are rebuilt by their position
     (``trial_at(position)``, by default the grid ``spec``'s), so no process holds a big
@@ -96,8 +95,7 @@ def run_units(store: Store, study_id: int, spec, executor, hooks: list[Callable]
     default when None). ``on_unit(trials, epochs_done)`` before each unit. An executor whose
     groups run elsewhere (on a Ray cluster: ``reports_steps`` False) gets every claimable
     unit at once; ``on_trials(n)`` as their results arrive (here: as each unit is stored).
-    ``keys``: the trials of the stage being run; units of other stages are left alone.
-    ``after_epoch()`` after each epoch's checkpoint (``_workers.CoreShare``)."""
+    ``keys``: the trials of the stage being run; units of other stages are left alone."""
     rebuild = trial_at or (lambda i: _trial_at(spec, i))
     if not getattr(executor, "reports_steps", True):
         return _run_units_elsewhere(store, study_id, rebuild, executor, hooks, env, keep_checkpoints, on_trials,
@@ -119,8 +117,6 @@ def run_units(store: Store, study_id: int, spec, executor, hooks: list[Callable]
 
         def checkpoint(epoch: int, state: dict, wid=unit.id) -> None:
             store.save_checkpoint(wid, owner, epoch, state)
-            if after_epoch is not None:
-                after_epoch()
 
         try:
             with Heartbeat(store.path, unit.id, owner, store.lease_s):

@@ -18,7 +18,7 @@ from ._spec._key import without_new_defaults
 from .data import trial_split
 from ._store import Store
 from ._suggest import did_you_mean
-from ._workers import CoreShare, helper_processes, threads_for
+from ._workers import helper_processes, threads_for
 from .engine import Progress as StepProgress, environment  # noqa: F401  (environment: attach reads it here)
 
 
@@ -144,12 +144,10 @@ def run_cv_study(spec: StudySpec, store, data_dir: str | None = None, device: st
 
 
 def _run_stage(store, sid, spec, stage, executor, factories, data_dir, device, progress, group_size,
-               progress_every, keep_checkpoints, on_plan, workers: int = 1, stage_index: int = 0,
-               helper: bool = False) -> None:
+               progress_every, keep_checkpoints, on_plan, workers: int = 1, stage_index: int = 0) -> None:
     """One stage of a study (studies.Stage): scan it, plan its work units, train them, with up
-    to ``workers - 1`` helper processes beside this one (see ``_workers``); ``helper``: this
-    process is one of them. ``progress``: show it (True), not (False), or a helper's sink (a
-    callable with ``skip``) that relays it."""
+    to ``workers - 1`` helper processes beside this one (see ``_workers``). ``progress``: show
+    it (True), not (False), or a helper's sink (a callable with ``skip``) that relays it."""
     plan = scan(store, sid, spec, data_dir, trials=stage.trials())
     if on_plan is not None:
         on_plan(dict(trials=plan.trials, stored=plan.stored, reused=plan.reused, todo=plan.n_todo))
@@ -169,11 +167,10 @@ def _run_stage(store, sid, spec, stage, executor, factories, data_dir, device, p
         payload = dict(db=str(store.path), sid=sid, spec=spec.model_dump(), stage=stage_index, data_dir=data_dir,
                        device=device, hooks=list(factories), group_size=group_size,
                        keep_checkpoints=keep_checkpoints, threads=threads_for(helpers + 1))
-    share = CoreShare(store, sid, keys) if helpers > 0 or helper else None
     with _threads(payload["threads"] if payload else None):
         env = environment(env_device) if local else {}
         _train_stage(store, sid, spec, stage, plan, keys, executor, factories, env, data_dir, device, progress,
-                     group_size, progress_every, keep_checkpoints, helpers, payload, share)
+                     group_size, progress_every, keep_checkpoints, helpers, payload)
 
 
 @contextmanager
@@ -193,13 +190,13 @@ def _threads(n: int | None):
 
 
 def _train_stage(store, sid, spec, stage, plan, keys, executor, factories, env, data_dir, device, progress, group_size,
-                 progress_every, keep_checkpoints, helpers, payload, after_epoch=None) -> None:
+                 progress_every, keep_checkpoints, helpers, payload) -> None:
     local = getattr(executor, "reports_steps", True)
     if plan.probes:
         from .probes._set import make_probe_set
 
         factories = [make_probe_set, *factories]
-    units = dict(trial_at=stage.trial_at, train=stage.train, keys=keys, after_epoch=after_epoch)
+    units = dict(trial_at=stage.trial_at, train=stage.train, keys=keys)
     relay = progress if callable(progress) else None   # a helper's sink
     if relay is None and not progress:
         with helper_processes(payload, helpers) if helpers > 0 else nullcontext():

@@ -54,24 +54,6 @@ def threads_for(processes: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, processes))
 
 
-class CoreShare:
-    """This process's torch threads while processes share a stage: the cores over the stage's
-    units being trained now, looked at after each epoch. A process that runs out of units
-    leaves its cores to those still training, from their next epoch on (on the 2-core machine
-    the trajectories study's last unit ran its final 70 s on one core while the other idled).
-    The numbers do not depend on it: see the module docstring."""
-
-    def __init__(self, store, study_id: int, keys: set):
-        self.store, self.study_id, self.keys = store, study_id, keys
-
-    def __call__(self) -> None:
-        import torch
-
-        n = threads_for(self.store.units_held(self.study_id, self.keys))
-        if n != torch.get_num_threads():
-            torch.set_num_threads(n)
-
-
 @contextmanager
 def helper_processes(payload: dict, n: int, advance=None, start_after_s: float | None = None):
     """Up to ``n`` helper processes for one stage (``payload``: see :func:`_helper_main`), started

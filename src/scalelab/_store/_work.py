@@ -107,15 +107,6 @@ class WorkMixin:
                     return Unit(wid, json.loads(keys_json), json.loads(index), ck[0] if ck else 0, held_by is not None)
         return None
 
-    def units_held(self, study_id: int, keys: "set[str] | None" = None) -> int:
-        """Units not done that a live process holds now (its lease current, its owner alive);
-        with ``keys``, only those of these trials."""
-        now = time.time()
-        rows = self.conn.execute("SELECT trial_keys, owner, lease_until FROM work WHERE study_id=? AND done=0 "
-                                 "AND owner IS NOT NULL", (study_id,)).fetchall()
-        return sum((keys is None or set(json.loads(k)) <= keys) and until >= now and not _owner_dead(owner)
-                   for k, owner, until in rows)
-
     def _check_owner(self, work_id: int, owner: str) -> None:
         row = self.conn.execute("SELECT owner, done FROM work WHERE id=?", (work_id,)).fetchone()
         if row is None or row[0] != owner or row[1]:
