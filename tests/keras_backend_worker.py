@@ -150,6 +150,37 @@ def losses(work):
     return out
 
 
+def diverged(work):
+    """One batch whose loss is not finite (an infinite sample weight planted in its first sample, batches in
+    order): the step the session records as the first that diverged, whether probes were due at it or not
+    (the compiled backends read the loss only at probed steps and epoch ends), beside the first batch whose
+    running loss in Keras's own batch logs is not finite (the oracle)."""
+    X, y = data(n=32 * 64, seed=5)
+
+    class FirstNotFinite(keras.callbacks.Callback):
+        first = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.first is None and not np.isfinite(logs["loss"]):
+                self.first = batch
+
+    out = {}
+    for k in (2, 13, 37, 50, 63):   # probed (2), not probed under the standard preset (13, 37, 50), the last
+        sw = np.ones(len(y), "float32")
+        sw[32 * k] = np.inf
+        keras_logs = FirstNotFinite()
+        small_model(weights=False).fit(X, y, sample_weight=sw, epochs=1, batch_size=32, shuffle=False,
+                                       callbacks=[keras_logs], verbose=0)
+        d = scalelab.keras.Diagnose(f"d{k}", db=f"{work}/d.db", probes="standard", verbose=False)
+        small_model(weights=False).fit(X, y, sample_weight=sw, epochs=1, batch_size=32, shuffle=False, callbacks=[d],
+                                       verbose=0)
+        store = Store(f"{work}/d.db")
+        trial = store.trials(store.require_study(f"d{k}")["id"])[0]
+        out[str(k)] = {"keras": keras_logs.first, "status": trial["status"], "recorded": trial["diverged_step"]}
+        store.close()
+    return out
+
+
 def seed000(work):
     """The seed-000 user's model (Flatten, Dense(128, relu), Dense(10, softmax), Adam) on raw and /255 pixels."""
     Xtrain, ytrain = synthetic_images(1200, 1)
@@ -211,7 +242,7 @@ def gallery(work):
 def main():
     out, work = sys.argv[1], sys.argv[2]
     result = {"backend": keras.backend.backend(), "probes": probes(work), "sigmoid": sigmoid(work),
-              "losses": losses(work), "seed000": seed000(work)}
+              "losses": losses(work), "diverged": diverged(work), "seed000": seed000(work)}
     t0 = time.process_time()
     if keras.backend.backend() != "torch":   # on torch both run in-process (test_attach_crash_matrix, test_diagnose_gallery)
         result["sharing"] = sharing()

@@ -143,6 +143,13 @@ def test_recorded_loss_is_kerass_reported_loss_and_training_is_unchanged(results
         assert run["recorded"] == pytest.approx(run["watched"], rel=1e-6), (jit, run)
 
 
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_the_first_batch_whose_loss_is_not_finite_is_the_diverged_step(results, backend):
+    r = result(results, backend)
+    for k, run in r["diverged"].items():   # Keras's batch logs first show a loss that is not finite at the planted batch
+        assert run == {"keras": int(k), "status": "diverged", "recorded": int(k)}, (k, run)
+
+
 def causes(found):
     return {i for i, role in found if role == "cause"}
 

@@ -69,9 +69,7 @@ class StepObserver:
 
     def _steps_end(self, means) -> None:
         if self.s.view is not None:   # else the probes could not start
-            # a running mean is not finite from the first batch whose loss is not (a running sum stays so)
-            first = next((i for i, m in enumerate(means) if m is not None and not np.isfinite(np.asarray(m))), None)
-            self.s.steps_end(len(means), first)
+            self.s.steps_end(len(means), first_not_finite(means))
 
     def keep(self, logs) -> None:
         """A step with nothing due: its running mean loss (an output of Keras's step: never reused by the
@@ -161,3 +159,23 @@ class StepObserver:
         self.tracked = (total, count)
         n = count - c0
         return (total - t0) / n if n else float("nan"), int(round(n))
+
+
+def first_not_finite(means: list) -> int | None:
+    """The position of the first running mean loss that is not finite, or None. A running mean is not
+    finite from the first batch whose loss is not (a running sum stays so; Keras resets it only between
+    epochs, and these means never span two): the last one is read, and only where it is not finite a
+    bisection finds the first. Reading each one (a backend array to numpy, ~0.1 ms) cost 5 ms a probed
+    step on JAX."""
+    known = [i for i, m in enumerate(means) if m is not None]
+
+    def finite(j: int) -> bool:
+        return bool(np.isfinite(np.asarray(means[known[j]])).all())
+
+    if not known or finite(len(known) - 1):
+        return None
+    lo, hi = 0, len(known) - 1   # the last is not finite: the first that is not lies in [lo, hi]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if finite(mid) else (lo, mid)
+    return known[lo]
