@@ -25,9 +25,9 @@ FUSED_LOSS = True   # the probes' forward pass and per-sample loss: one compiled
 def jit(f):
     """``f(structure, *arrays)`` compiled once per structure and input shapes (JAX's eager ops would each
     compile on first use, slower still); see ``_compiled``."""
-    from ._compiled import COMPILER_OPTIONS
+    from ._compiled import COMPILER_OPTIONS, HOT
 
-    return jax.jit(f, static_argnums=0, compiler_options=COMPILER_OPTIONS)
+    return jax.jit(f, static_argnums=0, compiler_options=None if f.__name__ in HOT else COMPILER_OPTIONS)
 
 
 def array(a):
