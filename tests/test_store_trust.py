@@ -75,8 +75,11 @@ def stop_after_two_epochs(tmp_path, sig):
     p.write_text(f'name = "term"\nseeds = 3\nprofile = "keras"\n[data]\ndataset = "digits"\nvalidation = 200\n'
                  f'[model]\nhidden = [16]\n[train]\nbatch_size = 16\nepochs = 20\n')
     db = tmp_path / "t.db"
+    # SIGINT as a terminal would deliver it: a process started in the background by a non-interactive shell
+    # (as `make test &` in a script) inherits SIGINT ignored, and Python then rightly leaves it ignored
     proc = subprocess.Popen([sys.executable, "-m", "scalelab", "run", str(p), "--db", str(db), "--quiet"], env=ENV,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     epoch = 0
     while epoch < 2 and time.time() < deadline:
